@@ -1,0 +1,125 @@
+package raftstore
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+)
+
+// Config configures a Server.
+type Config struct {
+	// Name is the server's unique name; it is also its Raft server ID.
+	Name string
+	// DataDir holds raft.db, the snapshots and the files the server writes
+	// for users (admin.conf, token).
+	DataDir string
+	// RaftAddr is the address the Raft transport binds and advertises.
+	RaftAddr string
+	// APIAddr is the address of this server's gRPC API (cluster and peer
+	// services), served by the caller.
+	APIAddr string
+	// BootstrapExpect is the number of servers that bootstrap a new cluster
+	// together. 1 with no Join makes a single-server cluster; 0 means join
+	// an existing cluster through Join.
+	BootstrapExpect int
+	// Join lists API addresses of other servers.
+	Join []string
+	// Version is reported by the Peer Info call.
+	Version string
+
+	// Raft timing. Zero values take the LAN defaults below.
+	HeartbeatTimeout   time.Duration
+	ElectionTimeout    time.Duration
+	LeaderLeaseTimeout time.Duration
+	CommitTimeout      time.Duration
+	// SnapshotThreshold is the number of log entries between snapshots and
+	// TrailingLogs the number kept after one.
+	SnapshotThreshold uint64
+	TrailingLogs      uint64
+	SnapshotInterval  time.Duration
+
+	// ApplyTimeout bounds one Raft apply (default 10s).
+	ApplyTimeout time.Duration
+	// DiscoveryInterval is the pause between bootstrap discovery rounds
+	// (default 500ms).
+	DiscoveryInterval time.Duration
+
+	// Logger receives corral's own log lines; RaftLogOutput receives
+	// hashicorp/raft's (warnings and errors only). Nil discards.
+	Logger        *slog.Logger
+	RaftLogOutput io.Writer
+}
+
+// LAN defaults: a leader is detected dead after ~500 ms without contact, so
+// a failover completes in about a second on a LAN. Raise them (all three
+// together) for WAN links.
+const (
+	DefaultHeartbeatTimeout   = 500 * time.Millisecond
+	DefaultElectionTimeout    = 500 * time.Millisecond
+	DefaultLeaderLeaseTimeout = 250 * time.Millisecond
+	DefaultCommitTimeout      = 20 * time.Millisecond
+)
+
+func (c *Config) setDefaults() {
+	if c.HeartbeatTimeout == 0 {
+		c.HeartbeatTimeout = DefaultHeartbeatTimeout
+	}
+	if c.ElectionTimeout == 0 {
+		c.ElectionTimeout = DefaultElectionTimeout
+	}
+	if c.LeaderLeaseTimeout == 0 {
+		c.LeaderLeaseTimeout = DefaultLeaderLeaseTimeout
+	}
+	if c.CommitTimeout == 0 {
+		c.CommitTimeout = DefaultCommitTimeout
+	}
+	if c.SnapshotThreshold == 0 {
+		c.SnapshotThreshold = 8192
+	}
+	if c.TrailingLogs == 0 {
+		c.TrailingLogs = 10240
+	}
+	if c.SnapshotInterval == 0 {
+		c.SnapshotInterval = 2 * time.Minute
+	}
+	if c.ApplyTimeout == 0 {
+		c.ApplyTimeout = 10 * time.Second
+	}
+	if c.DiscoveryInterval == 0 {
+		c.DiscoveryInterval = 500 * time.Millisecond
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.RaftLogOutput == nil {
+		c.RaftLogOutput = io.Discard
+	}
+}
+
+func (c *Config) validate() error {
+	var errs []error
+	if c.Name == "" {
+		errs = append(errs, errors.New("name is required"))
+	}
+	if c.DataDir == "" {
+		errs = append(errs, errors.New("data dir is required"))
+	}
+	if c.RaftAddr == "" {
+		errs = append(errs, errors.New("raft address is required"))
+	}
+	if c.APIAddr == "" {
+		errs = append(errs, errors.New("api address is required"))
+	}
+	if c.BootstrapExpect < 0 {
+		errs = append(errs, fmt.Errorf("bootstrap-expect %d: must not be negative", c.BootstrapExpect))
+	}
+	if c.BootstrapExpect == 0 && len(c.Join) == 0 {
+		errs = append(errs, errors.New("either bootstrap-expect or join is required"))
+	}
+	if c.BootstrapExpect > 1 && len(c.Join) == 0 {
+		errs = append(errs, fmt.Errorf("bootstrap-expect %d needs --join with the other servers' API addresses", c.BootstrapExpect))
+	}
+	return errors.Join(errs...)
+}

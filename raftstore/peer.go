@@ -1,0 +1,240 @@
+package raftstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/raft"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+
+	corralpb "github.com/corral-dev/corral/proto"
+)
+
+const notLeaderMsg = "not the raft leader"
+
+// PeerService returns the Peer API implementation for the caller to register
+// on its gRPC server.
+func (s *Server) PeerService() corralpb.PeerServer { return &peerService{s: s} }
+
+type peerService struct {
+	corralpb.UnimplementedPeerServer
+	s *Server
+}
+
+func (p *peerService) Info(ctx context.Context, _ *corralpb.InfoRequest) (*corralpb.InfoResponse, error) {
+	return p.s.info(), nil
+}
+
+func (s *Server) info() *corralpb.InfoResponse {
+	leaderName, leaderAPI := s.Leader()
+	s.discMu.Lock()
+	peers := make([]string, 0, len(s.knownAddrs))
+	for a := range s.knownAddrs {
+		peers = append(peers, a)
+	}
+	s.discMu.Unlock()
+	if ms, err := s.State().Members(nil); err == nil {
+		for _, m := range ms {
+			if m.GetApiAddr() != s.cfg.APIAddr {
+				peers = append(peers, m.GetApiAddr())
+			}
+		}
+	}
+	sort.Strings(peers)
+	return &corralpb.InfoResponse{
+		Name:            s.cfg.Name,
+		RaftAddr:        s.cfg.RaftAddr,
+		ApiAddr:         s.cfg.APIAddr,
+		Bootstrapped:    s.hasClusterConfig(),
+		BootstrapExpect: int32(s.cfg.BootstrapExpect),
+		RaftState:       s.raft.State().String(),
+		LeaderName:      leaderName,
+		LeaderApiAddr:   leaderAPI,
+		LastIndex:       s.raft.LastIndex(),
+		AppliedIndex:    s.fsm.applied.Load(),
+		Peers:           dedupe(peers),
+		Version:         s.cfg.Version,
+	}
+}
+
+func dedupe(in []string) []string {
+	out := in[:0]
+	for i, v := range in {
+		if i == 0 || v != in[i-1] {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// Join adds the caller as a voter (idempotent for a server already in the
+// configuration at the same address) and records its addresses.
+func (p *peerService) Join(ctx context.Context, req *corralpb.JoinRequest) (*corralpb.JoinResponse, error) {
+	m := req.GetMember()
+	if m.GetName() == "" || m.GetRaftAddr() == "" || m.GetApiAddr() == "" {
+		return nil, status.Error(codes.InvalidArgument, "join: member name, raft address and api address are required")
+	}
+	s := p.s
+	if s.raft.State() != raft.Leader {
+		_, addr := s.Leader()
+		if addr == "" || addr == s.cfg.APIAddr {
+			return nil, status.Error(codes.Unavailable, "join: no raft leader")
+		}
+		if err := s.peers.join(ctx, addr, m); err != nil {
+			return nil, err
+		}
+		return &corralpb.JoinResponse{}, nil
+	}
+	if err := s.addVoter(ctx, m); err != nil {
+		return nil, status.Error(codes.FailedPrecondition, err.Error())
+	}
+	ms, _ := s.State().Members(nil)
+	return &corralpb.JoinResponse{Members: ms}, nil
+}
+
+func (s *Server) addVoter(ctx context.Context, m *corralpb.Member) error {
+	f := s.raft.GetConfiguration()
+	if err := f.Error(); err != nil {
+		return fmt.Errorf("read raft configuration: %w", err)
+	}
+	present := false
+	for _, srv := range f.Configuration().Servers {
+		switch {
+		case string(srv.ID) == m.GetName() && string(srv.Address) == m.GetRaftAddr():
+			present = true
+		case string(srv.ID) == m.GetName():
+			return fmt.Errorf("a server named %q is already a member at %s; remove it first (corral cluster remove-server %s)", m.GetName(), srv.Address, m.GetName())
+		case string(srv.Address) == m.GetRaftAddr():
+			return fmt.Errorf("raft address %s already belongs to server %q", m.GetRaftAddr(), srv.ID)
+		}
+	}
+	if !present {
+		if err := s.raft.AddVoter(raft.ServerID(m.GetName()), raft.ServerAddress(m.GetRaftAddr()), 0, s.cfg.ApplyTimeout).Error(); err != nil {
+			return fmt.Errorf("add voter %s: %w", m.GetName(), err)
+		}
+		s.log.Info("server joined", "member", m.GetName(), "raft_addr", m.GetRaftAddr())
+	}
+	if _, err := s.applyEntry(ctx, &corralpb.LogEntry{PutMembers: []*corralpb.Member{m}}); err != nil {
+		return fmt.Errorf("record member %s: %w", m.GetName(), err)
+	}
+	return nil
+}
+
+func (p *peerService) Forward(ctx context.Context, req *corralpb.ForwardRequest) (*corralpb.ForwardResponse, error) {
+	if p.s.raft.State() != raft.Leader {
+		return nil, status.Error(codes.FailedPrecondition, notLeaderMsg)
+	}
+	res, err := p.s.applyEntry(ctx, req.GetEntry())
+	if err != nil {
+		if errors.Is(err, raft.ErrNotLeader) {
+			return nil, status.Error(codes.FailedPrecondition, notLeaderMsg)
+		}
+		return nil, status.Error(codes.Unavailable, err.Error())
+	}
+	return &corralpb.ForwardResponse{Result: res}, nil
+}
+
+func (p *peerService) ReadIndex(ctx context.Context, _ *corralpb.ReadIndexRequest) (*corralpb.ReadIndexResponse, error) {
+	idx, err := p.s.leaderReadIndex(ctx)
+	if err != nil {
+		if errors.Is(err, raft.ErrNotLeader) {
+			return nil, status.Error(codes.FailedPrecondition, notLeaderMsg)
+		}
+		return nil, status.Error(codes.Unavailable, err.Error())
+	}
+	return &corralpb.ReadIndexResponse{Index: idx}, nil
+}
+
+func (p *peerService) RemovePeer(ctx context.Context, req *corralpb.RemovePeerRequest) (*corralpb.RemovePeerResponse, error) {
+	if err := p.s.RemoveServer(ctx, req.GetName()); err != nil {
+		return nil, err
+	}
+	return &corralpb.RemovePeerResponse{}, nil
+}
+
+func isNotLeader(err error) bool {
+	st, ok := status.FromError(err)
+	return ok && st.Code() == codes.FailedPrecondition && strings.Contains(st.Message(), notLeaderMsg)
+}
+
+// peerClients caches one gRPC connection per peer API address.
+type peerClients struct {
+	mu    sync.Mutex
+	conns map[string]*grpc.ClientConn
+}
+
+func newPeerClients() *peerClients { return &peerClients{conns: map[string]*grpc.ClientConn{}} }
+
+func (pc *peerClients) client(addr string) (corralpb.PeerClient, error) {
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	if c, ok := pc.conns[addr]; ok {
+		return corralpb.NewPeerClient(c), nil
+	}
+	c, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return nil, fmt.Errorf("dial peer %s: %w", addr, err)
+	}
+	pc.conns[addr] = c
+	return corralpb.NewPeerClient(c), nil
+}
+
+func (pc *peerClients) close() {
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	for a, c := range pc.conns {
+		_ = c.Close()
+		delete(pc.conns, a)
+	}
+}
+
+func (pc *peerClients) info(ctx context.Context, addr string) (*corralpb.InfoResponse, error) {
+	c, err := pc.client(addr)
+	if err != nil {
+		return nil, err
+	}
+	cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	return c.Info(cctx, &corralpb.InfoRequest{})
+}
+
+func (pc *peerClients) join(ctx context.Context, addr string, m *corralpb.Member) error {
+	c, err := pc.client(addr)
+	if err != nil {
+		return err
+	}
+	_, err = c.Join(ctx, &corralpb.JoinRequest{Member: m})
+	return err
+}
+
+func (pc *peerClients) forward(ctx context.Context, addr string, e *corralpb.LogEntry) (*corralpb.LogResult, error) {
+	c, err := pc.client(addr)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.Forward(ctx, &corralpb.ForwardRequest{Entry: e})
+	if err != nil {
+		return nil, err
+	}
+	return resp.GetResult(), nil
+}
+
+func (pc *peerClients) readIndex(ctx context.Context, addr string) (uint64, error) {
+	c, err := pc.client(addr)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := c.ReadIndex(ctx, &corralpb.ReadIndexRequest{})
+	if err != nil {
+		return 0, err
+	}
+	return resp.GetIndex(), nil
+}

@@ -1,0 +1,316 @@
+package raftstore
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	corralpb "github.com/corral-dev/corral/proto"
+	"github.com/corral-dev/corral/raftstore/state"
+)
+
+func TestBootstrapExpectInAnyOrder(t *testing.T) {
+	for _, order := range [][]int{{0, 1, 2}, {2, 0, 1}} {
+		t.Run(fmt.Sprint(order), func(t *testing.T) {
+			c := newTestCluster(t, 3)
+			c.startAll(order...)
+			l := c.leader()
+			// One configuration of three voters, the same on every server.
+			for _, nd := range c.nodes {
+				waitFor(t, nd.name+" to see three voters", 10*time.Second, func() bool {
+					f := nd.srv.raft.GetConfiguration()
+					return f.Error() == nil && len(f.Configuration().Servers) == 3
+				})
+			}
+			waitFor(t, "three member records", 10*time.Second, func() bool {
+				ms, err := l.srv.State().Members(nil)
+				return err == nil && len(ms) == 3
+			})
+			ms, err := l.srv.Members(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			leaders := 0
+			for _, m := range ms {
+				if m.RaftState == "Leader" {
+					leaders++
+				}
+				if !m.Voter || m.ApiAddr == "" {
+					t.Errorf("member %+v: want a voter with an API address", m)
+				}
+			}
+			if leaders != 1 {
+				t.Errorf("members report %d leaders, want 1: %v", leaders, ms)
+			}
+			// The default namespaces exist from bootstrap.
+			for _, ns := range []string{"default", "kube-system", "kube-public"} {
+				o, err := l.srv.State().Get(nil, "Namespace", "", ns)
+				if err != nil || o == nil {
+					t.Errorf("namespace %s missing after bootstrap (err %v)", ns, err)
+				}
+			}
+		})
+	}
+}
+
+func TestLeaderFailoverWritesThroughSurvivors(t *testing.T) {
+	c := newTestCluster(t, 3)
+	c.startAll()
+	l := c.leader()
+	for i, nd := range c.nodes {
+		mustWrite(t, nd, put(configMap(fmt.Sprintf("before-%d", i), "x")))
+	}
+	c.stop(l)
+	nl := c.leader()
+	if nl == l {
+		t.Fatal("old leader still leads")
+	}
+	for i, nd := range c.nodes {
+		if nd.srv == nil {
+			continue
+		}
+		name := fmt.Sprintf("after-%d", i)
+		mustWrite(t, nd, put(configMap(name, "y")))
+		// Linearizable: a write acknowledged through one survivor is read
+		// through the other at once.
+		for _, other := range c.nodes {
+			if other.srv != nil && mustRead(t, other, name) != "y" {
+				t.Errorf("%s does not see %s written through %s", other.name, name, nd.name)
+			}
+		}
+	}
+	for i := range c.nodes {
+		for _, nd := range c.nodes {
+			if nd.srv != nil && mustRead(t, nd, fmt.Sprintf("before-%d", i)) != "x" {
+				t.Errorf("%s lost before-%d", nd.name, i)
+			}
+		}
+	}
+}
+
+func TestRestartedServerCatchesUpFromSnapshot(t *testing.T) {
+	c := newTestCluster(t, 3)
+	for _, nd := range c.nodes {
+		cfg := c.config(nd, 3, c.addrs(nd))
+		cfg.SnapshotThreshold, cfg.TrailingLogs = 16, 8
+		c.start(nd, cfg)
+	}
+	l := c.leader()
+	var down *node
+	for _, nd := range c.nodes {
+		if nd != l {
+			down = nd
+			break
+		}
+	}
+	downCfg := c.config(down, 3, c.addrs(down))
+	c.stop(down)
+	for i := 0; i < 200; i++ {
+		mustWrite(t, l, put(configMap(fmt.Sprintf("cm-%03d", i), "v")))
+	}
+	if err := l.srv.raft.Snapshot().Error(); err != nil {
+		t.Fatalf("snapshot: %v", err)
+	}
+	first, err := l.srv.logs.FirstIndex()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first <= 10 {
+		t.Fatalf("log not compacted: first index %d", first)
+	}
+	c.start(down, downCfg)
+	waitFor(t, "restarted server to catch up", 15*time.Second, func() bool {
+		objs, err := down.srv.State().List(nil, "ConfigMap", "default")
+		return err == nil && len(objs) == 200
+	})
+}
+
+func TestFullRestartKeepsEveryObject(t *testing.T) {
+	c := newTestCluster(t, 3)
+	c.startAll()
+	l := c.leader()
+	for i := 0; i < 50; i++ {
+		mustWrite(t, c.nodes[i%3], put(configMap(fmt.Sprintf("cm-%02d", i), fmt.Sprint(i))))
+	}
+	_ = l
+	for _, nd := range c.nodes {
+		c.stop(nd)
+	}
+	for _, nd := range c.nodes {
+		c.start(nd, c.config(nd, 3, c.addrs(nd)))
+	}
+	nl := c.leader()
+	for i := 0; i < 50; i++ {
+		if got := mustRead(t, nl, fmt.Sprintf("cm-%02d", i)); got != fmt.Sprint(i) {
+			t.Errorf("cm-%02d = %q after restart, want %q", i, got, fmt.Sprint(i))
+		}
+	}
+}
+
+func TestConcurrentCompareAndSetExactlyOneWins(t *testing.T) {
+	c := newTestCluster(t, 3)
+	c.startAll()
+	c.leader()
+	res := mustWrite(t, c.nodes[0], put(configMap("contended", "0")))
+	rv := res.GetObjects()[0].GetConfigMap().GetMetadata().GetResourceVersion()
+	const writers = 12
+	var wg sync.WaitGroup
+	codes := make([]corralpb.ErrorCode, writers)
+	for i := 0; i < writers; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			b := &corralpb.Batch{Ops: []*corralpb.Op{{Type: corralpb.Op_PUT, Object: configMap("contended", fmt.Sprint(i + 1)),
+				Precondition: corralpb.Op_RESOURCE_VERSION, ResourceVersion: rv}}}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			r, err := c.nodes[i%3].srv.Write(ctx, b)
+			if err != nil {
+				t.Errorf("writer %d: %v", i, err)
+				return
+			}
+			codes[i] = r.GetCode()
+		}(i)
+	}
+	wg.Wait()
+	wins := 0
+	for i, code := range codes {
+		switch code {
+		case corralpb.ErrorCode_OK:
+			wins++
+		case corralpb.ErrorCode_CONFLICT:
+		default:
+			t.Errorf("writer %d: code %v", i, code)
+		}
+	}
+	if wins != 1 {
+		t.Fatalf("%d writers won the compare-and-set, want exactly 1", wins)
+	}
+}
+
+func TestConcurrentWritesShareRaftEntries(t *testing.T) {
+	c := newTestCluster(t, 3)
+	c.startAll()
+	l := c.leader()
+	before := l.srv.raft.LastIndex()
+	const writers, each = 64, 10
+	var wg sync.WaitGroup
+	for w := 0; w < writers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := 0; i < each; i++ {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				r, err := l.srv.Write(ctx, put(configMap(fmt.Sprintf("w%d-%d", w, i), "v")))
+				cancel()
+				if err != nil || r.GetCode() != corralpb.ErrorCode_OK {
+					t.Errorf("write: %v %v", err, r.GetMessage())
+					return
+				}
+			}
+		}(w)
+	}
+	wg.Wait()
+	entries := l.srv.raft.LastIndex() - before
+	if entries >= writers*each {
+		t.Fatalf("%d batches used %d raft entries: no group commit", writers*each, entries)
+	}
+	objs, err := l.srv.State().List(nil, "ConfigMap", "default")
+	if err != nil || len(objs) != writers*each {
+		t.Fatalf("stored %d objects (err %v), want %d", len(objs), err, writers*each)
+	}
+}
+
+func TestJoinExistingCluster(t *testing.T) {
+	c := newTestCluster(t, 4)
+	for _, nd := range c.nodes[:3] {
+		var join []string
+		for _, o := range c.nodes[:3] {
+			if o != nd {
+				join = append(join, o.apiAddr)
+			}
+		}
+		c.start(nd, c.config(nd, 3, join))
+	}
+	c.leader()
+	fourth := c.nodes[3]
+	c.start(fourth, c.config(fourth, 0, []string{c.nodes[1].apiAddr}))
+	waitFor(t, "fourth server to become a voter", 15*time.Second, func() bool {
+		return fourth.srv.inRaftConfig(fourth.name) && fourth.srv.memberByName(fourth.name).apiAddr == fourth.apiAddr
+	})
+	mustWrite(t, fourth, put(configMap("from-fourth", "4")))
+	if got := mustRead(t, c.nodes[0], "from-fourth"); got != "4" {
+		t.Fatalf("write through the joined server not visible: %q", got)
+	}
+	// Removing it shrinks the configuration and the member table.
+	if err := c.nodes[0].srv.RemoveServer(context.Background(), fourth.name); err != nil {
+		t.Fatal(err)
+	}
+	l := c.leader()
+	if l.srv.inRaftConfig(fourth.name) {
+		t.Fatal("removed server still in the raft configuration")
+	}
+}
+
+func TestSnapshotSaveAndRestoreIntoNewCluster(t *testing.T) {
+	c := newTestCluster(t, 3)
+	c.startAll()
+	l := c.leader()
+	for i := 0; i < 20; i++ {
+		mustWrite(t, l, put(configMap(fmt.Sprintf("keep-%02d", i), fmt.Sprint(i))))
+	}
+	var buf bytes.Buffer
+	if err := c.nodes[1].srv.SaveSnapshot(context.Background(), &buf); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "backup.snap")
+	if err := os.WriteFile(file, buf.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	restored := newTestCluster(t, 1)
+	nd := restored.nodes[0]
+	if err := RestoreSnapshot(file, nd.dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := RestoreSnapshot(file, c.nodes[0].dir); err == nil {
+		t.Fatal("restore into a data dir with raft state succeeded")
+	}
+	restored.start(nd, restored.config(nd, 1, nil))
+	restored.leader()
+	waitFor(t, "snapshot restored", 15*time.Second, func() bool {
+		objs, err := nd.srv.State().List(nil, "ConfigMap", "default")
+		return err == nil && len(objs) == 20
+	})
+	if got := mustRead(t, nd, "keep-07"); got != "7" {
+		t.Fatalf("keep-07 = %q", got)
+	}
+	// Members describe the new cluster, and new writes get newer versions.
+	waitFor(t, "members of the new cluster only", 10*time.Second, func() bool {
+		ms, _ := nd.srv.State().Members(nil)
+		return len(ms) == 1 && ms[0].GetName() == nd.name && ms[0].GetApiAddr() == nd.apiAddr
+	})
+	res := mustWrite(t, nd, put(configMap("new", "n")))
+	if res.GetIndex() <= buf2index(t, buf.Bytes()) {
+		t.Fatalf("new write index %d not after the snapshot's", res.GetIndex())
+	}
+	if nd.srv.raft.State() != raft.Leader {
+		t.Fatal("restored single server is not leader")
+	}
+}
+
+// buf2index returns the latest index recorded in a snapshot.
+func buf2index(t *testing.T, data []byte) uint64 {
+	t.Helper()
+	st, err := state.Restore(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st.LatestIndex()
+}

@@ -1,0 +1,298 @@
+package raftstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+
+	"github.com/corral-dev/corral/raftstore/state"
+)
+
+// Errors returned by a Server.
+var (
+	// ErrNoLeader means the cluster has no leader right now (an election is
+	// running, or a quorum is missing).
+	ErrNoLeader = errors.New("no raft leader")
+	// ErrShutdown means the server is shutting down.
+	ErrShutdown = errors.New("raft server is shut down")
+)
+
+// Server is one corral server's Raft node and replicated state.
+type Server struct {
+	cfg    Config
+	log    *slog.Logger
+	raft   *raft.Raft
+	fsm    *fsm
+	trans  *raft.NetworkTransport
+	logs   *raftboltdb.BoltStore
+	snaps  *raft.FileSnapshotStore
+	peers  *peerClients
+	commit *committer
+
+	// readyForReads is set once this server, as leader, has applied every
+	// entry committed before its term began (a barrier after election).
+	readyForReads atomic.Bool
+	isLeader      atomic.Bool
+
+	leaderMu   sync.Mutex
+	leaderSubs []chan bool
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	// discovered maps server names to what bootstrap discovery learned.
+	discMu     sync.Mutex
+	discovered map[string]memberInfo
+	knownAddrs map[string]bool
+}
+
+type memberInfo struct {
+	name, raftAddr, apiAddr string
+}
+
+// New opens the data directory and starts the Raft node. The caller serves
+// the Peer API (PeerService) on cfg.APIAddr; discovery, bootstrap and join
+// run in the background until the server is part of a cluster.
+func New(cfg Config) (*Server, error) {
+	cfg.setDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, fmt.Errorf("raft config: %w", err)
+	}
+	raftDir := filepath.Join(cfg.DataDir, "raft")
+	if err := os.MkdirAll(raftDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create raft dir: %w", err)
+	}
+	s := &Server{
+		cfg:        cfg,
+		log:        cfg.Logger,
+		fsm:        newFSM(),
+		peers:      newPeerClients(),
+		discovered: map[string]memberInfo{},
+		knownAddrs: map[string]bool{},
+	}
+	for _, a := range cfg.Join {
+		if a != "" && a != cfg.APIAddr {
+			s.knownAddrs[a] = true
+		}
+	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	if err := s.openRaft(raftDir); err != nil {
+		s.cancel()
+		s.closeStores()
+		return nil, err
+	}
+	s.commit = newCommitter(s)
+	s.wg.Add(2)
+	go func() { defer s.wg.Done(); s.commit.run(s.ctx) }()
+	go func() { defer s.wg.Done(); s.watchLeadership(s.ctx) }()
+	if err := s.startCluster(); err != nil {
+		_ = s.Shutdown()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Server) openRaft(dir string) error {
+	rc := raft.DefaultConfig()
+	rc.LocalID = raft.ServerID(s.cfg.Name)
+	rc.HeartbeatTimeout = s.cfg.HeartbeatTimeout
+	rc.ElectionTimeout = s.cfg.ElectionTimeout
+	rc.LeaderLeaseTimeout = s.cfg.LeaderLeaseTimeout
+	rc.CommitTimeout = s.cfg.CommitTimeout
+	rc.SnapshotThreshold = s.cfg.SnapshotThreshold
+	rc.TrailingLogs = s.cfg.TrailingLogs
+	rc.SnapshotInterval = s.cfg.SnapshotInterval
+	rc.MaxAppendEntries = 256
+	rc.BatchApplyCh = true
+	rc.Logger = hclog.New(&hclog.LoggerOptions{
+		Name: "raft", Level: hclog.Warn, Output: s.cfg.RaftLogOutput,
+	})
+
+	var err error
+	s.logs, err = raftboltdb.New(raftboltdb.Options{Path: filepath.Join(dir, "raft.db")})
+	if err != nil {
+		return fmt.Errorf("open raft log %s: %w", filepath.Join(dir, "raft.db"), err)
+	}
+	s.snaps, err = raft.NewFileSnapshotStoreWithLogger(dir, 2, rc.Logger)
+	if err != nil {
+		return fmt.Errorf("open raft snapshots in %s: %w", dir, err)
+	}
+	layer, advertise, err := listenRaft(s.cfg.RaftAddr)
+	if err != nil {
+		return err
+	}
+	s.cfg.RaftAddr = advertise
+	s.trans = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+		Stream: layer, MaxPool: 3, Timeout: 10 * time.Second, Logger: rc.Logger,
+	})
+	s.raft, err = raft.NewRaft(rc, s.fsm, s.logs, s.logs, s.snaps, s.trans)
+	if err != nil {
+		return fmt.Errorf("start raft: %w", err)
+	}
+	return nil
+}
+
+func (s *Server) closeStores() {
+	if s.trans != nil {
+		_ = s.trans.Close()
+	}
+	if s.logs != nil {
+		_ = s.logs.Close()
+	}
+}
+
+// Shutdown stops the Raft node and closes the stores. The state stays on
+// disk: a new Server on the same data directory rejoins the cluster.
+func (s *Server) Shutdown() error {
+	s.cancel()
+	var err error
+	if s.raft != nil {
+		err = s.raft.Shutdown().Error()
+	}
+	s.wg.Wait()
+	s.peers.close()
+	s.closeStores()
+	return err
+}
+
+// RaftAddr returns the address Raft advertises (the bound port when the
+// configured one was 0).
+func (s *Server) RaftAddr() string { return s.cfg.RaftAddr }
+
+// Name returns the server's name.
+func (s *Server) Name() string { return s.cfg.Name }
+
+// APIAddr returns the server's API address.
+func (s *Server) APIAddr() string { return s.cfg.APIAddr }
+
+// State returns the local state store without any freshness guarantee. Use
+// ConsistentRead for linearizable reads.
+func (s *Server) State() *state.Store { return s.fsm.State() }
+
+// IsLeader reports whether this server is the Raft leader.
+func (s *Server) IsLeader() bool { return s.isLeader.Load() }
+
+// Leader returns the leader's name and API address, if known.
+func (s *Server) Leader() (name, apiAddr string) {
+	_, id := s.raft.LeaderWithID()
+	if id == "" {
+		return "", ""
+	}
+	name = string(id)
+	if name == s.cfg.Name {
+		return name, s.cfg.APIAddr
+	}
+	if m := s.memberByName(name); m.apiAddr != "" {
+		return name, m.apiAddr
+	}
+	return name, ""
+}
+
+// SubscribeLeadership returns a channel that receives true when this server
+// becomes leader (after its barrier) and false when it stops being leader.
+// The current state is sent first. The channel is closed at shutdown.
+func (s *Server) SubscribeLeadership() <-chan bool {
+	ch := make(chan bool, 8)
+	s.leaderMu.Lock()
+	s.leaderSubs = append(s.leaderSubs, ch)
+	ch <- s.isLeader.Load()
+	s.leaderMu.Unlock()
+	return ch
+}
+
+func (s *Server) publishLeadership(v bool) {
+	s.leaderMu.Lock()
+	defer s.leaderMu.Unlock()
+	for _, ch := range s.leaderSubs {
+		select {
+		case ch <- v:
+		default:
+			// A subscriber that does not keep up gets the latest value.
+			select {
+			case <-ch:
+			default:
+			}
+			ch <- v
+		}
+	}
+}
+
+// watchLeadership follows Raft's leadership changes. On gaining leadership
+// it issues a barrier so that reads and leader-only loops see every entry
+// committed before its term, then runs the leader's set-up duties.
+func (s *Server) watchLeadership(ctx context.Context) {
+	defer func() {
+		s.leaderMu.Lock()
+		for _, ch := range s.leaderSubs {
+			close(ch)
+		}
+		s.leaderSubs = nil
+		s.leaderMu.Unlock()
+	}()
+	var stopLeader context.CancelFunc
+	defer func() {
+		if stopLeader != nil {
+			stopLeader()
+		}
+	}()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case leader := <-s.raft.LeaderCh():
+			if stopLeader != nil {
+				stopLeader()
+				stopLeader = nil
+			}
+			s.readyForReads.Store(false)
+			if !leader {
+				if s.isLeader.Swap(false) {
+					s.log.Info("lost raft leadership", "node", s.cfg.Name)
+					s.publishLeadership(false)
+				}
+				continue
+			}
+			lctx, cancel := context.WithCancel(ctx)
+			stopLeader = cancel
+			s.wg.Add(1)
+			go func() {
+				defer s.wg.Done()
+				s.establishLeadership(lctx)
+			}()
+		}
+	}
+}
+
+func (s *Server) establishLeadership(ctx context.Context) {
+	for ctx.Err() == nil {
+		err := s.raft.Barrier(s.cfg.ApplyTimeout).Error()
+		if err == nil {
+			break
+		}
+		s.log.Warn("leader barrier failed", "err", err)
+		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) || errors.Is(err, raft.ErrRaftShutdown) {
+			return
+		}
+	}
+	if ctx.Err() != nil {
+		return
+	}
+	s.readyForReads.Store(true)
+	s.isLeader.Store(true)
+	s.log.Info("raft leadership established", "node", s.cfg.Name, "raft_index", s.fsm.applied.Load())
+	s.publishLeadership(true)
+	if err := s.leaderSetup(ctx); err != nil && ctx.Err() == nil {
+		s.log.Error("leader set-up failed", "err", err)
+	}
+}
