@@ -21,9 +21,9 @@ type node struct {
 	dir      string
 	apiAddr  string
 	raftAddr string // kept across restarts, as a real server's --raft-addr
-	lis     net.Listener
-	grpc    *grpc.Server
-	srv     *Server
+	lis      net.Listener
+	grpc     *grpc.Server
+	srv      *Server
 }
 
 // testCluster runs servers on loopback with short Raft timeouts.

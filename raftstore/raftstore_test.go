@@ -167,7 +167,7 @@ func TestConcurrentCompareAndSetExactlyOneWins(t *testing.T) {
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
-			b := &corralpb.Batch{Ops: []*corralpb.Op{{Type: corralpb.Op_PUT, Object: configMap("contended", fmt.Sprint(i + 1)),
+			b := &corralpb.Batch{Ops: []*corralpb.Op{{Type: corralpb.Op_PUT, Object: configMap("contended", fmt.Sprint(i+1)),
 				Precondition: corralpb.Op_RESOURCE_VERSION, ResourceVersion: rv}}}
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
