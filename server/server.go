@@ -1,0 +1,138 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/keepalive"
+
+	corralpb "github.com/corral-dev/corral/proto"
+	"github.com/corral-dev/corral/raftstore"
+	"github.com/corral-dev/corral/version"
+)
+
+// Config configures a server process.
+type Config struct {
+	Name            string
+	DataDir         string
+	APIAddr         string
+	RaftAddr        string
+	BootstrapExpect int
+	Join            []string
+
+	// Raft timing; zero takes raftstore's LAN defaults.
+	HeartbeatTimeout   time.Duration
+	ElectionTimeout    time.Duration
+	LeaderLeaseTimeout time.Duration
+	SnapshotThreshold  uint64
+	TrailingLogs       uint64
+
+	Logger        *slog.Logger
+	RaftLogOutput io.Writer
+}
+
+// Server is a running corral server.
+type Server struct {
+	cfg  Config
+	log  *slog.Logger
+	rs   *raftstore.Server
+	grpc *grpc.Server
+	lis  net.Listener
+
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// Start listens on the API address, opens the Raft node and serves the
+// cluster and peer APIs. It returns once serving; bootstrap and join go on
+// in the background.
+func Start(cfg Config) (*Server, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	lis, err := net.Listen("tcp", cfg.APIAddr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on api address %s: %w", cfg.APIAddr, err)
+	}
+	apiAddr := lis.Addr().String()
+	rs, err := raftstore.New(raftstore.Config{
+		Name: cfg.Name, DataDir: cfg.DataDir, RaftAddr: cfg.RaftAddr, APIAddr: apiAddr,
+		BootstrapExpect: cfg.BootstrapExpect, Join: cfg.Join, Version: version.Version,
+		HeartbeatTimeout: cfg.HeartbeatTimeout, ElectionTimeout: cfg.ElectionTimeout,
+		LeaderLeaseTimeout: cfg.LeaderLeaseTimeout, SnapshotThreshold: cfg.SnapshotThreshold,
+		TrailingLogs: cfg.TrailingLogs, Logger: cfg.Logger, RaftLogOutput: cfg.RaftLogOutput,
+	})
+	if err != nil {
+		_ = lis.Close()
+		return nil, err
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, rs: rs, lis: lis}
+	s.cfg.APIAddr = apiAddr
+	s.grpc = grpc.NewServer(
+		grpc.ChainUnaryInterceptor(s.unaryAuth),
+		grpc.ChainStreamInterceptor(s.streamAuth),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
+	)
+	corralpb.RegisterPeerServer(s.grpc, rs.PeerService())
+	corralpb.RegisterClusterServer(s.grpc, &clusterService{rs: rs})
+	ctx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	s.wg.Add(2)
+	go func() {
+		defer s.wg.Done()
+		if err := s.grpc.Serve(lis); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+			s.log.Error("grpc server stopped", "err", err)
+		}
+	}()
+	go func() {
+		defer s.wg.Done()
+		s.writeClientFiles(ctx)
+	}()
+	s.log.Info("server started", "node", cfg.Name, "api_addr", apiAddr, "raft_addr", rs.RaftAddr())
+	return s, nil
+}
+
+// Stop stops serving and shuts the Raft node down; the data directory keeps
+// everything.
+func (s *Server) Stop() error {
+	s.cancel()
+	stopped := make(chan struct{})
+	go func() { s.grpc.GracefulStop(); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-time.After(2 * time.Second):
+		s.grpc.Stop()
+	}
+	err := s.rs.Shutdown()
+	s.wg.Wait()
+	return err
+}
+
+// Raft returns the server's Raft node and state.
+func (s *Server) Raft() *raftstore.Server { return s.rs }
+
+// APIAddr returns the address the API is served on.
+func (s *Server) APIAddr() string { return s.cfg.APIAddr }
+
+// Run starts a server and serves until ctx ends.
+func Run(ctx context.Context, cfg Config) error {
+	s, err := Start(cfg)
+	if err != nil {
+		return err
+	}
+	<-ctx.Done()
+	return s.Stop()
+}
+
+// clusterService implements the cluster API over a raftstore.Server.
+type clusterService struct {
+	corralpb.UnimplementedClusterServer
+	rs *raftstore.Server
+}

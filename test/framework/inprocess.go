@@ -1,0 +1,137 @@
+package framework
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"sigs.k8s.io/yaml"
+
+	corralpb "github.com/corral-dev/corral/proto"
+	"github.com/corral-dev/corral/server"
+)
+
+// InProcess is a cluster of server.Server values in the test process, on
+// real loopback TCP, with real Raft state on disk and short Raft timeouts.
+type InProcess struct {
+	mu      sync.Mutex
+	cfgs    []server.Config
+	servers []*server.Server
+	clients map[int]corralpb.ClusterClient
+}
+
+var _ Cluster = (*InProcess)(nil)
+
+// NewInProcess starts n servers with bootstrap-expect n and waits until
+// the cluster has written admin.conf.
+func NewInProcess(t testing.TB, n int) *InProcess {
+	t.Helper()
+	api, raft := freeAddrs(t, n), freeAddrs(t, n)
+	c := &InProcess{servers: make([]*server.Server, n), clients: map[int]corralpb.ClusterClient{}}
+	root := t.TempDir()
+	for i := 0; i < n; i++ {
+		var join []string
+		for j, a := range api {
+			if j != i {
+				join = append(join, a)
+			}
+		}
+		c.cfgs = append(c.cfgs, server.Config{
+			Name: serverName(i), DataDir: filepath.Join(root, serverName(i)),
+			APIAddr: api[i], RaftAddr: raft[i], BootstrapExpect: n, Join: join,
+			HeartbeatTimeout: 300 * time.Millisecond, ElectionTimeout: 300 * time.Millisecond,
+			LeaderLeaseTimeout: 150 * time.Millisecond,
+		})
+	}
+	t.Cleanup(func() {
+		for i := range c.servers {
+			c.stop(i)
+		}
+	})
+	for i := 0; i < n; i++ {
+		c.Restart(t, i)
+	}
+	WaitFor(t, "admin.conf", 20*time.Second, func() bool {
+		_, err := os.Stat(c.AdminConf())
+		return err == nil
+	})
+	return c
+}
+
+// Size implements Cluster.
+func (c *InProcess) Size() int { return len(c.cfgs) }
+
+// Server returns server i (nil when stopped).
+func (c *InProcess) Server(i int) *server.Server {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.servers[i]
+}
+
+// Client implements Cluster.
+func (c *InProcess) Client(t testing.TB, i int) corralpb.ClusterClient {
+	t.Helper()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if cl, ok := c.clients[i]; ok {
+		return cl
+	}
+	cl := dial(t, c.cfgs[i].APIAddr, readToken(t, c.AdminConf()))
+	c.clients[i] = cl
+	return cl
+}
+
+// Kill implements Cluster.
+func (c *InProcess) Kill(t testing.TB, i int) { c.stop(i) }
+
+func (c *InProcess) stop(i int) {
+	c.mu.Lock()
+	s := c.servers[i]
+	c.servers[i] = nil
+	c.mu.Unlock()
+	if s != nil {
+		_ = s.Stop()
+	}
+}
+
+// Restart implements Cluster.
+func (c *InProcess) Restart(t testing.TB, i int) {
+	t.Helper()
+	s, err := server.Start(c.cfgs[i])
+	if err != nil {
+		t.Fatalf("start %s: %v", c.cfgs[i].Name, err)
+	}
+	c.mu.Lock()
+	c.servers[i] = s
+	c.mu.Unlock()
+}
+
+// Running implements Cluster.
+func (c *InProcess) Running(i int) bool { return c.Server(i) != nil }
+
+// AdminConf implements Cluster: the first server's admin.conf.
+func (c *InProcess) AdminConf() string { return filepath.Join(c.cfgs[0].DataDir, "admin.conf") }
+
+// readToken reads the admin token from an admin.conf.
+func readToken(t testing.TB, path string) string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("read %s: %v", path, err)
+	}
+	var conf server.ClientConfig
+	if err := yaml.Unmarshal(data, &conf); err != nil {
+		t.Fatalf("parse %s: %v", path, err)
+	}
+	if strings.TrimSpace(conf.Token) == "" {
+		t.Fatalf("%s has no token", path)
+	}
+	return conf.Token
+}
+
+// String names the cluster in test output.
+func (c *InProcess) String() string { return fmt.Sprintf("in-process cluster of %d", len(c.cfgs)) }
