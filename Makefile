@@ -2,11 +2,29 @@ GO ?= go
 BIN := bin/corral
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X github.com/corral-dev/corral/version.Version=$(VERSION)
+FUZZTIME ?= 20s
 
-.PHONY: build test test-short proto bench lint fuzz clean
+.PHONY: build test unit fuzz proto bench lint clean
 
 build:
 	CGO_ENABLED=1 $(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/corral
+
+# Every test: unit, state store, in-process clusters and real server
+# processes (the binary under test is bin/corral), then a bounded fuzz run
+# of the manifest decoder.
+test: build
+	CORRAL_BIN=$(CURDIR)/$(BIN) $(GO) test -race -count=1 -timeout 20m ./...
+	$(MAKE) fuzz
+
+unit:
+	$(GO) test -count=1 ./api/... ./cli/... ./raftstore/state/...
+
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./api/
+
+# Benchmarks: figures for the README (see "Performance" there).
+bench: build
+	CORRAL_BIN=$(CURDIR)/$(BIN) $(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./raftstore/ ./test/bench/
 
 proto:
 	mkdir -p bin
