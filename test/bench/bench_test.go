@@ -1,0 +1,162 @@
+// Package bench holds the benchmarks behind the README's performance
+// figures that need whole servers: writes through the cluster API, leader
+// failover of real processes, and a server's idle memory.
+package bench
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	corralpb "github.com/corral-dev/corral/proto"
+	"github.com/corral-dev/corral/test/framework"
+)
+
+func configMap(name string) *corralpb.Object {
+	return &corralpb.Object{Kind: &corralpb.Object_ConfigMap{ConfigMap: &corralpb.ConfigMap{
+		Metadata: &corralpb.ObjectMeta{Name: name, Namespace: "default", Labels: map[string]string{"bench": "yes"}},
+		Data:     map[string]string{"key": "value"},
+	}}}
+}
+
+// BenchmarkAPIWrites measures object creates through the gRPC cluster API
+// of a three-server in-process cluster (validation, defaulting, Raft, FSM
+// and the reply), sent to the leader by 1, 64 and 256 concurrent clients.
+func BenchmarkAPIWrites(b *testing.B) {
+	for _, clients := range []int{1, 64, 256} {
+		b.Run(fmt.Sprintf("clients=%d", clients), func(b *testing.B) {
+			c := framework.NewInProcess(b, 3)
+			cl := c.Client(b, framework.Leader(b, c))
+			total := 20000
+			if clients == 1 {
+				total = 2000
+			}
+			b.ResetTimer()
+			for n := 0; n < b.N; n++ {
+				lat := make([][]time.Duration, clients)
+				var next atomic.Int64
+				var wg sync.WaitGroup
+				start := time.Now()
+				for w := 0; w < clients; w++ {
+					wg.Add(1)
+					go func(w int) {
+						defer wg.Done()
+						for {
+							i := next.Add(1) - 1
+							if i >= int64(total) {
+								return
+							}
+							t0 := time.Now()
+							_, err := cl.Create(context.Background(), &corralpb.CreateRequest{Object: configMap(fmt.Sprintf("cm-%d-%d", n, i))})
+							if err != nil {
+								b.Error(err)
+								return
+							}
+							lat[w] = append(lat[w], time.Since(t0))
+						}
+					}(w)
+				}
+				wg.Wait()
+				report(b, lat, time.Since(start))
+			}
+		})
+	}
+}
+
+func report(b *testing.B, lat [][]time.Duration, elapsed time.Duration) {
+	var all []time.Duration
+	for _, l := range lat {
+		all = append(all, l...)
+	}
+	if len(all) == 0 {
+		b.Fatal("nothing completed")
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i] < all[j] })
+	b.ReportMetric(float64(len(all))/elapsed.Seconds(), "writes/s")
+	b.ReportMetric(float64(all[len(all)/2].Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(all[len(all)*99/100].Microseconds())/1000, "p99-ms")
+}
+
+// BenchmarkProcessFailover kills (SIGKILL) the leader of three `corral
+// server` processes running with the default Raft timeouts and measures
+// the time until a write through a survivor succeeds.
+func BenchmarkProcessFailover(b *testing.B) {
+	var total time.Duration
+	for n := 0; n < b.N; n++ {
+		c := framework.NewProcesses(b, 3)
+		l := framework.Leader(b, c)
+		survivor := (l + 1) % 3
+		cl := c.Client(b, survivor)
+		if _, err := cl.Create(context.Background(), &corralpb.CreateRequest{Object: configMap("warm")}); err != nil {
+			b.Fatal(err)
+		}
+		t0 := time.Now()
+		c.Kill(b, l)
+		for i := 0; ; i++ {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			_, err := cl.Create(ctx, &corralpb.CreateRequest{Object: configMap(fmt.Sprintf("after-%d", i))})
+			cancel()
+			if err == nil {
+				break
+			}
+			if time.Since(t0) > 30*time.Second {
+				b.Fatalf("no write succeeded 30s after the leader died: %v", err)
+			}
+		}
+		total += time.Since(t0)
+	}
+	b.ReportMetric(float64(total.Milliseconds())/float64(b.N), "failover-ms")
+}
+
+// BenchmarkIdleRSS starts a single `corral server` with no flags but its
+// data dir and addresses, lets it settle, and reports its resident memory.
+func BenchmarkIdleRSS(b *testing.B) {
+	bin := framework.Binary(b)
+	for n := 0; n < b.N; n++ {
+		dir := b.TempDir()
+		cmd := exec.Command(bin, "server", "--name", "idle", "--data-dir", dir,
+			"--api-addr", "127.0.0.1:0", "--raft-addr", "127.0.0.1:0")
+		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+		if err := cmd.Start(); err != nil {
+			b.Fatal(err)
+		}
+		framework.WaitFor(b, "admin.conf", 20*time.Second, func() bool {
+			_, err := os.Stat(filepath.Join(dir, "admin.conf"))
+			return err == nil
+		})
+		time.Sleep(5 * time.Second) // idle means idle: let start-up garbage be collected
+		rss := rssKiB(b, cmd.Process.Pid)
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		b.ReportMetric(float64(rss)/1024, "idle-RSS-MiB")
+	}
+}
+
+func rssKiB(b *testing.B, pid int) int {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if strings.HasPrefix(line, "VmRSS:") {
+			f := strings.Fields(line)
+			v, err := strconv.Atoi(f[1])
+			if err != nil {
+				b.Fatal(err)
+			}
+			return v
+		}
+	}
+	b.Fatal("no VmRSS")
+	return 0
+}
