@@ -1,0 +1,203 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/spf13/cobra"
+	"google.golang.org/grpc/codes"
+
+	"github.com/corral-dev/corral/api"
+	corralpb "github.com/corral-dev/corral/proto"
+)
+
+// Values of --dry-run.
+const (
+	dryRunNone   = "none"
+	dryRunClient = "client"
+	dryRunServer = "server"
+)
+
+// applyOptions are the flags of `corral apply`.
+type applyOptions struct {
+	g         *globals
+	files     []string
+	recursive bool
+	out       outputFlags
+}
+
+// newApplyCommand returns `corral apply`.
+func newApplyCommand(g *globals) *cobra.Command {
+	o := &applyOptions{g: g}
+	cmd := &cobra.Command{
+		Use:   "apply -f FILENAME",
+		Short: "Apply a configuration to a resource by file name or stdin",
+		Long: `Apply a configuration to resources by file name or stdin. Every object is decoded,
+defaulted and validated locally first; nothing is sent if any is invalid. The objects
+are then applied atomically in one request: all of them, or none.`,
+		Example: `  corral apply -f daemonset-basic.yml
+  corral apply -f manifests/ -R
+  cat ds.yaml | corral apply -f -`,
+	}
+	cmd.RunE = g.runE(func(ctx context.Context, _ []string) error {
+		mode, err := dryRunMode(cmd)
+		if err != nil {
+			return err
+		}
+		return o.apply(ctx, mode)
+	})
+	fs := cmd.Flags()
+	fs.StringSliceVarP(&o.files, "filename", "f", nil, "The files that contain the configurations to apply (files, directories, or - for stdin)")
+	fs.BoolVarP(&o.recursive, "recursive", "R", false, "Process the directory used in -f, --filename recursively")
+	addDryRunFlag(cmd)
+	o.out.addFlags(fs, false)
+	return cmd
+}
+
+// addDryRunFlag registers kubectl's --dry-run[=client|server|none].
+func addDryRunFlag(cmd *cobra.Command) {
+	cmd.Flags().String("dry-run", dryRunNone, `Must be "none", "server", or "client". If client strategy, only print the object that would be sent, without sending it. If server strategy, submit server-side request without persisting the resource.`)
+	cmd.Flags().Lookup("dry-run").NoOptDefVal = dryRunClient
+}
+
+// dryRunMode reads and checks --dry-run.
+func dryRunMode(cmd *cobra.Command) (string, error) {
+	v, err := cmd.Flags().GetString("dry-run")
+	if err != nil {
+		return "", fmt.Errorf("read --dry-run: %w", err)
+	}
+	switch v {
+	case dryRunNone, dryRunClient, dryRunServer:
+		return v, nil
+	case "", "false":
+		return dryRunNone, nil
+	case "true":
+		return dryRunClient, nil
+	}
+	return "", fmt.Errorf(`Invalid dry-run value (%v). Must be "none", "server", or "client".`, v)
+}
+
+// dryRunSuffix is what kubectl appends to its messages in dry-run mode.
+func dryRunSuffix(mode string) string {
+	switch mode {
+	case dryRunClient:
+		return " (dry run)"
+	case dryRunServer:
+		return " (server dry run)"
+	}
+	return ""
+}
+
+// apply decodes, checks and applies the files.
+func (o *applyOptions) apply(ctx context.Context, mode string) error {
+	if len(o.files) == 0 {
+		return errors.New("must specify one of -f and -k")
+	}
+	p, err := o.out.newPrinter()
+	if err != nil {
+		return err
+	}
+	objs, err := api.DecodeFiles(o.files, o.recursive)
+	if err != nil {
+		return err
+	}
+	if len(objs) == 0 {
+		return errors.New("no objects passed to apply")
+	}
+	if err := o.prepare(objs); err != nil {
+		return err
+	}
+	results, err := o.send(ctx, objs, mode)
+	if err != nil {
+		return err
+	}
+	if p.format != formatTable {
+		out := make([]*corralpb.Object, 0, len(results))
+		for _, r := range results {
+			out = append(out, r.GetObject())
+		}
+		return p.printObjects(o.g.out, out, len(out) == 1)
+	}
+	for _, r := range results {
+		o.g.printf("%s %s%s\n", api.Ref(r.GetObject()), r.GetAction(), dryRunSuffix(mode))
+	}
+	return nil
+}
+
+// prepare sets namespaces, defaults and validates every object; all
+// validation errors are printed and nothing is sent if any object fails.
+func (o *applyOptions) prepare(objs []*corralpb.Object) error {
+	invalid := false
+	for _, obj := range objs {
+		if err := setNamespace(obj, o.g.namespace); err != nil {
+			return err
+		}
+		api.SetDefaults(obj)
+		if err := api.Validate(obj); err != nil {
+			o.g.printErr(err)
+			invalid = true
+		}
+	}
+	if invalid {
+		return errReported
+	}
+	return nil
+}
+
+// setNamespace gives a namespaced object the -n namespace (or "default")
+// when it names none, and refuses one that names another namespace than an
+// explicit -n, as kubectl does.
+func setNamespace(obj *corralpb.Object, flagNS string) error {
+	k, ok := api.KindByName(api.KindOf(obj))
+	if !ok || !k.Namespaced {
+		return nil
+	}
+	md := api.Meta(obj)
+	switch {
+	case md.GetNamespace() == "" && flagNS != "":
+		md.Namespace = flagNS
+	case md.GetNamespace() == "":
+		md.Namespace = defaultNamespace
+	case flagNS != "" && md.GetNamespace() != flagNS:
+		return fmt.Errorf("the namespace from the provided object %q does not match the namespace %q. You must pass '--namespace=%s' to perform this operation.", md.GetNamespace(), flagNS, md.GetNamespace())
+	}
+	return nil
+}
+
+// send applies the objects in one request; a client dry run sends nothing
+// and asks the server only whether each object exists.
+func (o *applyOptions) send(ctx context.Context, objs []*corralpb.Object, mode string) ([]*corralpb.ApplyResult, error) {
+	if mode == dryRunClient {
+		return o.clientDryRun(ctx, objs)
+	}
+	var results []*corralpb.ApplyResult
+	err := o.g.do(ctx, func(ctx context.Context, c corralpb.ClusterClient) error {
+		resp, err := c.Apply(ctx, &corralpb.ApplyRequest{Objects: objs, DryRun: mode == dryRunServer})
+		if err != nil {
+			return fmt.Errorf("apply %d objects: %w", len(objs), err)
+		}
+		results = resp.GetResults()
+		return nil
+	})
+	return results, err
+}
+
+// clientDryRun reports created or configured for each object without
+// changing anything.
+func (o *applyOptions) clientDryRun(ctx context.Context, objs []*corralpb.Object) ([]*corralpb.ApplyResult, error) {
+	results := make([]*corralpb.ApplyResult, 0, len(objs))
+	for _, obj := range objs {
+		md := api.Meta(obj)
+		action := "configured"
+		_, err := o.g.getObject(ctx, api.KindOf(obj), md.GetNamespace(), md.GetName())
+		switch {
+		case isCode(err, codes.NotFound):
+			action = "created"
+		case err != nil:
+			return nil, err
+		}
+		results = append(results, &corralpb.ApplyResult{Object: obj, Action: action})
+	}
+	return results, nil
+}

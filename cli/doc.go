@@ -1,0 +1,39 @@
+// Package cli is corral's kubectl-like command line: the verbs a user types
+// (apply, get, describe, delete, label, taint, cordon, edit, create, cluster,
+// snapshot, version, ...) and the printers that render objects the way kubectl
+// does, so that habits and scripts written for kubectl carry over.
+//
+// # Model
+//
+// Every verb lives in a file of its own (apply.go, get.go, ...) as a
+// constructor newXCommand(g *globals) *cobra.Command plus an options struct
+// whose run(ctx) method does the work; NewRootCommand wires them together. The
+// shared state of one invocation is a *globals: the input and output streams,
+// the connection flags (--config, --server, --token, --request-timeout), the
+// namespace, a clock, and the gRPC connection, which is dialed lazily on the
+// first RPC and closed when the command returns.
+//
+// The CLI speaks only the Cluster gRPC service (package corralpb). It dials
+// every configured server with a client-side pick-first policy, so a dead
+// server is skipped, and sends "authorization: Bearer <token>" on every call
+// when the config holds a token. Unary calls are bounded by --request-timeout.
+//
+// Objects are read and written through package api: manifests are decoded
+// with api.DecodeFiles, defaulted and validated locally before anything is
+// sent, and -o json|yaml uses api's Kubernetes-shaped JSON.
+//
+// # Output
+//
+// Tables follow kubectl's printers column for column (table.go holds the
+// generic machinery, printers.go the per-kind columns); describe output
+// follows kubectl's describers (describe_*.go). Ages use kubectl's
+// HumanDuration rules (age.go).
+//
+// # Errors
+//
+// Commands return errors; the runner prints each one once, to the error
+// stream, in kubectl's words ("Error from server (NotFound): ...",
+// "error: ..."), and ExitCode turns any error into exit status 1. A command
+// that has already printed its errors (say, one of three deletes failed)
+// returns errReported so nothing is printed twice.
+package cli

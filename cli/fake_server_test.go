@@ -1,0 +1,387 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/corral-dev/corral/api"
+	corralpb "github.com/corral-dev/corral/proto"
+)
+
+// fakeCluster is a small in-memory Cluster service for the CLI's tests: a
+// map of objects with resource versions, enough of List's selectors, and
+// hooks to inject conflicts. The real servers are tested elsewhere.
+type fakeCluster struct {
+	corralpb.UnimplementedClusterServer
+
+	mu      sync.Mutex
+	objs    map[string]*corralpb.Object
+	rv      int64
+	auth    []string // authorization metadata seen
+	applies []*corralpb.ApplyRequest
+	deletes []*corralpb.DeleteRequest
+	updates int
+	// conflicts makes that many Updates fail with Aborted after another
+	// writer changed the object (a label "race" is bumped).
+	conflicts int
+	watch     chan *corralpb.WatchEvent
+	snapshot  []byte
+}
+
+var _ corralpb.ClusterServer = (*fakeCluster)(nil)
+
+// newFakeCluster returns an empty fake.
+func newFakeCluster() *fakeCluster {
+	return &fakeCluster{objs: map[string]*corralpb.Object{}, watch: make(chan *corralpb.WatchEvent, 16)}
+}
+
+// fakeKey is the map key of an object.
+func fakeKey(kind, ns, name string) string { return kind + "/" + ns + "/" + name }
+
+// put stores an object as the server would, stamping a resource version.
+func (f *fakeCluster) put(o *corralpb.Object) *corralpb.Object {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.putLocked(o)
+}
+
+func (f *fakeCluster) putLocked(o *corralpb.Object) *corralpb.Object {
+	f.rv++
+	c := proto.Clone(o).(*corralpb.Object)
+	md := api.Meta(c)
+	md.ResourceVersion = strconv.FormatInt(f.rv, 10)
+	if md.GetUid() == "" {
+		md.Uid = "uid-" + md.GetName()
+	}
+	f.objs[fakeKey(api.KindOf(c), md.GetNamespace(), md.GetName())] = c
+	return proto.Clone(c).(*corralpb.Object)
+}
+
+// object returns a stored object.
+func (f *fakeCluster) object(kind, ns, name string) *corralpb.Object {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	o := f.objs[fakeKey(kind, ns, name)]
+	if o == nil {
+		return nil
+	}
+	return proto.Clone(o).(*corralpb.Object)
+}
+
+// noteAuth records the authorization header of a call.
+func (f *fakeCluster) noteAuth(ctx context.Context) {
+	md, _ := metadata.FromIncomingContext(ctx)
+	f.auth = append(f.auth, strings.Join(md.Get("authorization"), ","))
+}
+
+func notFound(kind, name string) error {
+	k, _ := api.KindByName(kind)
+	return status.Errorf(codes.NotFound, "%s %q not found", k.GroupResource(), name)
+}
+
+// sameContent compares objects ignoring server-owned metadata.
+func sameContent(a, b *corralpb.Object) bool {
+	a, b = proto.Clone(a).(*corralpb.Object), proto.Clone(b).(*corralpb.Object)
+	for _, o := range []*corralpb.Object{a, b} {
+		md := api.Meta(o)
+		md.ResourceVersion, md.Uid, md.CreationTimestamp = "", "", nil
+	}
+	return proto.Equal(a, b)
+}
+
+func (f *fakeCluster) Apply(ctx context.Context, req *corralpb.ApplyRequest) (*corralpb.ApplyResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.noteAuth(ctx)
+	f.applies = append(f.applies, req)
+	resp := &corralpb.ApplyResponse{}
+	for _, o := range req.GetObjects() {
+		md := api.Meta(o)
+		old := f.objs[fakeKey(api.KindOf(o), md.GetNamespace(), md.GetName())]
+		action := "created"
+		switch {
+		case old != nil && sameContent(old, o):
+			action = "unchanged"
+		case old != nil:
+			action = "configured"
+		}
+		stored := o
+		if !req.GetDryRun() && action != "unchanged" {
+			stored = f.putLocked(o)
+		}
+		resp.Results = append(resp.Results, &corralpb.ApplyResult{Object: stored, Action: action})
+	}
+	return resp, nil
+}
+
+func (f *fakeCluster) Create(ctx context.Context, req *corralpb.CreateRequest) (*corralpb.ObjectResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.noteAuth(ctx)
+	md := api.Meta(req.GetObject())
+	if f.objs[fakeKey(api.KindOf(req.GetObject()), md.GetNamespace(), md.GetName())] != nil {
+		k, _ := api.KindByName(api.KindOf(req.GetObject()))
+		return nil, status.Errorf(codes.AlreadyExists, "%s %q already exists", k.GroupResource(), md.GetName())
+	}
+	if req.GetDryRun() {
+		return &corralpb.ObjectResponse{Object: req.GetObject()}, nil
+	}
+	return &corralpb.ObjectResponse{Object: f.putLocked(req.GetObject())}, nil
+}
+
+func (f *fakeCluster) Update(ctx context.Context, req *corralpb.UpdateRequest) (*corralpb.ObjectResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.noteAuth(ctx)
+	o := req.GetObject()
+	md := api.Meta(o)
+	key := fakeKey(api.KindOf(o), md.GetNamespace(), md.GetName())
+	old := f.objs[key]
+	if old == nil {
+		return nil, notFound(api.KindOf(o), md.GetName())
+	}
+	if f.conflicts > 0 {
+		f.conflicts--
+		om := api.Meta(old)
+		if om.Labels == nil {
+			om.Labels = map[string]string{}
+		}
+		om.Labels["race"] = strconv.Itoa(f.conflicts)
+		f.putLocked(old)
+	}
+	if rv := md.GetResourceVersion(); rv != "" && rv != api.Meta(f.objs[key]).GetResourceVersion() {
+		return nil, status.Errorf(codes.Aborted, "Operation cannot be fulfilled on %s %q: the object has been modified; please apply your changes to the latest version and try again", api.KindOf(o), md.GetName())
+	}
+	f.updates++
+	if req.GetDryRun() {
+		return &corralpb.ObjectResponse{Object: o}, nil
+	}
+	return &corralpb.ObjectResponse{Object: f.putLocked(o)}, nil
+}
+
+func (f *fakeCluster) Delete(ctx context.Context, req *corralpb.DeleteRequest) (*corralpb.DeleteResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.noteAuth(ctx)
+	key := fakeKey(req.GetKind(), req.GetNamespace(), req.GetName())
+	old := f.objs[key]
+	if old == nil {
+		return nil, notFound(req.GetKind(), req.GetName())
+	}
+	f.deletes = append(f.deletes, req)
+	if !req.GetDryRun() {
+		delete(f.objs, key)
+	}
+	return &corralpb.DeleteResponse{Object: old}, nil
+}
+
+func (f *fakeCluster) Get(ctx context.Context, req *corralpb.GetRequest) (*corralpb.ObjectResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.noteAuth(ctx)
+	o := f.objs[fakeKey(req.GetKind(), req.GetNamespace(), req.GetName())]
+	if o == nil {
+		return nil, notFound(req.GetKind(), req.GetName())
+	}
+	return &corralpb.ObjectResponse{Object: proto.Clone(o).(*corralpb.Object)}, nil
+}
+
+func (f *fakeCluster) List(ctx context.Context, req *corralpb.ListRequest) (*corralpb.ListResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.noteAuth(ctx)
+	sel := labels.Everything()
+	if req.GetLabelSelector() != "" {
+		s, err := api.ParseSelector(req.GetLabelSelector())
+		if err != nil {
+			return nil, status.Error(codes.InvalidArgument, err.Error())
+		}
+		sel = s
+	}
+	keys := sortedKeys(f.objs)
+	resp := &corralpb.ListResponse{ResourceVersion: strconv.FormatInt(f.rv, 10)}
+	for _, k := range keys {
+		o := f.objs[k]
+		md := api.Meta(o)
+		if api.KindOf(o) != req.GetKind() || (req.GetNamespace() != "" && md.GetNamespace() != req.GetNamespace()) {
+			continue
+		}
+		if !sel.Matches(labels.Set(md.GetLabels())) || !matchFields(o, req.GetFieldSelector()) {
+			continue
+		}
+		resp.Items = append(resp.Items, proto.Clone(o).(*corralpb.Object))
+	}
+	return resp, nil
+}
+
+// matchFields evaluates "a.b=x,c!=y" over the object's JSON.
+func matchFields(o *corralpb.Object, sel string) bool {
+	if sel == "" {
+		return true
+	}
+	m, err := api.ToMap(o)
+	if err != nil {
+		return false
+	}
+	for _, term := range strings.Split(sel, ",") {
+		neg := strings.Contains(term, "!=")
+		path, want, _ := strings.Cut(strings.Replace(term, "!=", "=", 1), "=")
+		vals, err := evalPath(m, path)
+		if err != nil {
+			return false
+		}
+		got := ""
+		if len(vals) > 0 {
+			got = formatValue(vals[0])
+		}
+		if (got == want) == neg {
+			return false
+		}
+	}
+	return true
+}
+
+func (f *fakeCluster) Watch(req *corralpb.WatchRequest, st grpc.ServerStreamingServer[corralpb.WatchEvent]) error {
+	for {
+		select {
+		case ev, ok := <-f.watch:
+			if !ok {
+				return nil
+			}
+			if err := st.Send(ev); err != nil {
+				return err
+			}
+		case <-st.Context().Done():
+			return nil
+		}
+	}
+}
+
+func (f *fakeCluster) Members(context.Context, *corralpb.MembersRequest) (*corralpb.MembersResponse, error) {
+	return &corralpb.MembersResponse{Members: []*corralpb.ServerMember{
+		{Name: "server1", RaftAddr: "10.0.0.1:7000", ApiAddr: "10.0.0.1:7443", RaftState: "Leader", Voter: true, LastIndex: 42},
+		{Name: "server2", RaftAddr: "10.0.0.2:7000", ApiAddr: "10.0.0.2:7443", RaftState: "Follower", Voter: true, LastIndex: 41},
+	}}, nil
+}
+
+func (f *fakeCluster) Snapshot(_ *corralpb.SnapshotRequest, st grpc.ServerStreamingServer[corralpb.SnapshotChunk]) error {
+	for i := 0; i < len(f.snapshot); i += 4 {
+		end := min(i+4, len(f.snapshot))
+		if err := st.Send(&corralpb.SnapshotChunk{Data: f.snapshot[i:end]}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (f *fakeCluster) Version(context.Context, *corralpb.VersionRequest) (*corralpb.VersionResponse, error) {
+	return &corralpb.VersionResponse{Version: "v9.9.9", GoVersion: "go1.26", Platform: "linux/amd64"}, nil
+}
+
+// harness runs CLI invocations against a fake cluster served on loopback.
+type harness struct {
+	t      *testing.T
+	fake   *fakeCluster
+	addr   string
+	config string
+	now    time.Time
+	env    map[string]string
+	stdin  string
+}
+
+// newHarness serves fake on 127.0.0.1:0 and writes a config naming it with
+// a token.
+func newHarness(t *testing.T, fake *fakeCluster) *harness {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("listen: %v", err)
+	}
+	srv := grpc.NewServer()
+	corralpb.RegisterClusterServer(srv, fake)
+	go func() { _ = srv.Serve(lis) }() // Serve returns when Stop is called
+	t.Cleanup(srv.Stop)
+	cfg := filepath.Join(t.TempDir(), "config")
+	if err := WriteConfig(cfg, &Config{Servers: []string{lis.Addr().String()}, Token: "s3cret"}); err != nil {
+		t.Fatalf("write config: %v", err)
+	}
+	return &harness{
+		t: t, fake: fake, addr: lis.Addr().String(), config: cfg,
+		now: time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC),
+		env: map[string]string{},
+	}
+}
+
+// run executes one CLI invocation and returns stdout, stderr and the exit
+// code.
+func (h *harness) run(args ...string) (string, string, int) {
+	h.t.Helper()
+	var out, errOut bytes.Buffer
+	g := &globals{
+		in: strings.NewReader(h.stdin), out: &out, errOut: &errOut,
+		now:     func() time.Time { return h.now },
+		getenv:  func(k string) string { return h.env[k] },
+		homeDir: func() (string, error) { return h.t.TempDir(), nil },
+	}
+	root := newRootCommand(g)
+	root.SetArgs(append([]string{"--config", h.config}, args...))
+	err := root.Execute()
+	return out.String(), errOut.String(), ExitCode(err)
+}
+
+// mustRun runs an invocation that must succeed.
+func (h *harness) mustRun(args ...string) string {
+	h.t.Helper()
+	out, errOut, code := h.run(args...)
+	if code != 0 {
+		h.t.Fatalf("corral %s: exit %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), code, out, errOut)
+	}
+	return out
+}
+
+// writeFile writes a file in a temp dir and returns its path.
+func writeFile(t *testing.T, name, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		t.Fatalf("write %s: %v", p, err)
+	}
+	return p
+}
+
+// sortedAuth returns the distinct authorization values seen.
+func (f *fakeCluster) sortedAuth() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	set := map[string]bool{}
+	for _, a := range f.auth {
+		set[a] = true
+	}
+	out := sortedKeys(set)
+	sort.Strings(out)
+	return out
+}
+
+// String describes the fake for failure messages.
+func (f *fakeCluster) String() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return fmt.Sprintf("fakeCluster{%d objects, rv %d}", len(f.objs), f.rv)
+}
