@@ -1,0 +1,253 @@
+package state
+
+import (
+	"fmt"
+	"strconv"
+
+	"github.com/hashicorp/go-memdb"
+	"google.golang.org/protobuf/proto"
+
+	corralpb "github.com/corral-dev/corral/proto"
+)
+
+// Apply applies one committed Raft log entry at index and answers each of
+// its batches. It is deterministic: the same entries in the same order give
+// the same state, results and events on every server.
+//
+// The whole entry is one memdb write transaction, committed at the end, so
+// readers see an entry's changes all at once and the cost of copying index
+// paths is shared by its batches (group commit). Within it, in order:
+//
+//  1. cluster_config (which also creates the default, kube-system and
+//     kube-public namespaces when missing), put_members, delete_members;
+//  2. each batch, atomically: its ops apply in order, and when one fails the
+//     batch's earlier changes are undone, so a batch applies whole or not at
+//     all and a failing batch leaves no trace for the others; results[i]
+//     answers batches[i];
+//  3. the store's latest index; after the commit the entry's events are
+//     published.
+//
+// Objects in the result are the stored ones, shared with the store: callers
+// must not mutate them. Apply does not keep references to e.
+func (s *Store) Apply(index uint64, e *corralpb.LogEntry) *corralpb.LogResult {
+	if s.view {
+		panic("state: Apply on a read-only snapshot view")
+	}
+	txn := s.db.Txn(true)
+	defer txn.Abort()
+	w := &writer{txn: txn, index: index, rv: strconv.FormatUint(index, 10)}
+	res := &corralpb.LogResult{}
+	var events []Event
+	if e != nil {
+		w.applyCluster(e)
+		events = append(events, w.events...)
+		if len(e.GetBatches()) > 0 {
+			res.Results = make([]*corralpb.BatchResult, len(e.GetBatches()))
+		}
+		for i, b := range e.GetBatches() {
+			res.Results[i] = w.applyBatch(b)
+			if res.Results[i].GetCode() == corralpb.ErrorCode_OK {
+				events = append(events, w.events...)
+			}
+		}
+	}
+	if err := setIndex(txn, indexKeyLatest, index); err != nil {
+		panic(fmt.Sprintf("state: apply at %d: %v", index, err)) // the index table's indexer cannot fail
+	}
+	txn.Commit()
+	s.hub.publish(events)
+	return res
+}
+
+// applyCluster applies the entry's cluster config and member changes.
+// Members without a name are skipped: they cannot be stored, and skipping
+// them is as deterministic as any other answer. Errors here are bugs of
+// this package (the rows always index), hence the panics.
+func (w *writer) applyCluster(e *corralpb.LogEntry) {
+	w.reset()
+	if cfg := e.GetClusterConfig(); cfg != nil {
+		if err := w.putClusterConfig(cfg); err != nil {
+			panic(fmt.Sprintf("state: apply cluster config at %d: %v", w.index, err))
+		}
+	}
+	changed, err := w.putMembers(e.GetPutMembers(), e.GetDeleteMembers())
+	if err != nil {
+		panic(fmt.Sprintf("state: apply members at %d: %v", w.index, err))
+	}
+	if changed {
+		err = setIndex(w.txn, indexKeyMembers, w.index)
+	}
+	if err == nil && e.GetClusterConfig() != nil {
+		err = setIndex(w.txn, indexKeyMeta, w.index)
+	}
+	if err == nil {
+		err = w.setKindIndexes()
+	}
+	if err != nil {
+		panic(fmt.Sprintf("state: apply at %d: %v", w.index, err))
+	}
+}
+
+// applyBatch applies one batch: all its ops, or, when one fails, none.
+func (w *writer) applyBatch(b *corralpb.Batch) *corralpb.BatchResult {
+	w.reset()
+	if err := checkGuard(w.txn, b); err != nil {
+		return failed(w.index, err)
+	}
+	objects := make([]*corralpb.Object, 0, len(b.GetOps()))
+	for _, op := range b.GetOps() {
+		obj, err := w.apply(op)
+		if err != nil {
+			w.rollback()
+			return failed(w.index, err)
+		}
+		objects = append(objects, obj)
+	}
+	if err := w.setKindIndexes(); err != nil {
+		w.rollback()
+		return failed(w.index, err)
+	}
+	return &corralpb.BatchResult{Code: corralpb.ErrorCode_OK, Objects: objects, Index: w.index}
+}
+
+// failed is the result of a batch that was not applied.
+func failed(index uint64, err error) *corralpb.BatchResult {
+	oe, ok := err.(*opError)
+	if !ok {
+		oe = &opError{code: corralpb.ErrorCode_INVALID, msg: "internal error: " + err.Error()}
+	}
+	return &corralpb.BatchResult{Code: oe.code, Message: oe.msg, Index: index}
+}
+
+// checkGuard refuses a batch planned from a snapshot older than a change to
+// one of its guard kinds.
+func checkGuard(txn *memdb.Txn, b *corralpb.Batch) error {
+	if b.GetGuardIndex() == 0 {
+		return nil
+	}
+	for _, name := range b.GetGuardKinds() {
+		k, ok := lookupKind(name)
+		if !ok {
+			return invalidf("guard: unknown kind %q", name)
+		}
+		if indexValue(txn, k.name) > b.GetGuardIndex() {
+			return &opError{
+				code: corralpb.ErrorCode_STALE,
+				msg:  fmt.Sprintf("stale plan: %s changed after index %d", k.resource, b.GetGuardIndex()),
+			}
+		}
+	}
+	return nil
+}
+
+// writer applies one entry inside its write transaction. touched, events
+// and undo describe the current batch: the kinds it changed, its events, and
+// how to take its changes back.
+type writer struct {
+	txn     *memdb.Txn
+	index   uint64
+	rv      string // index as a resourceVersion
+	touched kindSet
+	events  []Event
+	undo    []undoStep
+}
+
+// undoStep reverses one change to a table: prior is the row before it (nil
+// when there was none), written the row after it (nil after a delete).
+type undoStep struct {
+	table   string
+	prior   any
+	written any
+}
+
+// reset starts a new batch.
+func (w *writer) reset() {
+	w.touched = 0
+	w.events = w.events[:0]
+	w.undo = w.undo[:0]
+}
+
+// insertRow writes row into table, where prior (nil for none) was stored.
+func (w *writer) insertRow(table string, prior, row any) error {
+	if err := w.txn.Insert(table, row); err != nil {
+		return err
+	}
+	w.undo = append(w.undo, undoStep{table: table, prior: prior, written: row})
+	return nil
+}
+
+// deleteRow removes row from table.
+func (w *writer) deleteRow(table string, row any) error {
+	if err := w.txn.Delete(table, row); err != nil {
+		return err
+	}
+	w.undo = append(w.undo, undoStep{table: table, prior: row})
+	return nil
+}
+
+// rollback undoes the current batch's changes, newest first, leaving the
+// transaction as the batch found it.
+func (w *writer) rollback() {
+	for i := len(w.undo) - 1; i >= 0; i-- {
+		u := w.undo[i]
+		var err error
+		if u.prior != nil {
+			err = w.txn.Insert(u.table, u.prior)
+		} else {
+			err = w.txn.Delete(u.table, u.written)
+		}
+		if err != nil {
+			// Rows that were stored a moment ago always store again.
+			panic(fmt.Sprintf("state: undo a change to %s at %d: %v", u.table, w.index, err))
+		}
+	}
+	w.undo = w.undo[:0]
+	w.touched = 0
+	w.events = w.events[:0]
+}
+
+// setKindIndexes records the entry's index as the last change of every kind
+// the current batch changed.
+func (w *writer) setKindIndexes() error {
+	var err error
+	w.touched.each(func(k *kindInfo) {
+		if err != nil {
+			return
+		}
+		prior, ferr := w.txn.First(tableIndex, indexID, k.name)
+		if ferr != nil {
+			err = ferr
+			return
+		}
+		err = w.insertRow(tableIndex, prior, &indexEntry{Key: k.name, Value: w.index})
+	})
+	return err
+}
+
+// putMembers stores and removes members and reports whether any changed.
+func (w *writer) putMembers(put []*corralpb.Member, del []string) (bool, error) {
+	changed := false
+	for _, m := range put {
+		if m.GetName() == "" {
+			continue
+		}
+		if err := w.txn.Insert(tableMembers, proto.Clone(m)); err != nil {
+			return changed, fmt.Errorf("put member %s: %w", m.GetName(), err)
+		}
+		changed = true
+	}
+	for _, name := range del {
+		raw, err := w.txn.First(tableMembers, indexID, name)
+		if err != nil {
+			return changed, fmt.Errorf("delete member %s: %w", name, err)
+		}
+		if raw == nil {
+			continue
+		}
+		if err := w.txn.Delete(tableMembers, raw); err != nil {
+			return changed, fmt.Errorf("delete member %s: %w", name, err)
+		}
+		changed = true
+	}
+	return changed, nil
+}

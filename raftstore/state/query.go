@@ -1,0 +1,120 @@
+package state
+
+import (
+	"fmt"
+
+	"github.com/hashicorp/go-memdb"
+
+	corralpb "github.com/corral-dev/corral/proto"
+)
+
+// Reads. Every query runs in its own read transaction, so it sees one
+// committed state. Returned objects are shared with the store: callers must
+// not mutate them (clone first). ws may be nil; otherwise the query adds the
+// channels that fire when what it read changes (Nomad's blocking-query
+// pattern: run the query, then ws.WatchCtx(ctx), then run it again). As
+// with any memdb watch, a channel may also fire without a visible change
+// (a neighbouring key changed, or a failed batch touched and restored the
+// row), so the query must be re-run to see what changed.
+
+// Get returns the object kind/namespace/name, or nil, nil when it does not
+// exist. Cluster-scoped kinds take an empty namespace.
+func (s *Store) Get(ws memdb.WatchSet, kind, namespace, name string) (*corralpb.Object, error) {
+	k, err := kindTable(kind)
+	if err != nil {
+		return nil, err
+	}
+	ch, raw, err := s.db.Txn(false).FirstWatch(k.name, indexID, namespace, name)
+	if err != nil {
+		return nil, fmt.Errorf("get %s %s/%s: %w", kind, namespace, name, err)
+	}
+	ws.Add(ch)
+	if raw == nil {
+		return nil, nil
+	}
+	return raw.(*corralpb.Object), nil
+}
+
+// List returns the objects of kind in namespace ("" for every namespace),
+// sorted by namespace, then name. The namespace is ignored for
+// cluster-scoped kinds, as kubectl does.
+func (s *Store) List(ws memdb.WatchSet, kind, namespace string) ([]*corralpb.Object, error) {
+	k, err := kindTable(kind)
+	if err != nil {
+		return nil, err
+	}
+	txn := s.db.Txn(false)
+	var it memdb.ResultIterator
+	if namespace == "" || !k.namespaced {
+		it, err = txn.Get(k.name, indexID)
+	} else {
+		it, err = txn.Get(k.name, indexNamespace, namespace)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list %s in %q: %w", kind, namespace, err)
+	}
+	return collect(ws, it, nil), nil
+}
+
+// PodsByNode returns the pods whose spec.nodeName is node, sorted by
+// namespace, then name. Pods not bound to a node are never returned.
+func (s *Store) PodsByNode(ws memdb.WatchSet, node string) ([]*corralpb.Object, error) {
+	it, err := s.db.Txn(false).Get(kindPod.name, indexNode, node)
+	if err != nil {
+		return nil, fmt.Errorf("list pods on node %s: %w", node, err)
+	}
+	return collect(ws, it, nil), nil
+}
+
+// ByOwner returns every object, of any kind, with an ownerReference whose
+// uid is ownerUID: kind by kind in the Object oneof's order, each kind
+// sorted by namespace, then name.
+func (s *Store) ByOwner(ws memdb.WatchSet, ownerUID string) ([]*corralpb.Object, error) {
+	txn := s.db.Txn(false)
+	var out []*corralpb.Object
+	for _, k := range kinds {
+		it, err := txn.Get(k.name, indexOwner, ownerUID)
+		if err != nil {
+			return nil, fmt.Errorf("list %s owned by %s: %w", k.name, ownerUID, err)
+		}
+		out = collect(ws, it, out)
+	}
+	return out, nil
+}
+
+// Members returns the cluster's members sorted by name.
+func (s *Store) Members(ws memdb.WatchSet) ([]*corralpb.Member, error) {
+	it, err := s.db.Txn(false).Get(tableMembers, indexID)
+	if err != nil {
+		return nil, fmt.Errorf("list members: %w", err)
+	}
+	ws.Add(it.WatchCh())
+	var out []*corralpb.Member
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		out = append(out, raw.(*corralpb.Member))
+	}
+	return out, nil
+}
+
+// ClusterConfig returns the cluster config, or nil, nil before bootstrap.
+func (s *Store) ClusterConfig(ws memdb.WatchSet) (*corralpb.ClusterConfig, error) {
+	ch, raw, err := s.db.Txn(false).FirstWatch(tableMeta, indexID, metaKeyConfig)
+	if err != nil {
+		return nil, fmt.Errorf("get cluster config: %w", err)
+	}
+	ws.Add(ch)
+	if raw == nil {
+		return nil, nil
+	}
+	return raw.(*corralpb.ClusterConfig), nil
+}
+
+// collect appends the iterator's objects to out and adds its watch channel
+// to ws.
+func collect(ws memdb.WatchSet, it memdb.ResultIterator, out []*corralpb.Object) []*corralpb.Object {
+	ws.Add(it.WatchCh())
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		out = append(out, raw.(*corralpb.Object))
+	}
+	return out
+}

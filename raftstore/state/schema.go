@@ -1,0 +1,288 @@
+package state
+
+import (
+	"fmt"
+
+	"github.com/hashicorp/go-memdb"
+
+	corralpb "github.com/corral-dev/corral/proto"
+)
+
+// Table and index names besides the object tables, which are named after
+// their kind ("DaemonSet").
+const (
+	tableMembers = "members"
+	tableMeta    = "meta"
+	tableIndex   = "index"
+
+	indexID        = "id"
+	indexNamespace = "namespace"
+	indexNode      = "node"
+	indexOwner     = "owner"
+)
+
+// Keys of the index table that are not kinds. Kinds are CamelCase, so these
+// lower-case keys never collide with one.
+const (
+	indexKeyLatest  = "latest"
+	indexKeyMembers = tableMembers
+	indexKeyMeta    = tableMeta
+)
+
+// metaKeyConfig is the meta table's key for the ClusterConfig.
+const metaKeyConfig = "config"
+
+// indexEntry is a row of the index table: the Raft index of the last change
+// to a kind (or to members, meta, or the whole store for "latest").
+type indexEntry struct {
+	Key   string
+	Value uint64
+}
+
+// schema returns the store's memdb schema: one table per object kind, plus
+// members, meta and index.
+func schema() *memdb.DBSchema {
+	db := &memdb.DBSchema{Tables: make(map[string]*memdb.TableSchema)}
+	for _, k := range kinds {
+		db.Tables[k.name] = objectTableSchema(k)
+	}
+	for _, t := range []*memdb.TableSchema{membersTableSchema(), metaTableSchema(), indexTableSchema()} {
+		db.Tables[t.Name] = t
+	}
+	return db
+}
+
+// objectTableSchema is the table of one object kind. Rows are
+// *corralpb.Object. Every table has "id" (namespace, name) and "owner"
+// (metadata.ownerReferences[].uid); namespaced kinds have "namespace"; pods
+// have "node" (spec.nodeName, only when set).
+func objectTableSchema(k *kindInfo) *memdb.TableSchema {
+	t := &memdb.TableSchema{
+		Name: k.name,
+		Indexes: map[string]*memdb.IndexSchema{
+			indexID: {Name: indexID, Unique: true, Indexer: objectIDIndexer{}},
+			indexOwner: {
+				Name: indexOwner, AllowMissing: true, Indexer: ownerIndexer{},
+			},
+		},
+	}
+	if k.namespaced {
+		t.Indexes[indexNamespace] = &memdb.IndexSchema{
+			Name: indexNamespace, Indexer: namespaceIndexer{},
+		}
+	}
+	if k == kindPod {
+		t.Indexes[indexNode] = &memdb.IndexSchema{
+			Name: indexNode, AllowMissing: true, Indexer: nodeNameIndexer{},
+		}
+	}
+	return t
+}
+
+// membersTableSchema holds *corralpb.Member rows by name.
+func membersTableSchema() *memdb.TableSchema {
+	return keyedTable(tableMembers, func(raw any) string {
+		if m, ok := raw.(*corralpb.Member); ok {
+			return m.GetName()
+		}
+		return ""
+	})
+}
+
+// metaTableSchema holds cluster-wide singletons; today only the
+// *corralpb.ClusterConfig, under metaKeyConfig.
+func metaTableSchema() *memdb.TableSchema {
+	return keyedTable(tableMeta, func(raw any) string {
+		if _, ok := raw.(*corralpb.ClusterConfig); ok {
+			return metaKeyConfig
+		}
+		return ""
+	})
+}
+
+// indexTableSchema holds *indexEntry rows by key, as Nomad's index table.
+func indexTableSchema() *memdb.TableSchema {
+	return keyedTable(tableIndex, func(raw any) string {
+		if e, ok := raw.(*indexEntry); ok {
+			return e.Key
+		}
+		return ""
+	})
+}
+
+// keyedTable is a table with a single string primary key.
+func keyedTable(name string, key func(any) string) *memdb.TableSchema {
+	return &memdb.TableSchema{
+		Name: name,
+		Indexes: map[string]*memdb.IndexSchema{
+			indexID: {Name: indexID, Unique: true, Indexer: stringKeyIndexer{key: key}},
+		},
+	}
+}
+
+// Index keys are strings terminated by a NUL byte, as memdb's own string
+// indexers do, so that an exact lookup of "a" never matches "ab". The id key
+// is namespace NUL name NUL: NUL sorts before every other byte, so iterating
+// the id index walks objects sorted by namespace, then name.
+
+// stringArg returns args[i] as a string.
+func stringArg(args []any, i int) (string, error) {
+	if i >= len(args) {
+		return "", fmt.Errorf("missing argument %d", i)
+	}
+	s, ok := args[i].(string)
+	if !ok {
+		return "", fmt.Errorf("argument %d: got %T, want string", i, args[i])
+	}
+	return s, nil
+}
+
+// terminated returns the strings joined and each followed by a NUL byte.
+func terminated(parts ...string) []byte {
+	n := 0
+	for _, p := range parts {
+		n += len(p) + 1
+	}
+	b := make([]byte, 0, n)
+	for _, p := range parts {
+		b = append(b, p...)
+		b = append(b, 0)
+	}
+	return b
+}
+
+// objectIDIndexer indexes objects by (namespace, name). FromArgs takes the
+// namespace and the name.
+type objectIDIndexer struct{}
+
+func (objectIDIndexer) FromObject(raw any) (bool, []byte, error) {
+	m := metaOf(asObject(raw))
+	if m == nil || m.GetName() == "" {
+		return false, nil, fmt.Errorf("object has no metadata.name")
+	}
+	return true, terminated(m.GetNamespace(), m.GetName()), nil
+}
+
+func (objectIDIndexer) FromArgs(args ...any) ([]byte, error) {
+	if len(args) != 2 {
+		return nil, fmt.Errorf("id index takes namespace and name, got %d arguments", len(args))
+	}
+	ns, err := stringArg(args, 0)
+	if err != nil {
+		return nil, err
+	}
+	name, err := stringArg(args, 1)
+	if err != nil {
+		return nil, err
+	}
+	return terminated(ns, name), nil
+}
+
+// namespaceIndexer indexes objects by namespace. It supports prefix scans
+// ("namespace_prefix") over namespace names.
+type namespaceIndexer struct{}
+
+func (namespaceIndexer) FromObject(raw any) (bool, []byte, error) {
+	m := metaOf(asObject(raw))
+	if m == nil {
+		return false, nil, fmt.Errorf("object has no metadata")
+	}
+	return true, terminated(m.GetNamespace()), nil
+}
+
+func (namespaceIndexer) FromArgs(args ...any) ([]byte, error) {
+	ns, err := stringArg(args, 0)
+	if err != nil {
+		return nil, err
+	}
+	return terminated(ns), nil
+}
+
+func (namespaceIndexer) PrefixFromArgs(args ...any) ([]byte, error) {
+	ns, err := stringArg(args, 0)
+	if err != nil {
+		return nil, err
+	}
+	return []byte(ns), nil
+}
+
+// nodeNameIndexer indexes pods by spec.nodeName; unbound pods are not in it.
+type nodeNameIndexer struct{}
+
+func (nodeNameIndexer) FromObject(raw any) (bool, []byte, error) {
+	node := asObject(raw).GetPod().GetSpec().GetNodeName()
+	if node == "" {
+		return false, nil, nil
+	}
+	return true, terminated(node), nil
+}
+
+func (nodeNameIndexer) FromArgs(args ...any) ([]byte, error) {
+	node, err := stringArg(args, 0)
+	if err != nil {
+		return nil, err
+	}
+	return terminated(node), nil
+}
+
+// ownerIndexer indexes objects by each distinct metadata.ownerReferences[].uid.
+type ownerIndexer struct{}
+
+func (ownerIndexer) FromObject(raw any) (bool, [][]byte, error) {
+	refs := metaOf(asObject(raw)).GetOwnerReferences()
+	var vals [][]byte
+	for i, r := range refs {
+		if r.GetUid() == "" || seenUID(refs[:i], r.GetUid()) {
+			continue
+		}
+		vals = append(vals, terminated(r.GetUid()))
+	}
+	return len(vals) > 0, vals, nil
+}
+
+func (ownerIndexer) FromArgs(args ...any) ([]byte, error) {
+	uid, err := stringArg(args, 0)
+	if err != nil {
+		return nil, err
+	}
+	return terminated(uid), nil
+}
+
+// seenUID reports whether any of refs has uid; owner lists are short.
+func seenUID(refs []*corralpb.OwnerReference, uid string) bool {
+	for _, r := range refs {
+		if r.GetUid() == uid {
+			return true
+		}
+	}
+	return false
+}
+
+// stringKeyIndexer indexes rows by the string key returns; an empty key is
+// an error (the row cannot be stored).
+type stringKeyIndexer struct {
+	key func(any) string
+}
+
+func (x stringKeyIndexer) FromObject(raw any) (bool, []byte, error) {
+	k := x.key(raw)
+	if k == "" {
+		return false, nil, fmt.Errorf("row %T has no key", raw)
+	}
+	return true, terminated(k), nil
+}
+
+func (x stringKeyIndexer) FromArgs(args ...any) ([]byte, error) {
+	k, err := stringArg(args, 0)
+	if err != nil {
+		return nil, err
+	}
+	return terminated(k), nil
+}
+
+// asObject converts a table row to an object; a row of another type gives
+// nil, which every accessor treats as empty.
+func asObject(raw any) *corralpb.Object {
+	o, _ := raw.(*corralpb.Object)
+	return o
+}
