@@ -11,7 +11,9 @@ import (
 
 	"github.com/hashicorp/raft"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
@@ -137,7 +139,9 @@ func (p *peerService) Forward(ctx context.Context, req *corralpb.ForwardRequest)
 		if errors.Is(err, raft.ErrNotLeader) {
 			return nil, status.Error(codes.FailedPrecondition, notLeaderMsg)
 		}
-		return nil, status.Error(codes.Unavailable, err.Error())
+		// Leadership lost or a timeout after the entry was appended: the
+		// write may or may not commit.
+		return nil, status.Errorf(codes.Unavailable, "the write may or may not have been applied: %v", err)
 	}
 	return &corralpb.ForwardResponse{Result: res}, nil
 }
@@ -174,17 +178,55 @@ type peerClients struct {
 func newPeerClients() *peerClients { return &peerClients{conns: map[string]*grpc.ClientConn{}} }
 
 func (pc *peerClients) client(addr string) (corralpb.PeerClient, error) {
+	c, err := pc.conn(addr)
+	if err != nil {
+		return nil, err
+	}
+	return corralpb.NewPeerClient(c), nil
+}
+
+// errPeerUnreachable means no connection to the peer could be made: a call
+// was not sent.
+var errPeerUnreachable = errors.New("peer unreachable")
+
+// readyClient returns a client whose connection is up, waiting at most
+// timeout for it. An error means nothing was sent, so the caller may try
+// another server safely.
+func (pc *peerClients) readyClient(ctx context.Context, addr string, timeout time.Duration) (corralpb.PeerClient, error) {
+	c, err := pc.conn(addr)
+	if err != nil {
+		return nil, err
+	}
+	tctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	for st := c.GetState(); st != connectivity.Ready; st = c.GetState() {
+		c.Connect()
+		if !c.WaitForStateChange(tctx, st) {
+			return nil, fmt.Errorf("%w: %s is %v", errPeerUnreachable, addr, st)
+		}
+	}
+	return corralpb.NewPeerClient(c), nil
+}
+
+func (pc *peerClients) conn(addr string) (*grpc.ClientConn, error) {
 	pc.mu.Lock()
 	defer pc.mu.Unlock()
 	if c, ok := pc.conns[addr]; ok {
-		return corralpb.NewPeerClient(c), nil
+		return c, nil
 	}
-	c, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	// Peers come and go: reconnect quickly after a failed attempt.
+	c, err := grpc.NewClient(addr,
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithConnectParams(grpc.ConnectParams{
+			Backoff:           backoff.Config{BaseDelay: 50 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second},
+			MinConnectTimeout: time.Second,
+		}),
+	)
 	if err != nil {
 		return nil, fmt.Errorf("dial peer %s: %w", addr, err)
 	}
 	pc.conns[addr] = c
-	return corralpb.NewPeerClient(c), nil
+	return c, nil
 }
 
 func (pc *peerClients) close() {
@@ -203,7 +245,7 @@ func (pc *peerClients) info(ctx context.Context, addr string) (*corralpb.InfoRes
 	}
 	cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	return c.Info(cctx, &corralpb.InfoRequest{})
+	return c.Info(cctx, &corralpb.InfoRequest{}, grpc.WaitForReady(true))
 }
 
 func (pc *peerClients) join(ctx context.Context, addr string, m *corralpb.Member) error {
@@ -211,12 +253,14 @@ func (pc *peerClients) join(ctx context.Context, addr string, m *corralpb.Member
 	if err != nil {
 		return err
 	}
-	_, err = c.Join(ctx, &corralpb.JoinRequest{Member: m})
+	_, err = c.Join(ctx, &corralpb.JoinRequest{Member: m}, grpc.WaitForReady(true))
 	return err
 }
 
+// forward sends an entry to the leader at addr. errPeerUnreachable means
+// it was not sent; any other error leaves its fate unknown.
 func (pc *peerClients) forward(ctx context.Context, addr string, e *corralpb.LogEntry) (*corralpb.LogResult, error) {
-	c, err := pc.client(addr)
+	c, err := pc.readyClient(ctx, addr, time.Second)
 	if err != nil {
 		return nil, err
 	}
@@ -228,11 +272,15 @@ func (pc *peerClients) forward(ctx context.Context, addr string, e *corralpb.Log
 }
 
 func (pc *peerClients) readIndex(ctx context.Context, addr string) (uint64, error) {
-	c, err := pc.client(addr)
+	c, err := pc.readyClient(ctx, addr, time.Second)
 	if err != nil {
 		return 0, err
 	}
-	resp, err := c.ReadIndex(ctx, &corralpb.ReadIndexRequest{})
+	// A read index is safe to ask again: bound each attempt so that a
+	// leader dying mid-call costs one attempt, not the caller's deadline.
+	actx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	resp, err := c.ReadIndex(actx, &corralpb.ReadIndexRequest{})
 	if err != nil {
 		return 0, err
 	}

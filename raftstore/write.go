@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/hashicorp/raft"
 	"google.golang.org/protobuf/proto"
@@ -38,33 +37,16 @@ func (s *Server) writeEntry(ctx context.Context, e *corralpb.LogEntry) (*corralp
 			}
 		} else if _, addr := s.Leader(); addr != "" {
 			res, err := s.peers.forward(ctx, addr, e)
-			if err == nil || !isNotLeader(err) {
+			if err == nil || !(isNotLeader(err) || errors.Is(err, errPeerUnreachable)) {
 				return res, err
 			}
 		}
-		// No leader known, or the one we knew stepped down before taking
-		// the entry (safe to retry: nothing was appended): wait for an
-		// election, bounded by the caller's context.
-		if err := s.waitForLeader(ctx); err != nil {
+		// No leader known, the one we knew stepped down before taking the
+		// entry, or it could not be reached at all: nothing was appended,
+		// so wait for an election (bounded by the caller's context) and
+		// try again.
+		if err := s.waitLeaderChange(ctx); err != nil {
 			return nil, err
-		}
-	}
-}
-
-// waitForLeader blocks until some leader is known or ctx ends.
-func (s *Server) waitForLeader(ctx context.Context) error {
-	t := time.NewTicker(20 * time.Millisecond)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%w: %w", ErrNoLeader, ctx.Err())
-		case <-s.ctx.Done():
-			return ErrShutdown
-		case <-t.C:
-			if _, addr := s.Leader(); addr != "" {
-				return nil
-			}
 		}
 	}
 }
