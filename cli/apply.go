@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc/codes"
@@ -98,7 +99,7 @@ func (o *applyOptions) apply(ctx context.Context, mode string) error {
 	if err != nil {
 		return err
 	}
-	objs, err := api.DecodeFiles(o.files, o.recursive)
+	objs, err := o.g.decodeFiles(o.files, o.recursive)
 	if err != nil {
 		return err
 	}
@@ -200,4 +201,30 @@ func (o *applyOptions) clientDryRun(ctx context.Context, objs []*corralpb.Object
 		results = append(results, &corralpb.ApplyResult{Object: obj, Action: action})
 	}
 	return results, nil
+}
+
+// decodeFiles decodes manifests in command-line order; "-" reads the CLI's
+// input stream (api.DecodeFiles would read the process's stdin).
+func (g *globals) decodeFiles(paths []string, recursive bool) ([]*corralpb.Object, error) {
+	var out []*corralpb.Object
+	for _, p := range paths {
+		if p != "-" {
+			objs, err := api.DecodeFiles([]string{p}, recursive)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, objs...)
+			continue
+		}
+		data, err := io.ReadAll(g.in)
+		if err != nil {
+			return nil, fmt.Errorf("read standard input: %w", err)
+		}
+		objs, err := api.Decode(data, "STDIN")
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, objs...)
+	}
+	return out, nil
 }

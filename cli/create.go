@@ -55,7 +55,7 @@ func (o *createOptions) fromFiles(ctx context.Context, mode string) error {
 	if len(o.files) == 0 {
 		return errors.New("must specify one of -f and -k")
 	}
-	objs, err := api.DecodeFiles(o.files, o.recursive)
+	objs, err := o.g.decodeFiles(o.files, o.recursive)
 	if err != nil {
 		return err
 	}

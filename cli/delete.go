@@ -118,7 +118,7 @@ func (o *deleteOptions) targets(ctx context.Context, args []string) ([]target, e
 
 // fileTargets names the objects of the -f files.
 func (o *deleteOptions) fileTargets() ([]target, error) {
-	objs, err := api.DecodeFiles(o.files, o.recursive)
+	objs, err := o.g.decodeFiles(o.files, o.recursive)
 	if err != nil {
 		return nil, err
 	}
