@@ -28,11 +28,11 @@ type node struct {
 
 // testCluster runs servers on loopback with short Raft timeouts.
 type testCluster struct {
-	t     *testing.T
+	t     testing.TB
 	nodes []*node
 }
 
-func newTestCluster(t *testing.T, n int) *testCluster {
+func newTestCluster(t testing.TB, n int) *testCluster {
 	t.Helper()
 	c := &testCluster{t: t}
 	for i := 0; i < n; i++ {
@@ -127,7 +127,7 @@ func (c *testCluster) startAll(order ...int) {
 }
 
 // waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
+func waitFor(t testing.TB, what string, timeout time.Duration, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for !cond() {
@@ -176,7 +176,7 @@ func put(o *corralpb.Object) *corralpb.Batch {
 
 // mustWrite writes through nd and fails the test on any error or non-OK
 // result.
-func mustWrite(t *testing.T, nd *node, b *corralpb.Batch) *corralpb.BatchResult {
+func mustWrite(t testing.TB, nd *node, b *corralpb.Batch) *corralpb.BatchResult {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -191,7 +191,7 @@ func mustWrite(t *testing.T, nd *node, b *corralpb.Batch) *corralpb.BatchResult 
 }
 
 // mustRead reads a config map's value through nd with a linearizable read.
-func mustRead(t *testing.T, nd *node, name string) string {
+func mustRead(t testing.TB, nd *node, name string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
