@@ -76,7 +76,7 @@ func dryRunMode(cmd *cobra.Command) (string, error) {
 	case "true":
 		return dryRunClient, nil
 	}
-	return "", fmt.Errorf(`Invalid dry-run value (%v). Must be "none", "server", or "client".`, v)
+	return "", kubectlErrorf(`Invalid dry-run value (%v). Must be "none", "server", or "client".`, v)
 }
 
 // dryRunSuffix is what kubectl appends to its messages in dry-run mode.
@@ -161,7 +161,7 @@ func setNamespace(obj *corralpb.Object, flagNS string) error {
 	case md.GetNamespace() == "":
 		md.Namespace = defaultNamespace
 	case flagNS != "" && md.GetNamespace() != flagNS:
-		return fmt.Errorf("the namespace from the provided object %q does not match the namespace %q. You must pass '--namespace=%s' to perform this operation.", md.GetNamespace(), flagNS, md.GetNamespace())
+		return kubectlErrorf("the namespace from the provided object %q does not match the namespace %q. You must pass '--namespace=%s' to perform this operation.", md.GetNamespace(), flagNS, md.GetNamespace())
 	}
 	return nil
 }

@@ -19,7 +19,7 @@ func newCompletionCommand(g *globals) *cobra.Command {
 	}
 	cmd.RunE = g.runE(func(_ context.Context, args []string) error {
 		if len(args) != 1 {
-			return fmt.Errorf("Shell not specified.")
+			return kubectlError("Shell not specified.")
 		}
 		return writeCompletion(g, cmd.Root(), args[0])
 	})
@@ -37,7 +37,7 @@ func writeCompletion(g *globals, root *cobra.Command, shell string) error {
 	case "fish":
 		err = root.GenFishCompletion(g.out, true)
 	default:
-		return fmt.Errorf("Unsupported shell type %q.", shell)
+		return kubectlErrorf("Unsupported shell type %q.", shell)
 	}
 	if err != nil {
 		return fmt.Errorf("generate %s completion: %w", shell, err)

@@ -65,7 +65,7 @@ func propagationPolicy(cascade string) (string, error) {
 	case "orphan", "false":
 		return "Orphan", nil
 	}
-	return "", fmt.Errorf(`invalid cascade value (%v). Must be "background", "foreground", or "orphan".`, cascade)
+	return "", kubectlErrorf(`invalid cascade value (%v). Must be "background", "foreground", or "orphan".`, cascade)
 }
 
 // run executes `corral delete`.
@@ -107,7 +107,7 @@ func (o *deleteOptions) targets(ctx context.Context, args []string) ([]target, e
 		return o.fileTargets()
 	}
 	if len(args) == 0 {
-		return nil, errors.New("You must provide one or more resources by argument or filename.")
+		return nil, kubectlError("You must provide one or more resources by argument or filename.")
 	}
 	sels, err := parseResourceArgs(args)
 	if err != nil {

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -69,7 +68,7 @@ with it is described.`,
 // run executes `corral describe`.
 func (o *describeOptions) run(ctx context.Context, args []string) error {
 	if len(args) == 0 {
-		return errors.New("You must specify the type of resource to describe. Use \"corral api-resources\" for a complete list of supported resources.")
+		return kubectlError("You must specify the type of resource to describe. Use \"corral api-resources\" for a complete list of supported resources.")
 	}
 	sels, err := parseResourceArgs(args)
 	if err != nil {
@@ -116,7 +115,11 @@ func (o *describeOptions) find(ctx context.Context, s selection) ([]*corralpb.Ob
 			return nil, err
 		}
 		if len(resp.GetItems()) == 0 {
-			o.g.warnf("No resources found in %s namespace.\n", o.g.ns())
+			if ns == "" {
+				o.g.warnf("No resources found\n")
+			} else {
+				o.g.warnf("No resources found in %s namespace.\n", ns)
+			}
 		}
 		return resp.GetItems(), nil
 	}

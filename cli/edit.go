@@ -3,7 +3,6 @@ package cli
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -49,7 +48,7 @@ func (o *editOptions) run(ctx context.Context, args []string) error {
 		return err
 	}
 	if len(sels) == 0 {
-		return errors.New("You must specify the type of resource to edit, and its name.")
+		return kubectlError("You must specify the type of resource to edit, and its name.")
 	}
 	for _, s := range sels {
 		if len(s.names) == 0 {
@@ -97,7 +96,7 @@ func (o *editOptions) editOne(ctx context.Context, k api.Kind, name string) erro
 	if err := o.save(ctx, k, orig, body, path); err != nil {
 		o.g.printErr(err)
 		o.g.warnf("A copy of your changes has been stored to %q\n", path)
-		return errors.New("Edit cancelled, no valid changes were saved.")
+		return kubectlError("Edit cancelled, no valid changes were saved.")
 	}
 	o.g.printf("%s edited\n", objectRef(k, name))
 	return removeFile(path)
@@ -116,7 +115,7 @@ func (o *editOptions) save(ctx context.Context, k api.Kind, orig *corralpb.Objec
 	obj := objs[0]
 	om, nm := api.Meta(orig), api.Meta(obj)
 	if api.KindOf(obj) != k.Kind || nm.GetName() != om.GetName() {
-		return errors.New("At least one of apiVersion, kind and name was changed")
+		return kubectlError("At least one of apiVersion, kind and name was changed")
 	}
 	if k.Namespaced && nm.GetNamespace() == "" {
 		nm.Namespace = om.GetNamespace()

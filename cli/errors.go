@@ -15,6 +15,15 @@ import (
 // (for example one of several deletes failed); it only sets the exit code.
 var errReported = errors.New("errors were reported")
 
+// kubectlError is an error whose text is kubectl's own message, kept
+// verbatim (capitals and final period included) so users recognize it.
+type kubectlError string
+
+func (e kubectlError) Error() string { return string(e) }
+
+// kubectlErrorf formats a kubectlError.
+func kubectlErrorf(format string, a ...any) error { return kubectlError(fmt.Sprintf(format, a...)) }
+
 // reportedError wraps an error that has been printed to the error stream.
 type reportedError struct{ err error }
 

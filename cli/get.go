@@ -60,7 +60,7 @@ namespaces (ns), configmaps (cm), controllerrevisions, events (ev), priorityclas
 func (o *getOptions) run(ctx context.Context, args []string) error {
 	if len(args) == 0 {
 		o.g.warnf("You must specify the type of resource to get. Use \"corral api-resources\" for a complete list of supported resources.\n\n")
-		return errors.New("Required resource not specified.")
+		return kubectlError("Required resource not specified.")
 	}
 	sels, err := parseResourceArgs(args)
 	if err != nil {
