@@ -113,15 +113,19 @@ func (o *applyOptions) apply(ctx context.Context, mode string) error {
 	if err != nil {
 		return err
 	}
-	if p.format != formatTable {
-		out := make([]*corralpb.Object, 0, len(results))
-		for _, r := range results {
-			out = append(out, r.GetObject())
+	out := make([]*corralpb.Object, 0, len(results))
+	for i, r := range results {
+		obj := r.GetObject()
+		if obj == nil && i < len(objs) {
+			obj = objs[i] // a server may omit the object it was sent
 		}
+		out = append(out, obj)
+	}
+	if p.format != formatTable {
 		return p.printObjects(o.g.out, out, len(out) == 1)
 	}
-	for _, r := range results {
-		o.g.printf("%s %s%s\n", api.Ref(r.GetObject()), r.GetAction(), dryRunSuffix(mode))
+	for i, r := range results {
+		o.g.printf("%s %s%s\n", api.Ref(out[i]), r.GetAction(), dryRunSuffix(mode))
 	}
 	return nil
 }

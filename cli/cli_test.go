@@ -2,12 +2,15 @@ package cli
 
 import (
 	"encoding/json"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/spf13/cobra"
 
 	"github.com/corral-dev/corral/api"
 	corralpb "github.com/corral-dev/corral/proto"
@@ -440,5 +443,32 @@ func TestCommandLineErrors(t *testing.T) {
 	}
 	if out, _, code := h.run(); code != 0 || !strings.Contains(out, "Available Commands") {
 		t.Fatalf("bare corral: exit %d", code)
+	}
+	if _, errOut, code := h.run("cluster", "frob"); code != 1 || errOut != "error: unknown command \"frob\" for \"corral cluster\"\n" {
+		t.Fatalf("unknown subcommand: exit %d %q", code, errOut)
+	}
+	if out, _, code := h.run("snapshot"); code != 0 || !strings.Contains(out, "save") {
+		t.Fatalf("bare snapshot: exit %d %q", code, out)
+	}
+}
+
+func TestExtraCommandsAreAddedOrMerged(t *testing.T) {
+	snap := &cobra.Command{Use: "snapshot"}
+	snap.AddCommand(&cobra.Command{Use: "restore FILE", Run: func(*cobra.Command, []string) {}})
+	server := &cobra.Command{Use: "server", Run: func(*cobra.Command, []string) {}}
+	root := NewRootCommand(strings.NewReader(""), io.Discard, io.Discard, server, snap)
+	var names []string
+	for _, c := range root.Commands() {
+		if c.Name() == "snapshot" {
+			for _, sub := range c.Commands() {
+				names = append(names, sub.Name())
+			}
+		}
+		if c.Name() == "server" {
+			names = append(names, "server")
+		}
+	}
+	if strings.Join(names, " ") != "server restore save" {
+		t.Fatalf("commands: %v", names)
 	}
 }

@@ -18,6 +18,8 @@ func newClusterCommand(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "cluster",
 		Short: "Inspect and change the set of servers (Raft members)",
+		Args:  cobra.ArbitraryArgs,
+		RunE:  g.groupRunE(),
 	}
 	cmd.AddCommand(newClusterMembersCommand(g), newClusterRemoveServerCommand(g))
 	return cmd

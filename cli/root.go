@@ -117,6 +117,17 @@ func (g *globals) commands() []*cobra.Command {
 	}
 }
 
+// groupRunE is the body of a command that only groups subcommands (cluster,
+// snapshot): help without arguments, kubectl's error for an unknown one.
+func (g *globals) groupRunE() func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) > 0 {
+			return g.report(fmt.Errorf("unknown command %q for %q", args[0], cmd.CommandPath()))
+		}
+		return cmd.Help()
+	}
+}
+
 // mergeCommand adds c to root, or, when root already has a command of that
 // name, adds c's subcommands to it.
 func mergeCommand(root, c *cobra.Command) {

@@ -19,6 +19,8 @@ func newSnapshotCommand(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "snapshot",
 		Short: "Save the cluster state to a file",
+		Args:  cobra.ArbitraryArgs,
+		RunE:  g.groupRunE(),
 	}
 	cmd.AddCommand(&cobra.Command{
 		Use:     "save FILE",
