@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -470,5 +471,38 @@ func TestExtraCommandsAreAddedOrMerged(t *testing.T) {
 	}
 	if strings.Join(names, " ") != "server restore save" {
 		t.Fatalf("commands: %v", names)
+	}
+}
+
+// TestSilentServerIsSkipped: a server that accepts connections but never
+// answers (hung or partitioned) costs a fraction of a second, not the
+// request timeout: pick-first moves on to the next address.
+func TestSilentServerIsSkipped(t *testing.T) {
+	fake := newFakeCluster()
+	h := newHarness(t, fake)
+	fake.put(objs(seedDaemonSet())[0])
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = lis.Close() })
+	go func() {
+		for {
+			c, err := lis.Accept()
+			if err != nil {
+				return
+			}
+			t.Cleanup(func() { _ = c.Close() })
+		}
+	}()
+	if err := WriteConfig(h.config, &Config{Servers: []string{lis.Addr().String(), h.addr}, Token: "s3cret"}); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if out := h.mustRun("get", "ds", "-o", "name"); out != "daemonset.apps/nginx-daemonset\n" {
+		t.Fatalf("get: %q", out)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Fatalf("a silent first server held the CLI for %v", d)
 	}
 }
