@@ -13,15 +13,20 @@ import (
 
 // Config file identity.
 const (
+	// ConfigAPIVersion is the apiVersion of a CLI config file.
 	ConfigAPIVersion = "corral/v1"
-	ConfigKind       = "Config"
+	// ConfigKind is the kind of a CLI config file.
+	ConfigKind = "Config"
 )
+
+// DefaultAdminConf is the last place the CLI looks for its config: the
+// admin.conf a default single-server install writes.
+const DefaultAdminConf = "/var/lib/corral/admin.conf"
 
 // Where the CLI looks for its config, after --config and $CORRAL_CONFIG.
 const (
 	configEnv         = "CORRAL_CONFIG"
 	userConfigPath    = ".corral/config" // under the home directory
-	DefaultAdminConf  = "/var/lib/corral/admin.conf"
 	configLookupOrder = "--config, $CORRAL_CONFIG, ~/.corral/config, " + DefaultAdminConf
 )
 

@@ -167,8 +167,8 @@ func (g *globals) runE(fn func(ctx context.Context, args []string) error) func(*
 			ctx = context.Background()
 		}
 		err := fn(ctx, args)
-		if cerr := g.closeConn(); cerr != nil && err == nil {
-			err = fmt.Errorf("close connection: %w", cerr)
+		if cerr := g.closeConn(); cerr != nil {
+			err = errors.Join(err, cerr)
 		}
 		if err != nil {
 			return g.report(err)
@@ -185,8 +185,9 @@ func (g *globals) ns() string {
 	return defaultNamespace
 }
 
-// printf writes to the output stream; a failed write to stdout is reported
-// once by the caller's next error, so it is not checked on every line.
+// printf writes to the output stream. As in kubectl, writes to stdout are
+// not checked line by line: a closed pipe ends the process (SIGPIPE) and a
+// full disk shows in the output itself.
 func (g *globals) printf(format string, a ...any) {
 	fmt.Fprintf(g.out, format, a...)
 }
