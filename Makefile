@@ -32,7 +32,7 @@ proto:
 	$(GO) build -o bin/protoc-gen-go-grpc google.golang.org/grpc/cmd/protoc-gen-go-grpc
 	cd proto && protoc -I . --plugin=protoc-gen-go=../bin/protoc-gen-go --plugin=protoc-gen-go-grpc=../bin/protoc-gen-go-grpc \
 		--go_out=. --go_opt=paths=source_relative --go-grpc_out=. --go-grpc_opt=paths=source_relative \
-		objects.proto raft.proto cluster.proto
+		objects.proto raft.proto cluster.proto node.proto
 
 lint:
 	$(GO) vet ./...

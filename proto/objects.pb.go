@@ -1245,21 +1245,112 @@ func (x *NodeSystemInfo) GetArchitecture() string {
 	return ""
 }
 
-type NodeStatus struct {
+type DaemonEndpoint struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Capacity      map[string]string      `protobuf:"bytes,1,rep,name=capacity,proto3" json:"capacity,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	Allocatable   map[string]string      `protobuf:"bytes,2,rep,name=allocatable,proto3" json:"allocatable,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	Phase         string                 `protobuf:"bytes,3,opt,name=phase,proto3" json:"phase,omitempty"`
-	Conditions    []*NodeCondition       `protobuf:"bytes,4,rep,name=conditions,proto3" json:"conditions,omitempty"`
-	Addresses     []*NodeAddress         `protobuf:"bytes,5,rep,name=addresses,proto3" json:"addresses,omitempty"`
-	NodeInfo      *NodeSystemInfo        `protobuf:"bytes,6,opt,name=node_info,json=nodeInfo,proto3" json:"node_info,omitempty"`
+	Port          int32                  `protobuf:"varint,1,opt,name=port,json=Port,proto3" json:"port,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
+func (x *DaemonEndpoint) Reset() {
+	*x = DaemonEndpoint{}
+	mi := &file_objects_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DaemonEndpoint) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DaemonEndpoint) ProtoMessage() {}
+
+func (x *DaemonEndpoint) ProtoReflect() protoreflect.Message {
+	mi := &file_objects_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DaemonEndpoint.ProtoReflect.Descriptor instead.
+func (*DaemonEndpoint) Descriptor() ([]byte, []int) {
+	return file_objects_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *DaemonEndpoint) GetPort() int32 {
+	if x != nil {
+		return x.Port
+	}
+	return 0
+}
+
+type NodeDaemonEndpoints struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	KubeletEndpoint *DaemonEndpoint        `protobuf:"bytes,1,opt,name=kubelet_endpoint,json=kubeletEndpoint,proto3" json:"kubelet_endpoint,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *NodeDaemonEndpoints) Reset() {
+	*x = NodeDaemonEndpoints{}
+	mi := &file_objects_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NodeDaemonEndpoints) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NodeDaemonEndpoints) ProtoMessage() {}
+
+func (x *NodeDaemonEndpoints) ProtoReflect() protoreflect.Message {
+	mi := &file_objects_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NodeDaemonEndpoints.ProtoReflect.Descriptor instead.
+func (*NodeDaemonEndpoints) Descriptor() ([]byte, []int) {
+	return file_objects_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *NodeDaemonEndpoints) GetKubeletEndpoint() *DaemonEndpoint {
+	if x != nil {
+		return x.KubeletEndpoint
+	}
+	return nil
+}
+
+type NodeStatus struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Capacity    map[string]string      `protobuf:"bytes,1,rep,name=capacity,proto3" json:"capacity,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Allocatable map[string]string      `protobuf:"bytes,2,rep,name=allocatable,proto3" json:"allocatable,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Phase       string                 `protobuf:"bytes,3,opt,name=phase,proto3" json:"phase,omitempty"`
+	Conditions  []*NodeCondition       `protobuf:"bytes,4,rep,name=conditions,proto3" json:"conditions,omitempty"`
+	Addresses   []*NodeAddress         `protobuf:"bytes,5,rep,name=addresses,proto3" json:"addresses,omitempty"`
+	NodeInfo    *NodeSystemInfo        `protobuf:"bytes,6,opt,name=node_info,json=nodeInfo,proto3" json:"node_info,omitempty"`
+	// daemon_endpoints.kubelet_endpoint is the port of the node agent's API
+	// (logs, exec) on the node's InternalIP.
+	DaemonEndpoints *NodeDaemonEndpoints `protobuf:"bytes,7,opt,name=daemon_endpoints,json=daemonEndpoints,proto3" json:"daemon_endpoints,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
 func (x *NodeStatus) Reset() {
 	*x = NodeStatus{}
-	mi := &file_objects_proto_msgTypes[17]
+	mi := &file_objects_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1271,7 +1362,7 @@ func (x *NodeStatus) String() string {
 func (*NodeStatus) ProtoMessage() {}
 
 func (x *NodeStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_objects_proto_msgTypes[17]
+	mi := &file_objects_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1284,7 +1375,7 @@ func (x *NodeStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeStatus.ProtoReflect.Descriptor instead.
 func (*NodeStatus) Descriptor() ([]byte, []int) {
-	return file_objects_proto_rawDescGZIP(), []int{17}
+	return file_objects_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *NodeStatus) GetCapacity() map[string]string {
@@ -1329,6 +1420,13 @@ func (x *NodeStatus) GetNodeInfo() *NodeSystemInfo {
 	return nil
 }
 
+func (x *NodeStatus) GetDaemonEndpoints() *NodeDaemonEndpoints {
+	if x != nil {
+		return x.DaemonEndpoints
+	}
+	return nil
+}
+
 type KeyToPath struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Key           string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
@@ -1340,7 +1438,7 @@ type KeyToPath struct {
 
 func (x *KeyToPath) Reset() {
 	*x = KeyToPath{}
-	mi := &file_objects_proto_msgTypes[18]
+	mi := &file_objects_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1352,7 +1450,7 @@ func (x *KeyToPath) String() string {
 func (*KeyToPath) ProtoMessage() {}
 
 func (x *KeyToPath) ProtoReflect() protoreflect.Message {
-	mi := &file_objects_proto_msgTypes[18]
+	mi := &file_objects_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1365,7 +1463,7 @@ func (x *KeyToPath) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeyToPath.ProtoReflect.Descriptor instead.
 func (*KeyToPath) Descriptor() ([]byte, []int) {
-	return file_objects_proto_rawDescGZIP(), []int{18}
+	return file_objects_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *KeyToPath) GetKey() string {
@@ -1399,7 +1497,7 @@ type HostPathVolumeSource struct {
 
 func (x *HostPathVolumeSource) Reset() {
 	*x = HostPathVolumeSource{}
-	mi := &file_objects_proto_msgTypes[19]
+	mi := &file_objects_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1411,7 +1509,7 @@ func (x *HostPathVolumeSource) String() string {
 func (*HostPathVolumeSource) ProtoMessage() {}
 
 func (x *HostPathVolumeSource) ProtoReflect() protoreflect.Message {
-	mi := &file_objects_proto_msgTypes[19]
+	mi := &file_objects_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1424,7 +1522,7 @@ func (x *HostPathVolumeSource) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HostPathVolumeSource.ProtoReflect.Descriptor instead.
 func (*HostPathVolumeSource) Descriptor() ([]byte, []int) {
-	return file_objects_proto_rawDescGZIP(), []int{19}
+	return file_objects_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *HostPathVolumeSource) GetPath() string {
@@ -1451,7 +1549,7 @@ type EmptyDirVolumeSource struct {
 
 func (x *EmptyDirVolumeSource) Reset() {
 	*x = EmptyDirVolumeSource{}
-	mi := &file_objects_proto_msgTypes[20]
+	mi := &file_objects_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1463,7 +1561,7 @@ func (x *EmptyDirVolumeSource) String() string {
 func (*EmptyDirVolumeSource) ProtoMessage() {}
 
 func (x *EmptyDirVolumeSource) ProtoReflect() protoreflect.Message {
-	mi := &file_objects_proto_msgTypes[20]
+	mi := &file_objects_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1476,7 +1574,7 @@ func (x *EmptyDirVolumeSource) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EmptyDirVolumeSource.ProtoReflect.Descriptor instead.
 func (*EmptyDirVolumeSource) Descriptor() ([]byte, []int) {
-	return file_objects_proto_rawDescGZIP(), []int{20}
+	return file_objects_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *EmptyDirVolumeSource) GetMedium() string {
@@ -1505,7 +1603,7 @@ type ConfigMapVolumeSource struct {
 
 func (x *ConfigMapVolumeSource) Reset() {
 	*x = ConfigMapVolumeSource{}
-	mi := &file_objects_proto_msgTypes[21]
+	mi := &file_objects_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1517,7 +1615,7 @@ func (x *ConfigMapVolumeSource) String() string {
 func (*ConfigMapVolumeSource) ProtoMessage() {}
 
 func (x *ConfigMapVolumeSource) ProtoReflect() protoreflect.Message {
-	mi := &file_objects_proto_msgTypes[21]
+	mi := &file_objects_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1530,7 +1628,7 @@ func (x *ConfigMapVolumeSource) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfigMapVolumeSource.ProtoReflect.Descriptor instead.
 func (*ConfigMapVolumeSource) Descriptor() ([]byte, []int) {
-	return file_objects_proto_rawDescGZIP(), []int{21}
+	return file_objects_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ConfigMapVolumeSource) GetName() string {
@@ -1573,7 +1671,7 @@ type Volume struct {
 
 func (x *Volume) Reset() {
 	*x = Volume{}
-	mi := &file_objects_proto_msgTypes[22]
+	mi := &file_objects_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1585,7 +1683,7 @@ func (x *Volume) String() string {
 func (*Volume) ProtoMessage() {}
 
 func (x *Volume) ProtoReflect() protoreflect.Message {
-	mi := &file_objects_proto_msgTypes[22]
+	mi := &file_objects_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1598,7 +1696,7 @@ func (x *Volume) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Volume.ProtoReflect.Descriptor instead.
 func (*Volume) Descriptor() ([]byte, []int) {
-	return file_objects_proto_rawDescGZIP(), []int{22}
+	return file_objects_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *Volume) GetName() string {
@@ -1642,7 +1740,7 @@ type ContainerPort struct {
 
 func (x *ContainerPort) Reset() {
 	*x = ContainerPort{}
-	mi := &file_objects_proto_msgTypes[23]
+	mi := &file_objects_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1654,7 +1752,7 @@ func (x *ContainerPort) String() string {
 func (*ContainerPort) ProtoMessage() {}
 
 func (x *ContainerPort) ProtoReflect() protoreflect.Message {
-	mi := &file_objects_proto_msgTypes[23]
+	mi := &file_objects_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1667,7 +1765,7 @@ func (x *ContainerPort) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContainerPort.ProtoReflect.Descriptor instead.
 func (*ContainerPort) Descriptor() ([]byte, []int) {
-	return file_objects_proto_rawDescGZIP(), []int{23}
+	return file_objects_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ContainerPort) GetName() string {
@@ -1715,7 +1813,7 @@ type ObjectFieldSelector struct {
 
 func (x *ObjectFieldSelector) Reset() {
 	*x = ObjectFieldSelector{}
-	mi := &file_objects_proto_msgTypes[24]
+	mi := &file_objects_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1727,7 +1825,7 @@ func (x *ObjectFieldSelector) String() string {
 func (*ObjectFieldSelector) ProtoMessage() {}
 
 func (x *ObjectFieldSelector) ProtoReflect() protoreflect.Message {
-	mi := &file_objects_proto_msgTypes[24]
+	mi := &file_objects_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1740,7 +1838,7 @@ func (x *ObjectFieldSelector) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ObjectFieldSelector.ProtoReflect.Descriptor instead.
 func (*ObjectFieldSelector) Descriptor() ([]byte, []int) {
-	return file_objects_proto_rawDescGZIP(), []int{24}
+	return file_objects_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ObjectFieldSelector) GetApiVersion() string {
@@ -1768,7 +1866,7 @@ type ConfigMapKeySelector struct {
 
 func (x *ConfigMapKeySelector) Reset() {
 	*x = ConfigMapKeySelector{}
-	mi := &file_objects_proto_msgTypes[25]
+	mi := &file_objects_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1780,7 +1878,7 @@ func (x *ConfigMapKeySelector) String() string {
 func (*ConfigMapKeySelector) ProtoMessage() {}
 
 func (x *ConfigMapKeySelector) ProtoReflect() protoreflect.Message {
-	mi := &file_objects_proto_msgTypes[25]
+	mi := &file_objects_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1793,7 +1891,7 @@ func (x *ConfigMapKeySelector) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfigMapKeySelector.ProtoReflect.Descriptor instead.
 func (*ConfigMapKeySelector) Descriptor() ([]byte, []int) {
-	return file_objects_proto_rawDescGZIP(), []int{25}
+	return file_objects_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ConfigMapKeySelector) GetName() string {
@@ -1828,7 +1926,7 @@ type ResourceFieldSelector struct {
 
 func (x *ResourceFieldSelector) Reset() {
 	*x = ResourceFieldSelector{}
-	mi := &file_objects_proto_msgTypes[26]
+	mi := &file_objects_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1840,7 +1938,7 @@ func (x *ResourceFieldSelector) String() string {
 func (*ResourceFieldSelector) ProtoMessage() {}
 
 func (x *ResourceFieldSelector) ProtoReflect() protoreflect.Message {
-	mi := &file_objects_proto_msgTypes[26]
+	mi := &file_objects_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1853,7 +1951,7 @@ func (x *ResourceFieldSelector) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResourceFieldSelector.ProtoReflect.Descriptor instead.
 func (*ResourceFieldSelector) Descriptor() ([]byte, []int) {
-	return file_objects_proto_rawDescGZIP(), []int{26}
+	return file_objects_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ResourceFieldSelector) GetContainerName() string {
@@ -1888,7 +1986,7 @@ type EnvVarSource struct {
 
 func (x *EnvVarSource) Reset() {
 	*x = EnvVarSource{}
-	mi := &file_objects_proto_msgTypes[27]
+	mi := &file_objects_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1900,7 +1998,7 @@ func (x *EnvVarSource) String() string {
 func (*EnvVarSource) ProtoMessage() {}
 
 func (x *EnvVarSource) ProtoReflect() protoreflect.Message {
-	mi := &file_objects_proto_msgTypes[27]
+	mi := &file_objects_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1913,7 +2011,7 @@ func (x *EnvVarSource) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EnvVarSource.ProtoReflect.Descriptor instead.
 func (*EnvVarSource) Descriptor() ([]byte, []int) {
-	return file_objects_proto_rawDescGZIP(), []int{27}
+	return file_objects_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *EnvVarSource) GetFieldRef() *ObjectFieldSelector {
@@ -1948,7 +2046,7 @@ type EnvVar struct {
 
 func (x *EnvVar) Reset() {
 	*x = EnvVar{}
-	mi := &file_objects_proto_msgTypes[28]
+	mi := &file_objects_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1960,7 +2058,7 @@ func (x *EnvVar) String() string {
 func (*EnvVar) ProtoMessage() {}
 
 func (x *EnvVar) ProtoReflect() protoreflect.Message {
-	mi := &file_objects_proto_msgTypes[28]
+	mi := &file_objects_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1973,7 +2071,7 @@ func (x *EnvVar) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EnvVar.ProtoReflect.Descriptor instead.
 func (*EnvVar) Descriptor() ([]byte, []int) {
-	return file_objects_proto_rawDescGZIP(), []int{28}
+	return file_objects_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *EnvVar) GetName() string {
@@ -2007,7 +2105,7 @@ type ConfigMapEnvSource struct {
 
 func (x *ConfigMapEnvSource) Reset() {
 	*x = ConfigMapEnvSource{}
-	mi := &file_objects_proto_msgTypes[29]
+	mi := &file_objects_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2019,7 +2117,7 @@ func (x *ConfigMapEnvSource) String() string {
 func (*ConfigMapEnvSource) ProtoMessage() {}
 
 func (x *ConfigMapEnvSource) ProtoReflect() protoreflect.Message {
-	mi := &file_objects_proto_msgTypes[29]
+	mi := &file_objects_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2032,7 +2130,7 @@ func (x *ConfigMapEnvSource) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfigMapEnvSource.ProtoReflect.Descriptor instead.
 func (*ConfigMapEnvSource) Descriptor() ([]byte, []int) {
-	return file_objects_proto_rawDescGZIP(), []int{29}
+	return file_objects_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ConfigMapEnvSource) GetName() string {
@@ -2059,7 +2157,7 @@ type EnvFromSource struct {
 
 func (x *EnvFromSource) Reset() {
 	*x = EnvFromSource{}
-	mi := &file_objects_proto_msgTypes[30]
+	mi := &file_objects_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2071,7 +2169,7 @@ func (x *EnvFromSource) String() string {
 func (*EnvFromSource) ProtoMessage() {}
 
 func (x *EnvFromSource) ProtoReflect() protoreflect.Message {
-	mi := &file_objects_proto_msgTypes[30]
+	mi := &file_objects_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2084,7 +2182,7 @@ func (x *EnvFromSource) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EnvFromSource.ProtoReflect.Descriptor instead.
 func (*EnvFromSource) Descriptor() ([]byte, []int) {
-	return file_objects_proto_rawDescGZIP(), []int{30}
+	return file_objects_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *EnvFromSource) GetPrefix() string {
@@ -2113,7 +2211,7 @@ type ResourceRequirements struct {
 
 func (x *ResourceRequirements) Reset() {
 	*x = ResourceRequirements{}
-	mi := &file_objects_proto_msgTypes[31]
+	mi := &file_objects_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2125,7 +2223,7 @@ func (x *ResourceRequirements) String() string {
 func (*ResourceRequirements) ProtoMessage() {}
 
 func (x *ResourceRequirements) ProtoReflect() protoreflect.Message {
-	mi := &file_objects_proto_msgTypes[31]
+	mi := &file_objects_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2138,7 +2236,7 @@ func (x *ResourceRequirements) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResourceRequirements.ProtoReflect.Descriptor instead.
 func (*ResourceRequirements) Descriptor() ([]byte, []int) {
-	return file_objects_proto_rawDescGZIP(), []int{31}
+	return file_objects_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ResourceRequirements) GetLimits() map[string]string {
@@ -2168,7 +2266,7 @@ type VolumeMount struct {
 
 func (x *VolumeMount) Reset() {
 	*x = VolumeMount{}
-	mi := &file_objects_proto_msgTypes[32]
+	mi := &file_objects_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2180,7 +2278,7 @@ func (x *VolumeMount) String() string {
 func (*VolumeMount) ProtoMessage() {}
 
 func (x *VolumeMount) ProtoReflect() protoreflect.Message {
-	mi := &file_objects_proto_msgTypes[32]
+	mi := &file_objects_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2193,7 +2291,7 @@ func (x *VolumeMount) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VolumeMount.ProtoReflect.Descriptor instead.
 func (*VolumeMount) Descriptor() ([]byte, []int) {
-	return file_objects_proto_rawDescGZIP(), []int{32}
+	return file_objects_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *VolumeMount) GetName() string {
@@ -2240,7 +2338,7 @@ type ExecAction struct {
 
 func (x *ExecAction) Reset() {
 	*x = ExecAction{}
-	mi := &file_objects_proto_msgTypes[33]
+	mi := &file_objects_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2252,7 +2350,7 @@ func (x *ExecAction) String() string {
 func (*ExecAction) ProtoMessage() {}
 
 func (x *ExecAction) ProtoReflect() protoreflect.Message {
-	mi := &file_objects_proto_msgTypes[33]
+	mi := &file_objects_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2265,7 +2363,7 @@ func (x *ExecAction) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecAction.ProtoReflect.Descriptor instead.
 func (*ExecAction) Descriptor() ([]byte, []int) {
-	return file_objects_proto_rawDescGZIP(), []int{33}
+	return file_objects_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ExecAction) GetCommand() []string {
@@ -2285,7 +2383,7 @@ type HTTPHeader struct {
 
 func (x *HTTPHeader) Reset() {
 	*x = HTTPHeader{}
-	mi := &file_objects_proto_msgTypes[34]
+	mi := &file_objects_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2297,7 +2395,7 @@ func (x *HTTPHeader) String() string {
 func (*HTTPHeader) ProtoMessage() {}
 
 func (x *HTTPHeader) ProtoReflect() protoreflect.Message {
-	mi := &file_objects_proto_msgTypes[34]
+	mi := &file_objects_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2310,7 +2408,7 @@ func (x *HTTPHeader) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HTTPHeader.ProtoReflect.Descriptor instead.
 func (*HTTPHeader) Descriptor() ([]byte, []int) {
-	return file_objects_proto_rawDescGZIP(), []int{34}
+	return file_objects_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *HTTPHeader) GetName() string {
@@ -2340,7 +2438,7 @@ type HTTPGetAction struct {
 
 func (x *HTTPGetAction) Reset() {
 	*x = HTTPGetAction{}
-	mi := &file_objects_proto_msgTypes[35]
+	mi := &file_objects_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2352,7 +2450,7 @@ func (x *HTTPGetAction) String() string {
 func (*HTTPGetAction) ProtoMessage() {}
 
 func (x *HTTPGetAction) ProtoReflect() protoreflect.Message {
-	mi := &file_objects_proto_msgTypes[35]
+	mi := &file_objects_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2365,7 +2463,7 @@ func (x *HTTPGetAction) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HTTPGetAction.ProtoReflect.Descriptor instead.
 func (*HTTPGetAction) Descriptor() ([]byte, []int) {
-	return file_objects_proto_rawDescGZIP(), []int{35}
+	return file_objects_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *HTTPGetAction) GetPath() string {
@@ -2413,7 +2511,7 @@ type TCPSocketAction struct {
 
 func (x *TCPSocketAction) Reset() {
 	*x = TCPSocketAction{}
-	mi := &file_objects_proto_msgTypes[36]
+	mi := &file_objects_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2425,7 +2523,7 @@ func (x *TCPSocketAction) String() string {
 func (*TCPSocketAction) ProtoMessage() {}
 
 func (x *TCPSocketAction) ProtoReflect() protoreflect.Message {
-	mi := &file_objects_proto_msgTypes[36]
+	mi := &file_objects_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2438,7 +2536,7 @@ func (x *TCPSocketAction) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TCPSocketAction.ProtoReflect.Descriptor instead.
 func (*TCPSocketAction) Descriptor() ([]byte, []int) {
-	return file_objects_proto_rawDescGZIP(), []int{36}
+	return file_objects_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *TCPSocketAction) GetPort() *IntOrString {
@@ -2465,7 +2563,7 @@ type GRPCAction struct {
 
 func (x *GRPCAction) Reset() {
 	*x = GRPCAction{}
-	mi := &file_objects_proto_msgTypes[37]
+	mi := &file_objects_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2477,7 +2575,7 @@ func (x *GRPCAction) String() string {
 func (*GRPCAction) ProtoMessage() {}
 
 func (x *GRPCAction) ProtoReflect() protoreflect.Message {
-	mi := &file_objects_proto_msgTypes[37]
+	mi := &file_objects_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2490,7 +2588,7 @@ func (x *GRPCAction) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GRPCAction.ProtoReflect.Descriptor instead.
 func (*GRPCAction) Descriptor() ([]byte, []int) {
-	return file_objects_proto_rawDescGZIP(), []int{37}
+	return file_objects_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *GRPCAction) GetPort() int32 {
@@ -2526,7 +2624,7 @@ type Probe struct {
 
 func (x *Probe) Reset() {
 	*x = Probe{}
-	mi := &file_objects_proto_msgTypes[38]
+	mi := &file_objects_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2538,7 +2636,7 @@ func (x *Probe) String() string {
 func (*Probe) ProtoMessage() {}
 
 func (x *Probe) ProtoReflect() protoreflect.Message {
-	mi := &file_objects_proto_msgTypes[38]
+	mi := &file_objects_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2551,7 +2649,7 @@ func (x *Probe) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Probe.ProtoReflect.Descriptor instead.
 func (*Probe) Descriptor() ([]byte, []int) {
-	return file_objects_proto_rawDescGZIP(), []int{38}
+	return file_objects_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *Probe) GetExec() *ExecAction {
@@ -2634,7 +2732,7 @@ type Capabilities struct {
 
 func (x *Capabilities) Reset() {
 	*x = Capabilities{}
-	mi := &file_objects_proto_msgTypes[39]
+	mi := &file_objects_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2646,7 +2744,7 @@ func (x *Capabilities) String() string {
 func (*Capabilities) ProtoMessage() {}
 
 func (x *Capabilities) ProtoReflect() protoreflect.Message {
-	mi := &file_objects_proto_msgTypes[39]
+	mi := &file_objects_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2659,7 +2757,7 @@ func (x *Capabilities) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Capabilities.ProtoReflect.Descriptor instead.
 func (*Capabilities) Descriptor() ([]byte, []int) {
-	return file_objects_proto_rawDescGZIP(), []int{39}
+	return file_objects_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *Capabilities) GetAdd() []string {
@@ -2686,7 +2784,7 @@ type SeccompProfile struct {
 
 func (x *SeccompProfile) Reset() {
 	*x = SeccompProfile{}
-	mi := &file_objects_proto_msgTypes[40]
+	mi := &file_objects_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2698,7 +2796,7 @@ func (x *SeccompProfile) String() string {
 func (*SeccompProfile) ProtoMessage() {}
 
 func (x *SeccompProfile) ProtoReflect() protoreflect.Message {
-	mi := &file_objects_proto_msgTypes[40]
+	mi := &file_objects_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2711,7 +2809,7 @@ func (x *SeccompProfile) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SeccompProfile.ProtoReflect.Descriptor instead.
 func (*SeccompProfile) Descriptor() ([]byte, []int) {
-	return file_objects_proto_rawDescGZIP(), []int{40}
+	return file_objects_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *SeccompProfile) GetType() string {
@@ -2745,7 +2843,7 @@ type SecurityContext struct {
 
 func (x *SecurityContext) Reset() {
 	*x = SecurityContext{}
-	mi := &file_objects_proto_msgTypes[41]
+	mi := &file_objects_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2757,7 +2855,7 @@ func (x *SecurityContext) String() string {
 func (*SecurityContext) ProtoMessage() {}
 
 func (x *SecurityContext) ProtoReflect() protoreflect.Message {
-	mi := &file_objects_proto_msgTypes[41]
+	mi := &file_objects_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2770,7 +2868,7 @@ func (x *SecurityContext) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SecurityContext.ProtoReflect.Descriptor instead.
 func (*SecurityContext) Descriptor() ([]byte, []int) {
-	return file_objects_proto_rawDescGZIP(), []int{41}
+	return file_objects_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *SecurityContext) GetCapabilities() *Capabilities {
@@ -2846,7 +2944,7 @@ type Sysctl struct {
 
 func (x *Sysctl) Reset() {
 	*x = Sysctl{}
-	mi := &file_objects_proto_msgTypes[42]
+	mi := &file_objects_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2858,7 +2956,7 @@ func (x *Sysctl) String() string {
 func (*Sysctl) ProtoMessage() {}
 
 func (x *Sysctl) ProtoReflect() protoreflect.Message {
-	mi := &file_objects_proto_msgTypes[42]
+	mi := &file_objects_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2871,7 +2969,7 @@ func (x *Sysctl) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Sysctl.ProtoReflect.Descriptor instead.
 func (*Sysctl) Descriptor() ([]byte, []int) {
-	return file_objects_proto_rawDescGZIP(), []int{42}
+	return file_objects_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *Sysctl) GetName() string {
@@ -2903,7 +3001,7 @@ type PodSecurityContext struct {
 
 func (x *PodSecurityContext) Reset() {
 	*x = PodSecurityContext{}
-	mi := &file_objects_proto_msgTypes[43]
+	mi := &file_objects_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2915,7 +3013,7 @@ func (x *PodSecurityContext) String() string {
 func (*PodSecurityContext) ProtoMessage() {}
 
 func (x *PodSecurityContext) ProtoReflect() protoreflect.Message {
-	mi := &file_objects_proto_msgTypes[43]
+	mi := &file_objects_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2928,7 +3026,7 @@ func (x *PodSecurityContext) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PodSecurityContext.ProtoReflect.Descriptor instead.
 func (*PodSecurityContext) Descriptor() ([]byte, []int) {
-	return file_objects_proto_rawDescGZIP(), []int{43}
+	return file_objects_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *PodSecurityContext) GetRunAsUser() int64 {
@@ -3007,7 +3105,7 @@ type Container struct {
 
 func (x *Container) Reset() {
 	*x = Container{}
-	mi := &file_objects_proto_msgTypes[44]
+	mi := &file_objects_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3019,7 +3117,7 @@ func (x *Container) String() string {
 func (*Container) ProtoMessage() {}
 
 func (x *Container) ProtoReflect() protoreflect.Message {
-	mi := &file_objects_proto_msgTypes[44]
+	mi := &file_objects_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3032,7 +3130,7 @@ func (x *Container) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Container.ProtoReflect.Descriptor instead.
 func (*Container) Descriptor() ([]byte, []int) {
-	return file_objects_proto_rawDescGZIP(), []int{44}
+	return file_objects_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *Container) GetName() string {
@@ -3179,7 +3277,7 @@ type NodeSelectorRequirement struct {
 
 func (x *NodeSelectorRequirement) Reset() {
 	*x = NodeSelectorRequirement{}
-	mi := &file_objects_proto_msgTypes[45]
+	mi := &file_objects_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3191,7 +3289,7 @@ func (x *NodeSelectorRequirement) String() string {
 func (*NodeSelectorRequirement) ProtoMessage() {}
 
 func (x *NodeSelectorRequirement) ProtoReflect() protoreflect.Message {
-	mi := &file_objects_proto_msgTypes[45]
+	mi := &file_objects_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3204,7 +3302,7 @@ func (x *NodeSelectorRequirement) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeSelectorRequirement.ProtoReflect.Descriptor instead.
 func (*NodeSelectorRequirement) Descriptor() ([]byte, []int) {
-	return file_objects_proto_rawDescGZIP(), []int{45}
+	return file_objects_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *NodeSelectorRequirement) GetKey() string {
@@ -3238,7 +3336,7 @@ type NodeSelectorTerm struct {
 
 func (x *NodeSelectorTerm) Reset() {
 	*x = NodeSelectorTerm{}
-	mi := &file_objects_proto_msgTypes[46]
+	mi := &file_objects_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3250,7 +3348,7 @@ func (x *NodeSelectorTerm) String() string {
 func (*NodeSelectorTerm) ProtoMessage() {}
 
 func (x *NodeSelectorTerm) ProtoReflect() protoreflect.Message {
-	mi := &file_objects_proto_msgTypes[46]
+	mi := &file_objects_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3263,7 +3361,7 @@ func (x *NodeSelectorTerm) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeSelectorTerm.ProtoReflect.Descriptor instead.
 func (*NodeSelectorTerm) Descriptor() ([]byte, []int) {
-	return file_objects_proto_rawDescGZIP(), []int{46}
+	return file_objects_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *NodeSelectorTerm) GetMatchExpressions() []*NodeSelectorRequirement {
@@ -3289,7 +3387,7 @@ type NodeSelector struct {
 
 func (x *NodeSelector) Reset() {
 	*x = NodeSelector{}
-	mi := &file_objects_proto_msgTypes[47]
+	mi := &file_objects_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3301,7 +3399,7 @@ func (x *NodeSelector) String() string {
 func (*NodeSelector) ProtoMessage() {}
 
 func (x *NodeSelector) ProtoReflect() protoreflect.Message {
-	mi := &file_objects_proto_msgTypes[47]
+	mi := &file_objects_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3314,7 +3412,7 @@ func (x *NodeSelector) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeSelector.ProtoReflect.Descriptor instead.
 func (*NodeSelector) Descriptor() ([]byte, []int) {
-	return file_objects_proto_rawDescGZIP(), []int{47}
+	return file_objects_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *NodeSelector) GetNodeSelectorTerms() []*NodeSelectorTerm {
@@ -3334,7 +3432,7 @@ type PreferredSchedulingTerm struct {
 
 func (x *PreferredSchedulingTerm) Reset() {
 	*x = PreferredSchedulingTerm{}
-	mi := &file_objects_proto_msgTypes[48]
+	mi := &file_objects_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3346,7 +3444,7 @@ func (x *PreferredSchedulingTerm) String() string {
 func (*PreferredSchedulingTerm) ProtoMessage() {}
 
 func (x *PreferredSchedulingTerm) ProtoReflect() protoreflect.Message {
-	mi := &file_objects_proto_msgTypes[48]
+	mi := &file_objects_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3359,7 +3457,7 @@ func (x *PreferredSchedulingTerm) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PreferredSchedulingTerm.ProtoReflect.Descriptor instead.
 func (*PreferredSchedulingTerm) Descriptor() ([]byte, []int) {
-	return file_objects_proto_rawDescGZIP(), []int{48}
+	return file_objects_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *PreferredSchedulingTerm) GetWeight() int32 {
@@ -3386,7 +3484,7 @@ type NodeAffinity struct {
 
 func (x *NodeAffinity) Reset() {
 	*x = NodeAffinity{}
-	mi := &file_objects_proto_msgTypes[49]
+	mi := &file_objects_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3398,7 +3496,7 @@ func (x *NodeAffinity) String() string {
 func (*NodeAffinity) ProtoMessage() {}
 
 func (x *NodeAffinity) ProtoReflect() protoreflect.Message {
-	mi := &file_objects_proto_msgTypes[49]
+	mi := &file_objects_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3411,7 +3509,7 @@ func (x *NodeAffinity) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeAffinity.ProtoReflect.Descriptor instead.
 func (*NodeAffinity) Descriptor() ([]byte, []int) {
-	return file_objects_proto_rawDescGZIP(), []int{49}
+	return file_objects_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *NodeAffinity) GetRequiredDuringSchedulingIgnoredDuringExecution() *NodeSelector {
@@ -3437,7 +3535,7 @@ type Affinity struct {
 
 func (x *Affinity) Reset() {
 	*x = Affinity{}
-	mi := &file_objects_proto_msgTypes[50]
+	mi := &file_objects_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3449,7 +3547,7 @@ func (x *Affinity) String() string {
 func (*Affinity) ProtoMessage() {}
 
 func (x *Affinity) ProtoReflect() protoreflect.Message {
-	mi := &file_objects_proto_msgTypes[50]
+	mi := &file_objects_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3462,7 +3560,7 @@ func (x *Affinity) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Affinity.ProtoReflect.Descriptor instead.
 func (*Affinity) Descriptor() ([]byte, []int) {
-	return file_objects_proto_rawDescGZIP(), []int{50}
+	return file_objects_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *Affinity) GetNodeAffinity() *NodeAffinity {
@@ -3485,7 +3583,7 @@ type Toleration struct {
 
 func (x *Toleration) Reset() {
 	*x = Toleration{}
-	mi := &file_objects_proto_msgTypes[51]
+	mi := &file_objects_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3497,7 +3595,7 @@ func (x *Toleration) String() string {
 func (*Toleration) ProtoMessage() {}
 
 func (x *Toleration) ProtoReflect() protoreflect.Message {
-	mi := &file_objects_proto_msgTypes[51]
+	mi := &file_objects_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3510,7 +3608,7 @@ func (x *Toleration) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Toleration.ProtoReflect.Descriptor instead.
 func (*Toleration) Descriptor() ([]byte, []int) {
-	return file_objects_proto_rawDescGZIP(), []int{51}
+	return file_objects_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *Toleration) GetKey() string {
@@ -3581,7 +3679,7 @@ type PodSpec struct {
 
 func (x *PodSpec) Reset() {
 	*x = PodSpec{}
-	mi := &file_objects_proto_msgTypes[52]
+	mi := &file_objects_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3593,7 +3691,7 @@ func (x *PodSpec) String() string {
 func (*PodSpec) ProtoMessage() {}
 
 func (x *PodSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_objects_proto_msgTypes[52]
+	mi := &file_objects_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3606,7 +3704,7 @@ func (x *PodSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PodSpec.ProtoReflect.Descriptor instead.
 func (*PodSpec) Descriptor() ([]byte, []int) {
-	return file_objects_proto_rawDescGZIP(), []int{52}
+	return file_objects_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *PodSpec) GetVolumes() []*Volume {
@@ -3794,7 +3892,7 @@ type PodTemplateSpec struct {
 
 func (x *PodTemplateSpec) Reset() {
 	*x = PodTemplateSpec{}
-	mi := &file_objects_proto_msgTypes[53]
+	mi := &file_objects_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3806,7 +3904,7 @@ func (x *PodTemplateSpec) String() string {
 func (*PodTemplateSpec) ProtoMessage() {}
 
 func (x *PodTemplateSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_objects_proto_msgTypes[53]
+	mi := &file_objects_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3819,7 +3917,7 @@ func (x *PodTemplateSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PodTemplateSpec.ProtoReflect.Descriptor instead.
 func (*PodTemplateSpec) Descriptor() ([]byte, []int) {
-	return file_objects_proto_rawDescGZIP(), []int{53}
+	return file_objects_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *PodTemplateSpec) GetMetadata() *ObjectMeta {
@@ -3850,7 +3948,7 @@ type PodCondition struct {
 
 func (x *PodCondition) Reset() {
 	*x = PodCondition{}
-	mi := &file_objects_proto_msgTypes[54]
+	mi := &file_objects_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3862,7 +3960,7 @@ func (x *PodCondition) String() string {
 func (*PodCondition) ProtoMessage() {}
 
 func (x *PodCondition) ProtoReflect() protoreflect.Message {
-	mi := &file_objects_proto_msgTypes[54]
+	mi := &file_objects_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3875,7 +3973,7 @@ func (x *PodCondition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PodCondition.ProtoReflect.Descriptor instead.
 func (*PodCondition) Descriptor() ([]byte, []int) {
-	return file_objects_proto_rawDescGZIP(), []int{54}
+	return file_objects_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *PodCondition) GetType() string {
@@ -3930,7 +4028,7 @@ type ContainerStateWaiting struct {
 
 func (x *ContainerStateWaiting) Reset() {
 	*x = ContainerStateWaiting{}
-	mi := &file_objects_proto_msgTypes[55]
+	mi := &file_objects_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3942,7 +4040,7 @@ func (x *ContainerStateWaiting) String() string {
 func (*ContainerStateWaiting) ProtoMessage() {}
 
 func (x *ContainerStateWaiting) ProtoReflect() protoreflect.Message {
-	mi := &file_objects_proto_msgTypes[55]
+	mi := &file_objects_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3955,7 +4053,7 @@ func (x *ContainerStateWaiting) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContainerStateWaiting.ProtoReflect.Descriptor instead.
 func (*ContainerStateWaiting) Descriptor() ([]byte, []int) {
-	return file_objects_proto_rawDescGZIP(), []int{55}
+	return file_objects_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *ContainerStateWaiting) GetReason() string {
@@ -3981,7 +4079,7 @@ type ContainerStateRunning struct {
 
 func (x *ContainerStateRunning) Reset() {
 	*x = ContainerStateRunning{}
-	mi := &file_objects_proto_msgTypes[56]
+	mi := &file_objects_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3993,7 +4091,7 @@ func (x *ContainerStateRunning) String() string {
 func (*ContainerStateRunning) ProtoMessage() {}
 
 func (x *ContainerStateRunning) ProtoReflect() protoreflect.Message {
-	mi := &file_objects_proto_msgTypes[56]
+	mi := &file_objects_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4006,7 +4104,7 @@ func (x *ContainerStateRunning) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContainerStateRunning.ProtoReflect.Descriptor instead.
 func (*ContainerStateRunning) Descriptor() ([]byte, []int) {
-	return file_objects_proto_rawDescGZIP(), []int{56}
+	return file_objects_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *ContainerStateRunning) GetStartedAt() *timestamppb.Timestamp {
@@ -4031,7 +4129,7 @@ type ContainerStateTerminated struct {
 
 func (x *ContainerStateTerminated) Reset() {
 	*x = ContainerStateTerminated{}
-	mi := &file_objects_proto_msgTypes[57]
+	mi := &file_objects_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4043,7 +4141,7 @@ func (x *ContainerStateTerminated) String() string {
 func (*ContainerStateTerminated) ProtoMessage() {}
 
 func (x *ContainerStateTerminated) ProtoReflect() protoreflect.Message {
-	mi := &file_objects_proto_msgTypes[57]
+	mi := &file_objects_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4056,7 +4154,7 @@ func (x *ContainerStateTerminated) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContainerStateTerminated.ProtoReflect.Descriptor instead.
 func (*ContainerStateTerminated) Descriptor() ([]byte, []int) {
-	return file_objects_proto_rawDescGZIP(), []int{57}
+	return file_objects_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *ContainerStateTerminated) GetExitCode() int32 {
@@ -4119,7 +4217,7 @@ type ContainerState struct {
 
 func (x *ContainerState) Reset() {
 	*x = ContainerState{}
-	mi := &file_objects_proto_msgTypes[58]
+	mi := &file_objects_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4131,7 +4229,7 @@ func (x *ContainerState) String() string {
 func (*ContainerState) ProtoMessage() {}
 
 func (x *ContainerState) ProtoReflect() protoreflect.Message {
-	mi := &file_objects_proto_msgTypes[58]
+	mi := &file_objects_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4144,7 +4242,7 @@ func (x *ContainerState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContainerState.ProtoReflect.Descriptor instead.
 func (*ContainerState) Descriptor() ([]byte, []int) {
-	return file_objects_proto_rawDescGZIP(), []int{58}
+	return file_objects_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *ContainerState) GetWaiting() *ContainerStateWaiting {
@@ -4185,7 +4283,7 @@ type ContainerStatus struct {
 
 func (x *ContainerStatus) Reset() {
 	*x = ContainerStatus{}
-	mi := &file_objects_proto_msgTypes[59]
+	mi := &file_objects_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4197,7 +4295,7 @@ func (x *ContainerStatus) String() string {
 func (*ContainerStatus) ProtoMessage() {}
 
 func (x *ContainerStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_objects_proto_msgTypes[59]
+	mi := &file_objects_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4210,7 +4308,7 @@ func (x *ContainerStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContainerStatus.ProtoReflect.Descriptor instead.
 func (*ContainerStatus) Descriptor() ([]byte, []int) {
-	return file_objects_proto_rawDescGZIP(), []int{59}
+	return file_objects_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *ContainerStatus) GetName() string {
@@ -4285,7 +4383,7 @@ type PodIP struct {
 
 func (x *PodIP) Reset() {
 	*x = PodIP{}
-	mi := &file_objects_proto_msgTypes[60]
+	mi := &file_objects_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4297,7 +4395,7 @@ func (x *PodIP) String() string {
 func (*PodIP) ProtoMessage() {}
 
 func (x *PodIP) ProtoReflect() protoreflect.Message {
-	mi := &file_objects_proto_msgTypes[60]
+	mi := &file_objects_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4310,7 +4408,7 @@ func (x *PodIP) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PodIP.ProtoReflect.Descriptor instead.
 func (*PodIP) Descriptor() ([]byte, []int) {
-	return file_objects_proto_rawDescGZIP(), []int{60}
+	return file_objects_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *PodIP) GetIp() string {
@@ -4340,7 +4438,7 @@ type PodStatus struct {
 
 func (x *PodStatus) Reset() {
 	*x = PodStatus{}
-	mi := &file_objects_proto_msgTypes[61]
+	mi := &file_objects_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4352,7 +4450,7 @@ func (x *PodStatus) String() string {
 func (*PodStatus) ProtoMessage() {}
 
 func (x *PodStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_objects_proto_msgTypes[61]
+	mi := &file_objects_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4365,7 +4463,7 @@ func (x *PodStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PodStatus.ProtoReflect.Descriptor instead.
 func (*PodStatus) Descriptor() ([]byte, []int) {
-	return file_objects_proto_rawDescGZIP(), []int{61}
+	return file_objects_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *PodStatus) GetPhase() string {
@@ -4465,7 +4563,7 @@ type Pod struct {
 
 func (x *Pod) Reset() {
 	*x = Pod{}
-	mi := &file_objects_proto_msgTypes[62]
+	mi := &file_objects_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4477,7 +4575,7 @@ func (x *Pod) String() string {
 func (*Pod) ProtoMessage() {}
 
 func (x *Pod) ProtoReflect() protoreflect.Message {
-	mi := &file_objects_proto_msgTypes[62]
+	mi := &file_objects_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4490,7 +4588,7 @@ func (x *Pod) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Pod.ProtoReflect.Descriptor instead.
 func (*Pod) Descriptor() ([]byte, []int) {
-	return file_objects_proto_rawDescGZIP(), []int{62}
+	return file_objects_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *Pod) GetApiVersion() string {
@@ -4538,7 +4636,7 @@ type RollingUpdateDaemonSet struct {
 
 func (x *RollingUpdateDaemonSet) Reset() {
 	*x = RollingUpdateDaemonSet{}
-	mi := &file_objects_proto_msgTypes[63]
+	mi := &file_objects_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4550,7 +4648,7 @@ func (x *RollingUpdateDaemonSet) String() string {
 func (*RollingUpdateDaemonSet) ProtoMessage() {}
 
 func (x *RollingUpdateDaemonSet) ProtoReflect() protoreflect.Message {
-	mi := &file_objects_proto_msgTypes[63]
+	mi := &file_objects_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4563,7 +4661,7 @@ func (x *RollingUpdateDaemonSet) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RollingUpdateDaemonSet.ProtoReflect.Descriptor instead.
 func (*RollingUpdateDaemonSet) Descriptor() ([]byte, []int) {
-	return file_objects_proto_rawDescGZIP(), []int{63}
+	return file_objects_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *RollingUpdateDaemonSet) GetMaxUnavailable() *IntOrString {
@@ -4590,7 +4688,7 @@ type DaemonSetUpdateStrategy struct {
 
 func (x *DaemonSetUpdateStrategy) Reset() {
 	*x = DaemonSetUpdateStrategy{}
-	mi := &file_objects_proto_msgTypes[64]
+	mi := &file_objects_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4602,7 +4700,7 @@ func (x *DaemonSetUpdateStrategy) String() string {
 func (*DaemonSetUpdateStrategy) ProtoMessage() {}
 
 func (x *DaemonSetUpdateStrategy) ProtoReflect() protoreflect.Message {
-	mi := &file_objects_proto_msgTypes[64]
+	mi := &file_objects_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4615,7 +4713,7 @@ func (x *DaemonSetUpdateStrategy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DaemonSetUpdateStrategy.ProtoReflect.Descriptor instead.
 func (*DaemonSetUpdateStrategy) Descriptor() ([]byte, []int) {
-	return file_objects_proto_rawDescGZIP(), []int{64}
+	return file_objects_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *DaemonSetUpdateStrategy) GetType() string {
@@ -4645,7 +4743,7 @@ type DaemonSetSpec struct {
 
 func (x *DaemonSetSpec) Reset() {
 	*x = DaemonSetSpec{}
-	mi := &file_objects_proto_msgTypes[65]
+	mi := &file_objects_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4657,7 +4755,7 @@ func (x *DaemonSetSpec) String() string {
 func (*DaemonSetSpec) ProtoMessage() {}
 
 func (x *DaemonSetSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_objects_proto_msgTypes[65]
+	mi := &file_objects_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4670,7 +4768,7 @@ func (x *DaemonSetSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DaemonSetSpec.ProtoReflect.Descriptor instead.
 func (*DaemonSetSpec) Descriptor() ([]byte, []int) {
-	return file_objects_proto_rawDescGZIP(), []int{65}
+	return file_objects_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *DaemonSetSpec) GetSelector() *LabelSelector {
@@ -4721,7 +4819,7 @@ type DaemonSetCondition struct {
 
 func (x *DaemonSetCondition) Reset() {
 	*x = DaemonSetCondition{}
-	mi := &file_objects_proto_msgTypes[66]
+	mi := &file_objects_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4733,7 +4831,7 @@ func (x *DaemonSetCondition) String() string {
 func (*DaemonSetCondition) ProtoMessage() {}
 
 func (x *DaemonSetCondition) ProtoReflect() protoreflect.Message {
-	mi := &file_objects_proto_msgTypes[66]
+	mi := &file_objects_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4746,7 +4844,7 @@ func (x *DaemonSetCondition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DaemonSetCondition.ProtoReflect.Descriptor instead.
 func (*DaemonSetCondition) Descriptor() ([]byte, []int) {
-	return file_objects_proto_rawDescGZIP(), []int{66}
+	return file_objects_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *DaemonSetCondition) GetType() string {
@@ -4802,7 +4900,7 @@ type DaemonSetStatus struct {
 
 func (x *DaemonSetStatus) Reset() {
 	*x = DaemonSetStatus{}
-	mi := &file_objects_proto_msgTypes[67]
+	mi := &file_objects_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4814,7 +4912,7 @@ func (x *DaemonSetStatus) String() string {
 func (*DaemonSetStatus) ProtoMessage() {}
 
 func (x *DaemonSetStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_objects_proto_msgTypes[67]
+	mi := &file_objects_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4827,7 +4925,7 @@ func (x *DaemonSetStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DaemonSetStatus.ProtoReflect.Descriptor instead.
 func (*DaemonSetStatus) Descriptor() ([]byte, []int) {
-	return file_objects_proto_rawDescGZIP(), []int{67}
+	return file_objects_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *DaemonSetStatus) GetCurrentNumberScheduled() int32 {
@@ -4913,7 +5011,7 @@ type DaemonSet struct {
 
 func (x *DaemonSet) Reset() {
 	*x = DaemonSet{}
-	mi := &file_objects_proto_msgTypes[68]
+	mi := &file_objects_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4925,7 +5023,7 @@ func (x *DaemonSet) String() string {
 func (*DaemonSet) ProtoMessage() {}
 
 func (x *DaemonSet) ProtoReflect() protoreflect.Message {
-	mi := &file_objects_proto_msgTypes[68]
+	mi := &file_objects_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4938,7 +5036,7 @@ func (x *DaemonSet) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DaemonSet.ProtoReflect.Descriptor instead.
 func (*DaemonSet) Descriptor() ([]byte, []int) {
-	return file_objects_proto_rawDescGZIP(), []int{68}
+	return file_objects_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *DaemonSet) GetApiVersion() string {
@@ -4990,7 +5088,7 @@ type ConfigMap struct {
 
 func (x *ConfigMap) Reset() {
 	*x = ConfigMap{}
-	mi := &file_objects_proto_msgTypes[69]
+	mi := &file_objects_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5002,7 +5100,7 @@ func (x *ConfigMap) String() string {
 func (*ConfigMap) ProtoMessage() {}
 
 func (x *ConfigMap) ProtoReflect() protoreflect.Message {
-	mi := &file_objects_proto_msgTypes[69]
+	mi := &file_objects_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5015,7 +5113,7 @@ func (x *ConfigMap) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfigMap.ProtoReflect.Descriptor instead.
 func (*ConfigMap) Descriptor() ([]byte, []int) {
-	return file_objects_proto_rawDescGZIP(), []int{69}
+	return file_objects_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *ConfigMap) GetApiVersion() string {
@@ -5073,7 +5171,7 @@ type ControllerRevision struct {
 
 func (x *ControllerRevision) Reset() {
 	*x = ControllerRevision{}
-	mi := &file_objects_proto_msgTypes[70]
+	mi := &file_objects_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5085,7 +5183,7 @@ func (x *ControllerRevision) String() string {
 func (*ControllerRevision) ProtoMessage() {}
 
 func (x *ControllerRevision) ProtoReflect() protoreflect.Message {
-	mi := &file_objects_proto_msgTypes[70]
+	mi := &file_objects_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5098,7 +5196,7 @@ func (x *ControllerRevision) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ControllerRevision.ProtoReflect.Descriptor instead.
 func (*ControllerRevision) Descriptor() ([]byte, []int) {
-	return file_objects_proto_rawDescGZIP(), []int{70}
+	return file_objects_proto_rawDescGZIP(), []int{72}
 }
 
 func (x *ControllerRevision) GetApiVersion() string {
@@ -5146,7 +5244,7 @@ type EventSource struct {
 
 func (x *EventSource) Reset() {
 	*x = EventSource{}
-	mi := &file_objects_proto_msgTypes[71]
+	mi := &file_objects_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5158,7 +5256,7 @@ func (x *EventSource) String() string {
 func (*EventSource) ProtoMessage() {}
 
 func (x *EventSource) ProtoReflect() protoreflect.Message {
-	mi := &file_objects_proto_msgTypes[71]
+	mi := &file_objects_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5171,7 +5269,7 @@ func (x *EventSource) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EventSource.ProtoReflect.Descriptor instead.
 func (*EventSource) Descriptor() ([]byte, []int) {
-	return file_objects_proto_rawDescGZIP(), []int{71}
+	return file_objects_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *EventSource) GetComponent() string {
@@ -5209,7 +5307,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_objects_proto_msgTypes[72]
+	mi := &file_objects_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5221,7 +5319,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_objects_proto_msgTypes[72]
+	mi := &file_objects_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5234,7 +5332,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_objects_proto_rawDescGZIP(), []int{72}
+	return file_objects_proto_rawDescGZIP(), []int{74}
 }
 
 func (x *Event) GetApiVersion() string {
@@ -5343,7 +5441,7 @@ type PriorityClass struct {
 
 func (x *PriorityClass) Reset() {
 	*x = PriorityClass{}
-	mi := &file_objects_proto_msgTypes[73]
+	mi := &file_objects_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5355,7 +5453,7 @@ func (x *PriorityClass) String() string {
 func (*PriorityClass) ProtoMessage() {}
 
 func (x *PriorityClass) ProtoReflect() protoreflect.Message {
-	mi := &file_objects_proto_msgTypes[73]
+	mi := &file_objects_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5368,7 +5466,7 @@ func (x *PriorityClass) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PriorityClass.ProtoReflect.Descriptor instead.
 func (*PriorityClass) Descriptor() ([]byte, []int) {
-	return file_objects_proto_rawDescGZIP(), []int{73}
+	return file_objects_proto_rawDescGZIP(), []int{75}
 }
 
 func (x *PriorityClass) GetApiVersion() string {
@@ -5441,7 +5539,7 @@ type Object struct {
 
 func (x *Object) Reset() {
 	*x = Object{}
-	mi := &file_objects_proto_msgTypes[74]
+	mi := &file_objects_proto_msgTypes[76]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5453,7 +5551,7 @@ func (x *Object) String() string {
 func (*Object) ProtoMessage() {}
 
 func (x *Object) ProtoReflect() protoreflect.Message {
-	mi := &file_objects_proto_msgTypes[74]
+	mi := &file_objects_proto_msgTypes[76]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5466,7 +5564,7 @@ func (x *Object) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Object.ProtoReflect.Descriptor instead.
 func (*Object) Descriptor() ([]byte, []int) {
-	return file_objects_proto_rawDescGZIP(), []int{74}
+	return file_objects_proto_rawDescGZIP(), []int{76}
 }
 
 func (x *Object) GetKind() isObject_Kind {
@@ -5728,7 +5826,11 @@ const file_objects_proto_rawDesc = "" +
 	"\x12kube_proxy_version\x18\b \x01(\tR\x10kubeProxyVersion\x12)\n" +
 	"\x10operating_system\x18\t \x01(\tR\x0foperatingSystem\x12\"\n" +
 	"\farchitecture\x18\n" +
-	" \x01(\tR\farchitecture\"\xd2\x03\n" +
+	" \x01(\tR\farchitecture\"$\n" +
+	"\x0eDaemonEndpoint\x12\x12\n" +
+	"\x04port\x18\x01 \x01(\x05R\x04Port\"[\n" +
+	"\x13NodeDaemonEndpoints\x12D\n" +
+	"\x10kubelet_endpoint\x18\x01 \x01(\v2\x19.corral.v1.DaemonEndpointR\x0fkubeletEndpoint\"\x9d\x04\n" +
 	"\n" +
 	"NodeStatus\x12?\n" +
 	"\bcapacity\x18\x01 \x03(\v2#.corral.v1.NodeStatus.CapacityEntryR\bcapacity\x12H\n" +
@@ -5738,7 +5840,8 @@ const file_objects_proto_rawDesc = "" +
 	"conditions\x18\x04 \x03(\v2\x18.corral.v1.NodeConditionR\n" +
 	"conditions\x124\n" +
 	"\taddresses\x18\x05 \x03(\v2\x16.corral.v1.NodeAddressR\taddresses\x126\n" +
-	"\tnode_info\x18\x06 \x01(\v2\x19.corral.v1.NodeSystemInfoR\bnodeInfo\x1a;\n" +
+	"\tnode_info\x18\x06 \x01(\v2\x19.corral.v1.NodeSystemInfoR\bnodeInfo\x12I\n" +
+	"\x10daemon_endpoints\x18\a \x01(\v2\x1e.corral.v1.NodeDaemonEndpointsR\x0fdaemonEndpoints\x1a;\n" +
 	"\rCapacityEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a>\n" +
@@ -6181,7 +6284,7 @@ func file_objects_proto_rawDescGZIP() []byte {
 	return file_objects_proto_rawDescData
 }
 
-var file_objects_proto_msgTypes = make([]protoimpl.MessageInfo, 85)
+var file_objects_proto_msgTypes = make([]protoimpl.MessageInfo, 87)
 var file_objects_proto_goTypes = []any{
 	(*IntOrString)(nil),              // 0: corral.v1.IntOrString
 	(*RawExtension)(nil),             // 1: corral.v1.RawExtension
@@ -6200,200 +6303,204 @@ var file_objects_proto_goTypes = []any{
 	(*NodeCondition)(nil),            // 14: corral.v1.NodeCondition
 	(*NodeAddress)(nil),              // 15: corral.v1.NodeAddress
 	(*NodeSystemInfo)(nil),           // 16: corral.v1.NodeSystemInfo
-	(*NodeStatus)(nil),               // 17: corral.v1.NodeStatus
-	(*KeyToPath)(nil),                // 18: corral.v1.KeyToPath
-	(*HostPathVolumeSource)(nil),     // 19: corral.v1.HostPathVolumeSource
-	(*EmptyDirVolumeSource)(nil),     // 20: corral.v1.EmptyDirVolumeSource
-	(*ConfigMapVolumeSource)(nil),    // 21: corral.v1.ConfigMapVolumeSource
-	(*Volume)(nil),                   // 22: corral.v1.Volume
-	(*ContainerPort)(nil),            // 23: corral.v1.ContainerPort
-	(*ObjectFieldSelector)(nil),      // 24: corral.v1.ObjectFieldSelector
-	(*ConfigMapKeySelector)(nil),     // 25: corral.v1.ConfigMapKeySelector
-	(*ResourceFieldSelector)(nil),    // 26: corral.v1.ResourceFieldSelector
-	(*EnvVarSource)(nil),             // 27: corral.v1.EnvVarSource
-	(*EnvVar)(nil),                   // 28: corral.v1.EnvVar
-	(*ConfigMapEnvSource)(nil),       // 29: corral.v1.ConfigMapEnvSource
-	(*EnvFromSource)(nil),            // 30: corral.v1.EnvFromSource
-	(*ResourceRequirements)(nil),     // 31: corral.v1.ResourceRequirements
-	(*VolumeMount)(nil),              // 32: corral.v1.VolumeMount
-	(*ExecAction)(nil),               // 33: corral.v1.ExecAction
-	(*HTTPHeader)(nil),               // 34: corral.v1.HTTPHeader
-	(*HTTPGetAction)(nil),            // 35: corral.v1.HTTPGetAction
-	(*TCPSocketAction)(nil),          // 36: corral.v1.TCPSocketAction
-	(*GRPCAction)(nil),               // 37: corral.v1.GRPCAction
-	(*Probe)(nil),                    // 38: corral.v1.Probe
-	(*Capabilities)(nil),             // 39: corral.v1.Capabilities
-	(*SeccompProfile)(nil),           // 40: corral.v1.SeccompProfile
-	(*SecurityContext)(nil),          // 41: corral.v1.SecurityContext
-	(*Sysctl)(nil),                   // 42: corral.v1.Sysctl
-	(*PodSecurityContext)(nil),       // 43: corral.v1.PodSecurityContext
-	(*Container)(nil),                // 44: corral.v1.Container
-	(*NodeSelectorRequirement)(nil),  // 45: corral.v1.NodeSelectorRequirement
-	(*NodeSelectorTerm)(nil),         // 46: corral.v1.NodeSelectorTerm
-	(*NodeSelector)(nil),             // 47: corral.v1.NodeSelector
-	(*PreferredSchedulingTerm)(nil),  // 48: corral.v1.PreferredSchedulingTerm
-	(*NodeAffinity)(nil),             // 49: corral.v1.NodeAffinity
-	(*Affinity)(nil),                 // 50: corral.v1.Affinity
-	(*Toleration)(nil),               // 51: corral.v1.Toleration
-	(*PodSpec)(nil),                  // 52: corral.v1.PodSpec
-	(*PodTemplateSpec)(nil),          // 53: corral.v1.PodTemplateSpec
-	(*PodCondition)(nil),             // 54: corral.v1.PodCondition
-	(*ContainerStateWaiting)(nil),    // 55: corral.v1.ContainerStateWaiting
-	(*ContainerStateRunning)(nil),    // 56: corral.v1.ContainerStateRunning
-	(*ContainerStateTerminated)(nil), // 57: corral.v1.ContainerStateTerminated
-	(*ContainerState)(nil),           // 58: corral.v1.ContainerState
-	(*ContainerStatus)(nil),          // 59: corral.v1.ContainerStatus
-	(*PodIP)(nil),                    // 60: corral.v1.PodIP
-	(*PodStatus)(nil),                // 61: corral.v1.PodStatus
-	(*Pod)(nil),                      // 62: corral.v1.Pod
-	(*RollingUpdateDaemonSet)(nil),   // 63: corral.v1.RollingUpdateDaemonSet
-	(*DaemonSetUpdateStrategy)(nil),  // 64: corral.v1.DaemonSetUpdateStrategy
-	(*DaemonSetSpec)(nil),            // 65: corral.v1.DaemonSetSpec
-	(*DaemonSetCondition)(nil),       // 66: corral.v1.DaemonSetCondition
-	(*DaemonSetStatus)(nil),          // 67: corral.v1.DaemonSetStatus
-	(*DaemonSet)(nil),                // 68: corral.v1.DaemonSet
-	(*ConfigMap)(nil),                // 69: corral.v1.ConfigMap
-	(*ControllerRevision)(nil),       // 70: corral.v1.ControllerRevision
-	(*EventSource)(nil),              // 71: corral.v1.EventSource
-	(*Event)(nil),                    // 72: corral.v1.Event
-	(*PriorityClass)(nil),            // 73: corral.v1.PriorityClass
-	(*Object)(nil),                   // 74: corral.v1.Object
-	nil,                              // 75: corral.v1.ObjectMeta.LabelsEntry
-	nil,                              // 76: corral.v1.ObjectMeta.AnnotationsEntry
-	nil,                              // 77: corral.v1.LabelSelector.MatchLabelsEntry
-	nil,                              // 78: corral.v1.NodeStatus.CapacityEntry
-	nil,                              // 79: corral.v1.NodeStatus.AllocatableEntry
-	nil,                              // 80: corral.v1.ResourceRequirements.LimitsEntry
-	nil,                              // 81: corral.v1.ResourceRequirements.RequestsEntry
-	nil,                              // 82: corral.v1.PodSpec.NodeSelectorEntry
-	nil,                              // 83: corral.v1.ConfigMap.DataEntry
-	nil,                              // 84: corral.v1.ConfigMap.BinaryDataEntry
-	(*timestamppb.Timestamp)(nil),    // 85: google.protobuf.Timestamp
+	(*DaemonEndpoint)(nil),           // 17: corral.v1.DaemonEndpoint
+	(*NodeDaemonEndpoints)(nil),      // 18: corral.v1.NodeDaemonEndpoints
+	(*NodeStatus)(nil),               // 19: corral.v1.NodeStatus
+	(*KeyToPath)(nil),                // 20: corral.v1.KeyToPath
+	(*HostPathVolumeSource)(nil),     // 21: corral.v1.HostPathVolumeSource
+	(*EmptyDirVolumeSource)(nil),     // 22: corral.v1.EmptyDirVolumeSource
+	(*ConfigMapVolumeSource)(nil),    // 23: corral.v1.ConfigMapVolumeSource
+	(*Volume)(nil),                   // 24: corral.v1.Volume
+	(*ContainerPort)(nil),            // 25: corral.v1.ContainerPort
+	(*ObjectFieldSelector)(nil),      // 26: corral.v1.ObjectFieldSelector
+	(*ConfigMapKeySelector)(nil),     // 27: corral.v1.ConfigMapKeySelector
+	(*ResourceFieldSelector)(nil),    // 28: corral.v1.ResourceFieldSelector
+	(*EnvVarSource)(nil),             // 29: corral.v1.EnvVarSource
+	(*EnvVar)(nil),                   // 30: corral.v1.EnvVar
+	(*ConfigMapEnvSource)(nil),       // 31: corral.v1.ConfigMapEnvSource
+	(*EnvFromSource)(nil),            // 32: corral.v1.EnvFromSource
+	(*ResourceRequirements)(nil),     // 33: corral.v1.ResourceRequirements
+	(*VolumeMount)(nil),              // 34: corral.v1.VolumeMount
+	(*ExecAction)(nil),               // 35: corral.v1.ExecAction
+	(*HTTPHeader)(nil),               // 36: corral.v1.HTTPHeader
+	(*HTTPGetAction)(nil),            // 37: corral.v1.HTTPGetAction
+	(*TCPSocketAction)(nil),          // 38: corral.v1.TCPSocketAction
+	(*GRPCAction)(nil),               // 39: corral.v1.GRPCAction
+	(*Probe)(nil),                    // 40: corral.v1.Probe
+	(*Capabilities)(nil),             // 41: corral.v1.Capabilities
+	(*SeccompProfile)(nil),           // 42: corral.v1.SeccompProfile
+	(*SecurityContext)(nil),          // 43: corral.v1.SecurityContext
+	(*Sysctl)(nil),                   // 44: corral.v1.Sysctl
+	(*PodSecurityContext)(nil),       // 45: corral.v1.PodSecurityContext
+	(*Container)(nil),                // 46: corral.v1.Container
+	(*NodeSelectorRequirement)(nil),  // 47: corral.v1.NodeSelectorRequirement
+	(*NodeSelectorTerm)(nil),         // 48: corral.v1.NodeSelectorTerm
+	(*NodeSelector)(nil),             // 49: corral.v1.NodeSelector
+	(*PreferredSchedulingTerm)(nil),  // 50: corral.v1.PreferredSchedulingTerm
+	(*NodeAffinity)(nil),             // 51: corral.v1.NodeAffinity
+	(*Affinity)(nil),                 // 52: corral.v1.Affinity
+	(*Toleration)(nil),               // 53: corral.v1.Toleration
+	(*PodSpec)(nil),                  // 54: corral.v1.PodSpec
+	(*PodTemplateSpec)(nil),          // 55: corral.v1.PodTemplateSpec
+	(*PodCondition)(nil),             // 56: corral.v1.PodCondition
+	(*ContainerStateWaiting)(nil),    // 57: corral.v1.ContainerStateWaiting
+	(*ContainerStateRunning)(nil),    // 58: corral.v1.ContainerStateRunning
+	(*ContainerStateTerminated)(nil), // 59: corral.v1.ContainerStateTerminated
+	(*ContainerState)(nil),           // 60: corral.v1.ContainerState
+	(*ContainerStatus)(nil),          // 61: corral.v1.ContainerStatus
+	(*PodIP)(nil),                    // 62: corral.v1.PodIP
+	(*PodStatus)(nil),                // 63: corral.v1.PodStatus
+	(*Pod)(nil),                      // 64: corral.v1.Pod
+	(*RollingUpdateDaemonSet)(nil),   // 65: corral.v1.RollingUpdateDaemonSet
+	(*DaemonSetUpdateStrategy)(nil),  // 66: corral.v1.DaemonSetUpdateStrategy
+	(*DaemonSetSpec)(nil),            // 67: corral.v1.DaemonSetSpec
+	(*DaemonSetCondition)(nil),       // 68: corral.v1.DaemonSetCondition
+	(*DaemonSetStatus)(nil),          // 69: corral.v1.DaemonSetStatus
+	(*DaemonSet)(nil),                // 70: corral.v1.DaemonSet
+	(*ConfigMap)(nil),                // 71: corral.v1.ConfigMap
+	(*ControllerRevision)(nil),       // 72: corral.v1.ControllerRevision
+	(*EventSource)(nil),              // 73: corral.v1.EventSource
+	(*Event)(nil),                    // 74: corral.v1.Event
+	(*PriorityClass)(nil),            // 75: corral.v1.PriorityClass
+	(*Object)(nil),                   // 76: corral.v1.Object
+	nil,                              // 77: corral.v1.ObjectMeta.LabelsEntry
+	nil,                              // 78: corral.v1.ObjectMeta.AnnotationsEntry
+	nil,                              // 79: corral.v1.LabelSelector.MatchLabelsEntry
+	nil,                              // 80: corral.v1.NodeStatus.CapacityEntry
+	nil,                              // 81: corral.v1.NodeStatus.AllocatableEntry
+	nil,                              // 82: corral.v1.ResourceRequirements.LimitsEntry
+	nil,                              // 83: corral.v1.ResourceRequirements.RequestsEntry
+	nil,                              // 84: corral.v1.PodSpec.NodeSelectorEntry
+	nil,                              // 85: corral.v1.ConfigMap.DataEntry
+	nil,                              // 86: corral.v1.ConfigMap.BinaryDataEntry
+	(*timestamppb.Timestamp)(nil),    // 87: google.protobuf.Timestamp
 }
 var file_objects_proto_depIdxs = []int32{
-	85,  // 0: corral.v1.ObjectMeta.creation_timestamp:type_name -> google.protobuf.Timestamp
-	85,  // 1: corral.v1.ObjectMeta.deletion_timestamp:type_name -> google.protobuf.Timestamp
-	75,  // 2: corral.v1.ObjectMeta.labels:type_name -> corral.v1.ObjectMeta.LabelsEntry
-	76,  // 3: corral.v1.ObjectMeta.annotations:type_name -> corral.v1.ObjectMeta.AnnotationsEntry
+	87,  // 0: corral.v1.ObjectMeta.creation_timestamp:type_name -> google.protobuf.Timestamp
+	87,  // 1: corral.v1.ObjectMeta.deletion_timestamp:type_name -> google.protobuf.Timestamp
+	77,  // 2: corral.v1.ObjectMeta.labels:type_name -> corral.v1.ObjectMeta.LabelsEntry
+	78,  // 3: corral.v1.ObjectMeta.annotations:type_name -> corral.v1.ObjectMeta.AnnotationsEntry
 	2,   // 4: corral.v1.ObjectMeta.owner_references:type_name -> corral.v1.OwnerReference
-	77,  // 5: corral.v1.LabelSelector.match_labels:type_name -> corral.v1.LabelSelector.MatchLabelsEntry
+	79,  // 5: corral.v1.LabelSelector.match_labels:type_name -> corral.v1.LabelSelector.MatchLabelsEntry
 	4,   // 6: corral.v1.LabelSelector.match_expressions:type_name -> corral.v1.LabelSelectorRequirement
 	3,   // 7: corral.v1.Namespace.metadata:type_name -> corral.v1.ObjectMeta
 	9,   // 8: corral.v1.Namespace.spec:type_name -> corral.v1.NamespaceSpec
 	10,  // 9: corral.v1.Namespace.status:type_name -> corral.v1.NamespaceStatus
 	3,   // 10: corral.v1.Node.metadata:type_name -> corral.v1.ObjectMeta
 	13,  // 11: corral.v1.Node.spec:type_name -> corral.v1.NodeSpec
-	17,  // 12: corral.v1.Node.status:type_name -> corral.v1.NodeStatus
-	85,  // 13: corral.v1.Taint.time_added:type_name -> google.protobuf.Timestamp
+	19,  // 12: corral.v1.Node.status:type_name -> corral.v1.NodeStatus
+	87,  // 13: corral.v1.Taint.time_added:type_name -> google.protobuf.Timestamp
 	12,  // 14: corral.v1.NodeSpec.taints:type_name -> corral.v1.Taint
-	85,  // 15: corral.v1.NodeCondition.last_heartbeat_time:type_name -> google.protobuf.Timestamp
-	85,  // 16: corral.v1.NodeCondition.last_transition_time:type_name -> google.protobuf.Timestamp
-	78,  // 17: corral.v1.NodeStatus.capacity:type_name -> corral.v1.NodeStatus.CapacityEntry
-	79,  // 18: corral.v1.NodeStatus.allocatable:type_name -> corral.v1.NodeStatus.AllocatableEntry
-	14,  // 19: corral.v1.NodeStatus.conditions:type_name -> corral.v1.NodeCondition
-	15,  // 20: corral.v1.NodeStatus.addresses:type_name -> corral.v1.NodeAddress
-	16,  // 21: corral.v1.NodeStatus.node_info:type_name -> corral.v1.NodeSystemInfo
-	18,  // 22: corral.v1.ConfigMapVolumeSource.items:type_name -> corral.v1.KeyToPath
-	19,  // 23: corral.v1.Volume.host_path:type_name -> corral.v1.HostPathVolumeSource
-	20,  // 24: corral.v1.Volume.empty_dir:type_name -> corral.v1.EmptyDirVolumeSource
-	21,  // 25: corral.v1.Volume.config_map:type_name -> corral.v1.ConfigMapVolumeSource
-	24,  // 26: corral.v1.EnvVarSource.field_ref:type_name -> corral.v1.ObjectFieldSelector
-	25,  // 27: corral.v1.EnvVarSource.config_map_key_ref:type_name -> corral.v1.ConfigMapKeySelector
-	26,  // 28: corral.v1.EnvVarSource.resource_field_ref:type_name -> corral.v1.ResourceFieldSelector
-	27,  // 29: corral.v1.EnvVar.value_from:type_name -> corral.v1.EnvVarSource
-	29,  // 30: corral.v1.EnvFromSource.config_map_ref:type_name -> corral.v1.ConfigMapEnvSource
-	80,  // 31: corral.v1.ResourceRequirements.limits:type_name -> corral.v1.ResourceRequirements.LimitsEntry
-	81,  // 32: corral.v1.ResourceRequirements.requests:type_name -> corral.v1.ResourceRequirements.RequestsEntry
-	0,   // 33: corral.v1.HTTPGetAction.port:type_name -> corral.v1.IntOrString
-	34,  // 34: corral.v1.HTTPGetAction.http_headers:type_name -> corral.v1.HTTPHeader
-	0,   // 35: corral.v1.TCPSocketAction.port:type_name -> corral.v1.IntOrString
-	33,  // 36: corral.v1.Probe.exec:type_name -> corral.v1.ExecAction
-	35,  // 37: corral.v1.Probe.http_get:type_name -> corral.v1.HTTPGetAction
-	36,  // 38: corral.v1.Probe.tcp_socket:type_name -> corral.v1.TCPSocketAction
-	37,  // 39: corral.v1.Probe.grpc:type_name -> corral.v1.GRPCAction
-	39,  // 40: corral.v1.SecurityContext.capabilities:type_name -> corral.v1.Capabilities
-	40,  // 41: corral.v1.SecurityContext.seccomp_profile:type_name -> corral.v1.SeccompProfile
-	42,  // 42: corral.v1.PodSecurityContext.sysctls:type_name -> corral.v1.Sysctl
-	40,  // 43: corral.v1.PodSecurityContext.seccomp_profile:type_name -> corral.v1.SeccompProfile
-	23,  // 44: corral.v1.Container.ports:type_name -> corral.v1.ContainerPort
-	30,  // 45: corral.v1.Container.env_from:type_name -> corral.v1.EnvFromSource
-	28,  // 46: corral.v1.Container.env:type_name -> corral.v1.EnvVar
-	31,  // 47: corral.v1.Container.resources:type_name -> corral.v1.ResourceRequirements
-	32,  // 48: corral.v1.Container.volume_mounts:type_name -> corral.v1.VolumeMount
-	38,  // 49: corral.v1.Container.liveness_probe:type_name -> corral.v1.Probe
-	38,  // 50: corral.v1.Container.readiness_probe:type_name -> corral.v1.Probe
-	38,  // 51: corral.v1.Container.startup_probe:type_name -> corral.v1.Probe
-	41,  // 52: corral.v1.Container.security_context:type_name -> corral.v1.SecurityContext
-	45,  // 53: corral.v1.NodeSelectorTerm.match_expressions:type_name -> corral.v1.NodeSelectorRequirement
-	45,  // 54: corral.v1.NodeSelectorTerm.match_fields:type_name -> corral.v1.NodeSelectorRequirement
-	46,  // 55: corral.v1.NodeSelector.node_selector_terms:type_name -> corral.v1.NodeSelectorTerm
-	46,  // 56: corral.v1.PreferredSchedulingTerm.preference:type_name -> corral.v1.NodeSelectorTerm
-	47,  // 57: corral.v1.NodeAffinity.required_during_scheduling_ignored_during_execution:type_name -> corral.v1.NodeSelector
-	48,  // 58: corral.v1.NodeAffinity.preferred_during_scheduling_ignored_during_execution:type_name -> corral.v1.PreferredSchedulingTerm
-	49,  // 59: corral.v1.Affinity.node_affinity:type_name -> corral.v1.NodeAffinity
-	22,  // 60: corral.v1.PodSpec.volumes:type_name -> corral.v1.Volume
-	44,  // 61: corral.v1.PodSpec.init_containers:type_name -> corral.v1.Container
-	44,  // 62: corral.v1.PodSpec.containers:type_name -> corral.v1.Container
-	82,  // 63: corral.v1.PodSpec.node_selector:type_name -> corral.v1.PodSpec.NodeSelectorEntry
-	43,  // 64: corral.v1.PodSpec.security_context:type_name -> corral.v1.PodSecurityContext
-	7,   // 65: corral.v1.PodSpec.image_pull_secrets:type_name -> corral.v1.LocalObjectReference
-	50,  // 66: corral.v1.PodSpec.affinity:type_name -> corral.v1.Affinity
-	51,  // 67: corral.v1.PodSpec.tolerations:type_name -> corral.v1.Toleration
-	3,   // 68: corral.v1.PodTemplateSpec.metadata:type_name -> corral.v1.ObjectMeta
-	52,  // 69: corral.v1.PodTemplateSpec.spec:type_name -> corral.v1.PodSpec
-	85,  // 70: corral.v1.PodCondition.last_probe_time:type_name -> google.protobuf.Timestamp
-	85,  // 71: corral.v1.PodCondition.last_transition_time:type_name -> google.protobuf.Timestamp
-	85,  // 72: corral.v1.ContainerStateRunning.started_at:type_name -> google.protobuf.Timestamp
-	85,  // 73: corral.v1.ContainerStateTerminated.started_at:type_name -> google.protobuf.Timestamp
-	85,  // 74: corral.v1.ContainerStateTerminated.finished_at:type_name -> google.protobuf.Timestamp
-	55,  // 75: corral.v1.ContainerState.waiting:type_name -> corral.v1.ContainerStateWaiting
-	56,  // 76: corral.v1.ContainerState.running:type_name -> corral.v1.ContainerStateRunning
-	57,  // 77: corral.v1.ContainerState.terminated:type_name -> corral.v1.ContainerStateTerminated
-	58,  // 78: corral.v1.ContainerStatus.state:type_name -> corral.v1.ContainerState
-	58,  // 79: corral.v1.ContainerStatus.last_state:type_name -> corral.v1.ContainerState
-	54,  // 80: corral.v1.PodStatus.conditions:type_name -> corral.v1.PodCondition
-	60,  // 81: corral.v1.PodStatus.pod_ips:type_name -> corral.v1.PodIP
-	85,  // 82: corral.v1.PodStatus.start_time:type_name -> google.protobuf.Timestamp
-	59,  // 83: corral.v1.PodStatus.init_container_statuses:type_name -> corral.v1.ContainerStatus
-	59,  // 84: corral.v1.PodStatus.container_statuses:type_name -> corral.v1.ContainerStatus
-	3,   // 85: corral.v1.Pod.metadata:type_name -> corral.v1.ObjectMeta
-	52,  // 86: corral.v1.Pod.spec:type_name -> corral.v1.PodSpec
-	61,  // 87: corral.v1.Pod.status:type_name -> corral.v1.PodStatus
-	0,   // 88: corral.v1.RollingUpdateDaemonSet.max_unavailable:type_name -> corral.v1.IntOrString
-	0,   // 89: corral.v1.RollingUpdateDaemonSet.max_surge:type_name -> corral.v1.IntOrString
-	63,  // 90: corral.v1.DaemonSetUpdateStrategy.rolling_update:type_name -> corral.v1.RollingUpdateDaemonSet
-	5,   // 91: corral.v1.DaemonSetSpec.selector:type_name -> corral.v1.LabelSelector
-	53,  // 92: corral.v1.DaemonSetSpec.template:type_name -> corral.v1.PodTemplateSpec
-	64,  // 93: corral.v1.DaemonSetSpec.update_strategy:type_name -> corral.v1.DaemonSetUpdateStrategy
-	85,  // 94: corral.v1.DaemonSetCondition.last_transition_time:type_name -> google.protobuf.Timestamp
-	66,  // 95: corral.v1.DaemonSetStatus.conditions:type_name -> corral.v1.DaemonSetCondition
-	3,   // 96: corral.v1.DaemonSet.metadata:type_name -> corral.v1.ObjectMeta
-	65,  // 97: corral.v1.DaemonSet.spec:type_name -> corral.v1.DaemonSetSpec
-	67,  // 98: corral.v1.DaemonSet.status:type_name -> corral.v1.DaemonSetStatus
-	3,   // 99: corral.v1.ConfigMap.metadata:type_name -> corral.v1.ObjectMeta
-	83,  // 100: corral.v1.ConfigMap.data:type_name -> corral.v1.ConfigMap.DataEntry
-	84,  // 101: corral.v1.ConfigMap.binary_data:type_name -> corral.v1.ConfigMap.BinaryDataEntry
-	3,   // 102: corral.v1.ControllerRevision.metadata:type_name -> corral.v1.ObjectMeta
-	1,   // 103: corral.v1.ControllerRevision.data:type_name -> corral.v1.RawExtension
-	3,   // 104: corral.v1.Event.metadata:type_name -> corral.v1.ObjectMeta
-	6,   // 105: corral.v1.Event.involved_object:type_name -> corral.v1.ObjectReference
-	71,  // 106: corral.v1.Event.source:type_name -> corral.v1.EventSource
-	85,  // 107: corral.v1.Event.first_timestamp:type_name -> google.protobuf.Timestamp
-	85,  // 108: corral.v1.Event.last_timestamp:type_name -> google.protobuf.Timestamp
-	3,   // 109: corral.v1.PriorityClass.metadata:type_name -> corral.v1.ObjectMeta
-	8,   // 110: corral.v1.Object.namespace:type_name -> corral.v1.Namespace
-	11,  // 111: corral.v1.Object.node:type_name -> corral.v1.Node
-	62,  // 112: corral.v1.Object.pod:type_name -> corral.v1.Pod
-	68,  // 113: corral.v1.Object.daemon_set:type_name -> corral.v1.DaemonSet
-	69,  // 114: corral.v1.Object.config_map:type_name -> corral.v1.ConfigMap
-	70,  // 115: corral.v1.Object.controller_revision:type_name -> corral.v1.ControllerRevision
-	72,  // 116: corral.v1.Object.event:type_name -> corral.v1.Event
-	73,  // 117: corral.v1.Object.priority_class:type_name -> corral.v1.PriorityClass
-	118, // [118:118] is the sub-list for method output_type
-	118, // [118:118] is the sub-list for method input_type
-	118, // [118:118] is the sub-list for extension type_name
-	118, // [118:118] is the sub-list for extension extendee
-	0,   // [0:118] is the sub-list for field type_name
+	87,  // 15: corral.v1.NodeCondition.last_heartbeat_time:type_name -> google.protobuf.Timestamp
+	87,  // 16: corral.v1.NodeCondition.last_transition_time:type_name -> google.protobuf.Timestamp
+	17,  // 17: corral.v1.NodeDaemonEndpoints.kubelet_endpoint:type_name -> corral.v1.DaemonEndpoint
+	80,  // 18: corral.v1.NodeStatus.capacity:type_name -> corral.v1.NodeStatus.CapacityEntry
+	81,  // 19: corral.v1.NodeStatus.allocatable:type_name -> corral.v1.NodeStatus.AllocatableEntry
+	14,  // 20: corral.v1.NodeStatus.conditions:type_name -> corral.v1.NodeCondition
+	15,  // 21: corral.v1.NodeStatus.addresses:type_name -> corral.v1.NodeAddress
+	16,  // 22: corral.v1.NodeStatus.node_info:type_name -> corral.v1.NodeSystemInfo
+	18,  // 23: corral.v1.NodeStatus.daemon_endpoints:type_name -> corral.v1.NodeDaemonEndpoints
+	20,  // 24: corral.v1.ConfigMapVolumeSource.items:type_name -> corral.v1.KeyToPath
+	21,  // 25: corral.v1.Volume.host_path:type_name -> corral.v1.HostPathVolumeSource
+	22,  // 26: corral.v1.Volume.empty_dir:type_name -> corral.v1.EmptyDirVolumeSource
+	23,  // 27: corral.v1.Volume.config_map:type_name -> corral.v1.ConfigMapVolumeSource
+	26,  // 28: corral.v1.EnvVarSource.field_ref:type_name -> corral.v1.ObjectFieldSelector
+	27,  // 29: corral.v1.EnvVarSource.config_map_key_ref:type_name -> corral.v1.ConfigMapKeySelector
+	28,  // 30: corral.v1.EnvVarSource.resource_field_ref:type_name -> corral.v1.ResourceFieldSelector
+	29,  // 31: corral.v1.EnvVar.value_from:type_name -> corral.v1.EnvVarSource
+	31,  // 32: corral.v1.EnvFromSource.config_map_ref:type_name -> corral.v1.ConfigMapEnvSource
+	82,  // 33: corral.v1.ResourceRequirements.limits:type_name -> corral.v1.ResourceRequirements.LimitsEntry
+	83,  // 34: corral.v1.ResourceRequirements.requests:type_name -> corral.v1.ResourceRequirements.RequestsEntry
+	0,   // 35: corral.v1.HTTPGetAction.port:type_name -> corral.v1.IntOrString
+	36,  // 36: corral.v1.HTTPGetAction.http_headers:type_name -> corral.v1.HTTPHeader
+	0,   // 37: corral.v1.TCPSocketAction.port:type_name -> corral.v1.IntOrString
+	35,  // 38: corral.v1.Probe.exec:type_name -> corral.v1.ExecAction
+	37,  // 39: corral.v1.Probe.http_get:type_name -> corral.v1.HTTPGetAction
+	38,  // 40: corral.v1.Probe.tcp_socket:type_name -> corral.v1.TCPSocketAction
+	39,  // 41: corral.v1.Probe.grpc:type_name -> corral.v1.GRPCAction
+	41,  // 42: corral.v1.SecurityContext.capabilities:type_name -> corral.v1.Capabilities
+	42,  // 43: corral.v1.SecurityContext.seccomp_profile:type_name -> corral.v1.SeccompProfile
+	44,  // 44: corral.v1.PodSecurityContext.sysctls:type_name -> corral.v1.Sysctl
+	42,  // 45: corral.v1.PodSecurityContext.seccomp_profile:type_name -> corral.v1.SeccompProfile
+	25,  // 46: corral.v1.Container.ports:type_name -> corral.v1.ContainerPort
+	32,  // 47: corral.v1.Container.env_from:type_name -> corral.v1.EnvFromSource
+	30,  // 48: corral.v1.Container.env:type_name -> corral.v1.EnvVar
+	33,  // 49: corral.v1.Container.resources:type_name -> corral.v1.ResourceRequirements
+	34,  // 50: corral.v1.Container.volume_mounts:type_name -> corral.v1.VolumeMount
+	40,  // 51: corral.v1.Container.liveness_probe:type_name -> corral.v1.Probe
+	40,  // 52: corral.v1.Container.readiness_probe:type_name -> corral.v1.Probe
+	40,  // 53: corral.v1.Container.startup_probe:type_name -> corral.v1.Probe
+	43,  // 54: corral.v1.Container.security_context:type_name -> corral.v1.SecurityContext
+	47,  // 55: corral.v1.NodeSelectorTerm.match_expressions:type_name -> corral.v1.NodeSelectorRequirement
+	47,  // 56: corral.v1.NodeSelectorTerm.match_fields:type_name -> corral.v1.NodeSelectorRequirement
+	48,  // 57: corral.v1.NodeSelector.node_selector_terms:type_name -> corral.v1.NodeSelectorTerm
+	48,  // 58: corral.v1.PreferredSchedulingTerm.preference:type_name -> corral.v1.NodeSelectorTerm
+	49,  // 59: corral.v1.NodeAffinity.required_during_scheduling_ignored_during_execution:type_name -> corral.v1.NodeSelector
+	50,  // 60: corral.v1.NodeAffinity.preferred_during_scheduling_ignored_during_execution:type_name -> corral.v1.PreferredSchedulingTerm
+	51,  // 61: corral.v1.Affinity.node_affinity:type_name -> corral.v1.NodeAffinity
+	24,  // 62: corral.v1.PodSpec.volumes:type_name -> corral.v1.Volume
+	46,  // 63: corral.v1.PodSpec.init_containers:type_name -> corral.v1.Container
+	46,  // 64: corral.v1.PodSpec.containers:type_name -> corral.v1.Container
+	84,  // 65: corral.v1.PodSpec.node_selector:type_name -> corral.v1.PodSpec.NodeSelectorEntry
+	45,  // 66: corral.v1.PodSpec.security_context:type_name -> corral.v1.PodSecurityContext
+	7,   // 67: corral.v1.PodSpec.image_pull_secrets:type_name -> corral.v1.LocalObjectReference
+	52,  // 68: corral.v1.PodSpec.affinity:type_name -> corral.v1.Affinity
+	53,  // 69: corral.v1.PodSpec.tolerations:type_name -> corral.v1.Toleration
+	3,   // 70: corral.v1.PodTemplateSpec.metadata:type_name -> corral.v1.ObjectMeta
+	54,  // 71: corral.v1.PodTemplateSpec.spec:type_name -> corral.v1.PodSpec
+	87,  // 72: corral.v1.PodCondition.last_probe_time:type_name -> google.protobuf.Timestamp
+	87,  // 73: corral.v1.PodCondition.last_transition_time:type_name -> google.protobuf.Timestamp
+	87,  // 74: corral.v1.ContainerStateRunning.started_at:type_name -> google.protobuf.Timestamp
+	87,  // 75: corral.v1.ContainerStateTerminated.started_at:type_name -> google.protobuf.Timestamp
+	87,  // 76: corral.v1.ContainerStateTerminated.finished_at:type_name -> google.protobuf.Timestamp
+	57,  // 77: corral.v1.ContainerState.waiting:type_name -> corral.v1.ContainerStateWaiting
+	58,  // 78: corral.v1.ContainerState.running:type_name -> corral.v1.ContainerStateRunning
+	59,  // 79: corral.v1.ContainerState.terminated:type_name -> corral.v1.ContainerStateTerminated
+	60,  // 80: corral.v1.ContainerStatus.state:type_name -> corral.v1.ContainerState
+	60,  // 81: corral.v1.ContainerStatus.last_state:type_name -> corral.v1.ContainerState
+	56,  // 82: corral.v1.PodStatus.conditions:type_name -> corral.v1.PodCondition
+	62,  // 83: corral.v1.PodStatus.pod_ips:type_name -> corral.v1.PodIP
+	87,  // 84: corral.v1.PodStatus.start_time:type_name -> google.protobuf.Timestamp
+	61,  // 85: corral.v1.PodStatus.init_container_statuses:type_name -> corral.v1.ContainerStatus
+	61,  // 86: corral.v1.PodStatus.container_statuses:type_name -> corral.v1.ContainerStatus
+	3,   // 87: corral.v1.Pod.metadata:type_name -> corral.v1.ObjectMeta
+	54,  // 88: corral.v1.Pod.spec:type_name -> corral.v1.PodSpec
+	63,  // 89: corral.v1.Pod.status:type_name -> corral.v1.PodStatus
+	0,   // 90: corral.v1.RollingUpdateDaemonSet.max_unavailable:type_name -> corral.v1.IntOrString
+	0,   // 91: corral.v1.RollingUpdateDaemonSet.max_surge:type_name -> corral.v1.IntOrString
+	65,  // 92: corral.v1.DaemonSetUpdateStrategy.rolling_update:type_name -> corral.v1.RollingUpdateDaemonSet
+	5,   // 93: corral.v1.DaemonSetSpec.selector:type_name -> corral.v1.LabelSelector
+	55,  // 94: corral.v1.DaemonSetSpec.template:type_name -> corral.v1.PodTemplateSpec
+	66,  // 95: corral.v1.DaemonSetSpec.update_strategy:type_name -> corral.v1.DaemonSetUpdateStrategy
+	87,  // 96: corral.v1.DaemonSetCondition.last_transition_time:type_name -> google.protobuf.Timestamp
+	68,  // 97: corral.v1.DaemonSetStatus.conditions:type_name -> corral.v1.DaemonSetCondition
+	3,   // 98: corral.v1.DaemonSet.metadata:type_name -> corral.v1.ObjectMeta
+	67,  // 99: corral.v1.DaemonSet.spec:type_name -> corral.v1.DaemonSetSpec
+	69,  // 100: corral.v1.DaemonSet.status:type_name -> corral.v1.DaemonSetStatus
+	3,   // 101: corral.v1.ConfigMap.metadata:type_name -> corral.v1.ObjectMeta
+	85,  // 102: corral.v1.ConfigMap.data:type_name -> corral.v1.ConfigMap.DataEntry
+	86,  // 103: corral.v1.ConfigMap.binary_data:type_name -> corral.v1.ConfigMap.BinaryDataEntry
+	3,   // 104: corral.v1.ControllerRevision.metadata:type_name -> corral.v1.ObjectMeta
+	1,   // 105: corral.v1.ControllerRevision.data:type_name -> corral.v1.RawExtension
+	3,   // 106: corral.v1.Event.metadata:type_name -> corral.v1.ObjectMeta
+	6,   // 107: corral.v1.Event.involved_object:type_name -> corral.v1.ObjectReference
+	73,  // 108: corral.v1.Event.source:type_name -> corral.v1.EventSource
+	87,  // 109: corral.v1.Event.first_timestamp:type_name -> google.protobuf.Timestamp
+	87,  // 110: corral.v1.Event.last_timestamp:type_name -> google.protobuf.Timestamp
+	3,   // 111: corral.v1.PriorityClass.metadata:type_name -> corral.v1.ObjectMeta
+	8,   // 112: corral.v1.Object.namespace:type_name -> corral.v1.Namespace
+	11,  // 113: corral.v1.Object.node:type_name -> corral.v1.Node
+	64,  // 114: corral.v1.Object.pod:type_name -> corral.v1.Pod
+	70,  // 115: corral.v1.Object.daemon_set:type_name -> corral.v1.DaemonSet
+	71,  // 116: corral.v1.Object.config_map:type_name -> corral.v1.ConfigMap
+	72,  // 117: corral.v1.Object.controller_revision:type_name -> corral.v1.ControllerRevision
+	74,  // 118: corral.v1.Object.event:type_name -> corral.v1.Event
+	75,  // 119: corral.v1.Object.priority_class:type_name -> corral.v1.PriorityClass
+	120, // [120:120] is the sub-list for method output_type
+	120, // [120:120] is the sub-list for method input_type
+	120, // [120:120] is the sub-list for extension type_name
+	120, // [120:120] is the sub-list for extension extendee
+	0,   // [0:120] is the sub-list for field type_name
 }
 
 func init() { file_objects_proto_init() }
@@ -6403,24 +6510,24 @@ func file_objects_proto_init() {
 	}
 	file_objects_proto_msgTypes[2].OneofWrappers = []any{}
 	file_objects_proto_msgTypes[3].OneofWrappers = []any{}
-	file_objects_proto_msgTypes[18].OneofWrappers = []any{}
-	file_objects_proto_msgTypes[19].OneofWrappers = []any{}
+	file_objects_proto_msgTypes[20].OneofWrappers = []any{}
 	file_objects_proto_msgTypes[21].OneofWrappers = []any{}
-	file_objects_proto_msgTypes[25].OneofWrappers = []any{}
-	file_objects_proto_msgTypes[29].OneofWrappers = []any{}
-	file_objects_proto_msgTypes[37].OneofWrappers = []any{}
-	file_objects_proto_msgTypes[38].OneofWrappers = []any{}
+	file_objects_proto_msgTypes[23].OneofWrappers = []any{}
+	file_objects_proto_msgTypes[27].OneofWrappers = []any{}
+	file_objects_proto_msgTypes[31].OneofWrappers = []any{}
+	file_objects_proto_msgTypes[39].OneofWrappers = []any{}
 	file_objects_proto_msgTypes[40].OneofWrappers = []any{}
-	file_objects_proto_msgTypes[41].OneofWrappers = []any{}
+	file_objects_proto_msgTypes[42].OneofWrappers = []any{}
 	file_objects_proto_msgTypes[43].OneofWrappers = []any{}
-	file_objects_proto_msgTypes[51].OneofWrappers = []any{}
-	file_objects_proto_msgTypes[52].OneofWrappers = []any{}
-	file_objects_proto_msgTypes[59].OneofWrappers = []any{}
-	file_objects_proto_msgTypes[65].OneofWrappers = []any{}
+	file_objects_proto_msgTypes[45].OneofWrappers = []any{}
+	file_objects_proto_msgTypes[53].OneofWrappers = []any{}
+	file_objects_proto_msgTypes[54].OneofWrappers = []any{}
+	file_objects_proto_msgTypes[61].OneofWrappers = []any{}
 	file_objects_proto_msgTypes[67].OneofWrappers = []any{}
 	file_objects_proto_msgTypes[69].OneofWrappers = []any{}
-	file_objects_proto_msgTypes[73].OneofWrappers = []any{}
-	file_objects_proto_msgTypes[74].OneofWrappers = []any{
+	file_objects_proto_msgTypes[71].OneofWrappers = []any{}
+	file_objects_proto_msgTypes[75].OneofWrappers = []any{}
+	file_objects_proto_msgTypes[76].OneofWrappers = []any{
 		(*Object_Namespace)(nil),
 		(*Object_Node)(nil),
 		(*Object_Pod)(nil),
@@ -6436,7 +6543,7 @@ func file_objects_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_objects_proto_rawDesc), len(file_objects_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   85,
+			NumMessages:   87,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -90,6 +90,10 @@ const (
 	Op_PUT Op_Type = 1
 	// DELETE removes the object named by key.
 	Op_DELETE Op_Type = 2
+	// STATUS replaces only the stored object's status with object's (the
+	// writer owns the status, not the rest: agents and controllers). With
+	// uid set, the stored object must have that uid.
+	Op_STATUS Op_Type = 3
 )
 
 // Enum value maps for Op_Type.
@@ -98,11 +102,13 @@ var (
 		0: "TYPE_UNSPECIFIED",
 		1: "PUT",
 		2: "DELETE",
+		3: "STATUS",
 	}
 	Op_Type_value = map[string]int32{
 		"TYPE_UNSPECIFIED": 0,
 		"PUT":              1,
 		"DELETE":           2,
+		"STATUS":           3,
 	}
 )
 
@@ -1235,6 +1241,88 @@ func (*RemovePeerResponse) Descriptor() ([]byte, []int) {
 	return file_raft_proto_rawDescGZIP(), []int{17}
 }
 
+// HeartbeatsRequest carries the node names whose agents sent a heartbeat to
+// a follower since its last report; the leader keeps them as soft state.
+type HeartbeatsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Nodes         []string               `protobuf:"bytes,1,rep,name=nodes,proto3" json:"nodes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HeartbeatsRequest) Reset() {
+	*x = HeartbeatsRequest{}
+	mi := &file_raft_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HeartbeatsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HeartbeatsRequest) ProtoMessage() {}
+
+func (x *HeartbeatsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_raft_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HeartbeatsRequest.ProtoReflect.Descriptor instead.
+func (*HeartbeatsRequest) Descriptor() ([]byte, []int) {
+	return file_raft_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *HeartbeatsRequest) GetNodes() []string {
+	if x != nil {
+		return x.Nodes
+	}
+	return nil
+}
+
+type HeartbeatsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HeartbeatsResponse) Reset() {
+	*x = HeartbeatsResponse{}
+	mi := &file_raft_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HeartbeatsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HeartbeatsResponse) ProtoMessage() {}
+
+func (x *HeartbeatsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_raft_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HeartbeatsResponse.ProtoReflect.Descriptor instead.
+func (*HeartbeatsResponse) Descriptor() ([]byte, []int) {
+	return file_raft_proto_rawDescGZIP(), []int{19}
+}
+
 var File_raft_proto protoreflect.FileDescriptor
 
 const file_raft_proto_rawDesc = "" +
@@ -1244,19 +1332,21 @@ const file_raft_proto_rawDesc = "" +
 	"\tObjectKey\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x1c\n" +
 	"\tnamespace\x18\x02 \x01(\tR\tnamespace\x12\x12\n" +
-	"\x04name\x18\x03 \x01(\tR\x04name\"\x83\x03\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\"\x8f\x03\n" +
 	"\x02Op\x12&\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x12.corral.v1.Op.TypeR\x04type\x12)\n" +
 	"\x06object\x18\x02 \x01(\v2\x11.corral.v1.ObjectR\x06object\x12&\n" +
 	"\x03key\x18\x03 \x01(\v2\x14.corral.v1.ObjectKeyR\x03key\x12>\n" +
 	"\fprecondition\x18\x04 \x01(\x0e2\x1a.corral.v1.Op.PreconditionR\fprecondition\x12)\n" +
 	"\x10resource_version\x18\x05 \x01(\tR\x0fresourceVersion\x12\x10\n" +
-	"\x03uid\x18\x06 \x01(\tR\x03uid\"1\n" +
+	"\x03uid\x18\x06 \x01(\tR\x03uid\"=\n" +
 	"\x04Type\x12\x14\n" +
 	"\x10TYPE_UNSPECIFIED\x10\x00\x12\a\n" +
 	"\x03PUT\x10\x01\x12\n" +
 	"\n" +
-	"\x06DELETE\x10\x02\"R\n" +
+	"\x06DELETE\x10\x02\x12\n" +
+	"\n" +
+	"\x06STATUS\x10\x03\"R\n" +
 	"\fPrecondition\x12\b\n" +
 	"\x04NONE\x10\x00\x12\x12\n" +
 	"\x0eMUST_NOT_EXIST\x10\x01\x12\x0e\n" +
@@ -1326,21 +1416,26 @@ const file_raft_proto_rawDesc = "" +
 	"\x05index\x18\x01 \x01(\x04R\x05index\"'\n" +
 	"\x11RemovePeerRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\"\x14\n" +
-	"\x12RemovePeerResponse*\\\n" +
+	"\x12RemovePeerResponse\")\n" +
+	"\x11HeartbeatsRequest\x12\x14\n" +
+	"\x05nodes\x18\x01 \x03(\tR\x05nodes\"\x14\n" +
+	"\x12HeartbeatsResponse*\\\n" +
 	"\tErrorCode\x12\x06\n" +
 	"\x02OK\x10\x00\x12\r\n" +
 	"\tNOT_FOUND\x10\x01\x12\x12\n" +
 	"\x0eALREADY_EXISTS\x10\x02\x12\f\n" +
 	"\bCONFLICT\x10\x03\x12\t\n" +
 	"\x05STALE\x10\x04\x12\v\n" +
-	"\aINVALID\x10\x052\xcd\x02\n" +
+	"\aINVALID\x10\x052\x98\x03\n" +
 	"\x04Peer\x127\n" +
 	"\x04Info\x12\x16.corral.v1.InfoRequest\x1a\x17.corral.v1.InfoResponse\x127\n" +
 	"\x04Join\x12\x16.corral.v1.JoinRequest\x1a\x17.corral.v1.JoinResponse\x12@\n" +
 	"\aForward\x12\x19.corral.v1.ForwardRequest\x1a\x1a.corral.v1.ForwardResponse\x12F\n" +
 	"\tReadIndex\x12\x1b.corral.v1.ReadIndexRequest\x1a\x1c.corral.v1.ReadIndexResponse\x12I\n" +
 	"\n" +
-	"RemovePeer\x12\x1c.corral.v1.RemovePeerRequest\x1a\x1d.corral.v1.RemovePeerResponseB-Z+github.com/corral-dev/corral/proto;corralpbb\x06proto3"
+	"RemovePeer\x12\x1c.corral.v1.RemovePeerRequest\x1a\x1d.corral.v1.RemovePeerResponse\x12I\n" +
+	"\n" +
+	"Heartbeats\x12\x1c.corral.v1.HeartbeatsRequest\x1a\x1d.corral.v1.HeartbeatsResponseB-Z+github.com/corral-dev/corral/proto;corralpbb\x06proto3"
 
 var (
 	file_raft_proto_rawDescOnce sync.Once
@@ -1355,7 +1450,7 @@ func file_raft_proto_rawDescGZIP() []byte {
 }
 
 var file_raft_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_raft_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_raft_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_raft_proto_goTypes = []any{
 	(ErrorCode)(0),             // 0: corral.v1.ErrorCode
 	(Op_Type)(0),               // 1: corral.v1.Op.Type
@@ -1378,16 +1473,18 @@ var file_raft_proto_goTypes = []any{
 	(*ReadIndexResponse)(nil),  // 18: corral.v1.ReadIndexResponse
 	(*RemovePeerRequest)(nil),  // 19: corral.v1.RemovePeerRequest
 	(*RemovePeerResponse)(nil), // 20: corral.v1.RemovePeerResponse
-	(*Object)(nil),             // 21: corral.v1.Object
+	(*HeartbeatsRequest)(nil),  // 21: corral.v1.HeartbeatsRequest
+	(*HeartbeatsResponse)(nil), // 22: corral.v1.HeartbeatsResponse
+	(*Object)(nil),             // 23: corral.v1.Object
 }
 var file_raft_proto_depIdxs = []int32{
 	1,  // 0: corral.v1.Op.type:type_name -> corral.v1.Op.Type
-	21, // 1: corral.v1.Op.object:type_name -> corral.v1.Object
+	23, // 1: corral.v1.Op.object:type_name -> corral.v1.Object
 	3,  // 2: corral.v1.Op.key:type_name -> corral.v1.ObjectKey
 	2,  // 3: corral.v1.Op.precondition:type_name -> corral.v1.Op.Precondition
 	4,  // 4: corral.v1.Batch.ops:type_name -> corral.v1.Op
 	0,  // 5: corral.v1.BatchResult.code:type_name -> corral.v1.ErrorCode
-	21, // 6: corral.v1.BatchResult.objects:type_name -> corral.v1.Object
+	23, // 6: corral.v1.BatchResult.objects:type_name -> corral.v1.Object
 	5,  // 7: corral.v1.LogEntry.batches:type_name -> corral.v1.Batch
 	7,  // 8: corral.v1.LogEntry.put_members:type_name -> corral.v1.Member
 	8,  // 9: corral.v1.LogEntry.cluster_config:type_name -> corral.v1.ClusterConfig
@@ -1401,13 +1498,15 @@ var file_raft_proto_depIdxs = []int32{
 	15, // 17: corral.v1.Peer.Forward:input_type -> corral.v1.ForwardRequest
 	17, // 18: corral.v1.Peer.ReadIndex:input_type -> corral.v1.ReadIndexRequest
 	19, // 19: corral.v1.Peer.RemovePeer:input_type -> corral.v1.RemovePeerRequest
-	12, // 20: corral.v1.Peer.Info:output_type -> corral.v1.InfoResponse
-	14, // 21: corral.v1.Peer.Join:output_type -> corral.v1.JoinResponse
-	16, // 22: corral.v1.Peer.Forward:output_type -> corral.v1.ForwardResponse
-	18, // 23: corral.v1.Peer.ReadIndex:output_type -> corral.v1.ReadIndexResponse
-	20, // 24: corral.v1.Peer.RemovePeer:output_type -> corral.v1.RemovePeerResponse
-	20, // [20:25] is the sub-list for method output_type
-	15, // [15:20] is the sub-list for method input_type
+	21, // 20: corral.v1.Peer.Heartbeats:input_type -> corral.v1.HeartbeatsRequest
+	12, // 21: corral.v1.Peer.Info:output_type -> corral.v1.InfoResponse
+	14, // 22: corral.v1.Peer.Join:output_type -> corral.v1.JoinResponse
+	16, // 23: corral.v1.Peer.Forward:output_type -> corral.v1.ForwardResponse
+	18, // 24: corral.v1.Peer.ReadIndex:output_type -> corral.v1.ReadIndexResponse
+	20, // 25: corral.v1.Peer.RemovePeer:output_type -> corral.v1.RemovePeerResponse
+	22, // 26: corral.v1.Peer.Heartbeats:output_type -> corral.v1.HeartbeatsResponse
+	21, // [21:27] is the sub-list for method output_type
+	15, // [15:21] is the sub-list for method input_type
 	15, // [15:15] is the sub-list for extension type_name
 	15, // [15:15] is the sub-list for extension extendee
 	0,  // [0:15] is the sub-list for field type_name
@@ -1425,7 +1524,7 @@ func file_raft_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_raft_proto_rawDesc), len(file_raft_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   18,
+			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -27,6 +27,7 @@ const (
 	Peer_Forward_FullMethodName    = "/corral.v1.Peer/Forward"
 	Peer_ReadIndex_FullMethodName  = "/corral.v1.Peer/ReadIndex"
 	Peer_RemovePeer_FullMethodName = "/corral.v1.Peer/RemovePeer"
+	Peer_Heartbeats_FullMethodName = "/corral.v1.Peer/Heartbeats"
 )
 
 // PeerClient is the client API for Peer service.
@@ -42,6 +43,7 @@ type PeerClient interface {
 	Forward(ctx context.Context, in *ForwardRequest, opts ...grpc.CallOption) (*ForwardResponse, error)
 	ReadIndex(ctx context.Context, in *ReadIndexRequest, opts ...grpc.CallOption) (*ReadIndexResponse, error)
 	RemovePeer(ctx context.Context, in *RemovePeerRequest, opts ...grpc.CallOption) (*RemovePeerResponse, error)
+	Heartbeats(ctx context.Context, in *HeartbeatsRequest, opts ...grpc.CallOption) (*HeartbeatsResponse, error)
 }
 
 type peerClient struct {
@@ -102,6 +104,16 @@ func (c *peerClient) RemovePeer(ctx context.Context, in *RemovePeerRequest, opts
 	return out, nil
 }
 
+func (c *peerClient) Heartbeats(ctx context.Context, in *HeartbeatsRequest, opts ...grpc.CallOption) (*HeartbeatsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(HeartbeatsResponse)
+	err := c.cc.Invoke(ctx, Peer_Heartbeats_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // PeerServer is the server API for Peer service.
 // All implementations must embed UnimplementedPeerServer
 // for forward compatibility.
@@ -115,6 +127,7 @@ type PeerServer interface {
 	Forward(context.Context, *ForwardRequest) (*ForwardResponse, error)
 	ReadIndex(context.Context, *ReadIndexRequest) (*ReadIndexResponse, error)
 	RemovePeer(context.Context, *RemovePeerRequest) (*RemovePeerResponse, error)
+	Heartbeats(context.Context, *HeartbeatsRequest) (*HeartbeatsResponse, error)
 	mustEmbedUnimplementedPeerServer()
 }
 
@@ -139,6 +152,9 @@ func (UnimplementedPeerServer) ReadIndex(context.Context, *ReadIndexRequest) (*R
 }
 func (UnimplementedPeerServer) RemovePeer(context.Context, *RemovePeerRequest) (*RemovePeerResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method RemovePeer not implemented")
+}
+func (UnimplementedPeerServer) Heartbeats(context.Context, *HeartbeatsRequest) (*HeartbeatsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Heartbeats not implemented")
 }
 func (UnimplementedPeerServer) mustEmbedUnimplementedPeerServer() {}
 func (UnimplementedPeerServer) testEmbeddedByValue()              {}
@@ -251,6 +267,24 @@ func _Peer_RemovePeer_Handler(srv interface{}, ctx context.Context, dec func(int
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Peer_Heartbeats_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(HeartbeatsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PeerServer).Heartbeats(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Peer_Heartbeats_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PeerServer).Heartbeats(ctx, req.(*HeartbeatsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Peer_ServiceDesc is the grpc.ServiceDesc for Peer service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -277,6 +311,10 @@ var Peer_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "RemovePeer",
 			Handler:    _Peer_RemovePeer_Handler,
+		},
+		{
+			MethodName: "Heartbeats",
+			Handler:    _Peer_Heartbeats_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

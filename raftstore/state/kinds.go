@@ -2,6 +2,7 @@ package state
 
 import (
 	corralpb "github.com/corral-dev/corral/proto"
+	"google.golang.org/protobuf/proto"
 )
 
 // kindInfo is what the store needs to know about an object kind. It is a
@@ -124,4 +125,14 @@ func metaOf(o *corralpb.Object) *corralpb.ObjectMeta {
 		return v.PriorityClass.GetMetadata()
 	}
 	return nil
+}
+
+// innerOf returns the object's inner message (the *corralpb.Pod etc.), or nil.
+func innerOf(o *corralpb.Object) proto.Message {
+	r := o.ProtoReflect()
+	f := r.WhichOneof(r.Descriptor().Oneofs().ByName("kind"))
+	if f == nil {
+		return nil
+	}
+	return r.Get(f).Message().Interface()
 }

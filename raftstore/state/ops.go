@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
 	corralpb "github.com/corral-dev/corral/proto"
 )
@@ -51,6 +52,8 @@ func (w *writer) apply(op *corralpb.Op) (*corralpb.Object, error) {
 		return w.put(op)
 	case corralpb.Op_DELETE:
 		return w.delete(op)
+	case corralpb.Op_STATUS:
+		return w.status(op)
 	}
 	return nil, invalidf("unknown op type %s", op.GetType())
 }
@@ -98,6 +101,52 @@ func (w *writer) put(op *corralpb.Op) (*corralpb.Object, error) {
 		typ = EventAdded
 	}
 	w.events = append(w.events, Event{Type: typ, Index: w.index, Object: stored})
+	return stored, nil
+}
+
+// status replaces the stored object's status with op.object's, keeping
+// everything else. An unchanged status writes nothing and returns the
+// stored object as it is.
+func (w *writer) status(op *corralpb.Op) (*corralpb.Object, error) {
+	obj := op.GetObject()
+	k := kindOf(obj)
+	if k == nil {
+		return nil, invalidf("status: object has no kind")
+	}
+	m := metaOf(obj)
+	ns, name := m.GetNamespace(), m.GetName()
+	existing, err := w.get(k, ns, name)
+	if err != nil {
+		return nil, err
+	}
+	if existing == nil {
+		return nil, notFound(k, name)
+	}
+	if err := checkPrecondition(k, name, op, existing, false); err != nil {
+		return nil, err
+	}
+	src := innerOf(obj).ProtoReflect()
+	f := src.Descriptor().Fields().ByName("status")
+	if f == nil {
+		return nil, invalidf("status: %s has no status", k.groupResource())
+	}
+	old := innerOf(existing).ProtoReflect()
+	if proto.Equal(old.Get(f).Message().Interface(), src.Get(f).Message().Interface()) {
+		return existing, nil
+	}
+	stored := proto.Clone(existing).(*corralpb.Object)
+	dst := innerOf(stored).ProtoReflect()
+	if src.Has(f) {
+		dst.Set(f, protoreflect.ValueOfMessage(proto.Clone(src.Get(f).Message().Interface()).ProtoReflect()))
+	} else {
+		dst.Clear(f)
+	}
+	metaOf(stored).ResourceVersion = w.rv
+	if err := w.insertRow(k.name, existing, stored); err != nil {
+		return nil, fmt.Errorf("status %s %s/%s: %w", k.name, ns, name, err)
+	}
+	w.touched.add(k)
+	w.events = append(w.events, Event{Type: EventModified, Index: w.index, Object: stored})
 	return stored, nil
 }
 

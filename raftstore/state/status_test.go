@@ -1,0 +1,57 @@
+package state
+
+import (
+	"testing"
+
+	"google.golang.org/protobuf/proto"
+
+	corralpb "github.com/corral-dev/corral/proto"
+)
+
+func TestStatusOpReplacesOnlyStatus(t *testing.T) {
+	s := newStoreWithNamespaces(t, "default")
+	applyOK(t, s, 2, createOp(dsObj("default", "nginx")))
+	// The writer's copy has a stale spec and labels: only its status counts.
+	w := dsObj("default", "nginx")
+	w.GetDaemonSet().Metadata.Labels = map[string]string{"stale": "yes"}
+	w.GetDaemonSet().Status = &corralpb.DaemonSetStatus{DesiredNumberScheduled: 3, NumberReady: 2}
+	applyOK(t, s, 3, &corralpb.Op{Type: corralpb.Op_STATUS, Object: w, Uid: "uid-default-nginx"})
+	got, err := s.Get(nil, "DaemonSet", "default", "nginx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.GetDaemonSet().GetStatus().GetNumberReady() != 2 || got.GetDaemonSet().GetMetadata().GetLabels()["stale"] != "" {
+		t.Fatalf("after STATUS: %v", got)
+	}
+	if rv := got.GetDaemonSet().GetMetadata().GetResourceVersion(); rv != "3" {
+		t.Fatalf("resourceVersion %s, want 3", rv)
+	}
+	// The same status again writes nothing: no new version, no event.
+	sub, err := s.Subscribe(3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	applyOK(t, s, 4, &corralpb.Op{Type: corralpb.Op_STATUS, Object: w})
+	again, _ := s.Get(nil, "DaemonSet", "default", "nginx")
+	if !proto.Equal(again, got) {
+		t.Fatalf("unchanged status rewrote the object: %v", again)
+	}
+	if evs, _, _ := sub.poll(); len(evs) != 0 {
+		t.Fatalf("unchanged status produced events: %v", evs)
+	}
+	for _, tc := range []struct {
+		name string
+		op   *corralpb.Op
+		code corralpb.ErrorCode
+	}{
+		{"missing", &corralpb.Op{Type: corralpb.Op_STATUS, Object: dsObj("default", "gone")}, corralpb.ErrorCode_NOT_FOUND},
+		{"other uid", &corralpb.Op{Type: corralpb.Op_STATUS, Object: w, Uid: "recreated"}, corralpb.ErrorCode_CONFLICT},
+		{"stale rv", &corralpb.Op{Type: corralpb.Op_STATUS, Object: w, Precondition: corralpb.Op_RESOURCE_VERSION, ResourceVersion: "2"}, corralpb.ErrorCode_CONFLICT},
+	} {
+		res := s.Apply(5, entry(batch(tc.op)))
+		if c := res.GetResults()[0].GetCode(); c != tc.code {
+			t.Errorf("%s: code %v, want %v (%s)", tc.name, c, tc.code, res.GetResults()[0].GetMessage())
+		}
+	}
+}
