@@ -233,3 +233,20 @@ func TestSmartLabel(t *testing.T) {
 	}
 	_ = time.Second
 }
+
+func TestDescribeGenericEvent(t *testing.T) {
+	got, err := describeGeneric(&describeEnv{now: testNow}, objs(seedEvent("p1"))[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"Name:             nginx-daemonset.p1\n",
+		"Involved Object:\n  API Version:   apps/v1\n  Kind:          DaemonSet\n",
+		"Reason:  SuccessfulCreate\n",
+		"Source:\n  Component:  daemonset-controller\n",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("describe event lacks %q:\n%s", want, got)
+		}
+	}
+}
