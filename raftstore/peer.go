@@ -245,7 +245,9 @@ func (pc *peerClients) info(ctx context.Context, addr string) (*corralpb.InfoRes
 	}
 	cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	return c.Info(cctx, &corralpb.InfoRequest{}, grpc.WaitForReady(true))
+	// Fail fast: a peer that is down must not hold up discovery rounds or
+	// `cluster members`.
+	return c.Info(cctx, &corralpb.InfoRequest{})
 }
 
 func (pc *peerClients) join(ctx context.Context, addr string, m *corralpb.Member) error {

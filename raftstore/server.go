@@ -47,6 +47,9 @@ type Server struct {
 	leaderMu   sync.Mutex
 	leaderSubs []chan bool
 
+	hbMu      sync.Mutex
+	hbHandler func(nodes []string)
+
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup

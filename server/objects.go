@@ -3,6 +3,7 @@ package server
 import (
 	"crypto/rand"
 	"fmt"
+	"strconv"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -160,3 +161,5 @@ func setTypeMeta(o *corralpb.Object, k api.Kind) {
 		r.Set(f, protoreflect.ValueOfString(k.Kind))
 	}
 }
+
+func itoa(v uint64) string { return strconv.FormatUint(v, 10) }

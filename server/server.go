@@ -15,6 +15,7 @@ import (
 
 	corralpb "github.com/corral-dev/corral/proto"
 	"github.com/corral-dev/corral/raftstore"
+	"github.com/corral-dev/corral/scheduler"
 	"github.com/corral-dev/corral/version"
 )
 
@@ -33,6 +34,10 @@ type Config struct {
 	LeaderLeaseTimeout time.Duration
 	SnapshotThreshold  uint64
 	TrailingLogs       uint64
+
+	// NodeGracePeriod is how long a node may go without heartbeats before
+	// it is marked Ready=Unknown (default 40s).
+	NodeGracePeriod time.Duration
 
 	Logger        *slog.Logger
 	RaftLogOutput io.Writer
@@ -80,11 +85,23 @@ func Start(cfg Config) (*Server, error) {
 		grpc.ChainStreamInterceptor(s.streamAuth),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 	)
+	lifecycle := scheduler.NewNodeLifecycle(rs, cfg.NodeGracePeriod, cfg.Logger.With("component", "node-lifecycle"))
+	rs.SetHeartbeatHandler(func(nodes []string) { lifecycle.Seen(nodes, time.Now()) })
+	hb := newHeartbeatBuffer(rs, cfg.Logger)
 	corralpb.RegisterPeerServer(s.grpc, rs.PeerService())
 	corralpb.RegisterClusterServer(s.grpc, &clusterService{rs: rs})
+	corralpb.RegisterNodeAPIServer(s.grpc, &nodeService{rs: rs, log: cfg.Logger, hb: hb})
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
-	s.wg.Add(2)
+	s.wg.Add(4)
+	go func() {
+		defer s.wg.Done()
+		lifecycle.Run(ctx)
+	}()
+	go func() {
+		defer s.wg.Done()
+		hb.run(ctx, time.Second)
+	}()
 	go func() {
 		defer s.wg.Done()
 		if err := s.grpc.Serve(lis); err != nil && !errors.Is(err, grpc.ErrServerStopped) {

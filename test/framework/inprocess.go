@@ -27,8 +27,8 @@ type InProcess struct {
 var _ Cluster = (*InProcess)(nil)
 
 // NewInProcess starts n servers with bootstrap-expect n and waits until
-// the cluster has written admin.conf.
-func NewInProcess(t testing.TB, n int) *InProcess {
+// the cluster has written admin.conf. Options adjust every server's config.
+func NewInProcess(t testing.TB, n int, options ...func(*server.Config)) *InProcess {
 	t.Helper()
 	api, raft := freeAddrs(t, n), freeAddrs(t, n)
 	c := &InProcess{servers: make([]*server.Server, n), clients: map[int]corralpb.ClusterClient{}}
@@ -46,6 +46,9 @@ func NewInProcess(t testing.TB, n int) *InProcess {
 			HeartbeatTimeout: 300 * time.Millisecond, ElectionTimeout: 300 * time.Millisecond,
 			LeaderLeaseTimeout: 150 * time.Millisecond,
 		})
+		for _, o := range options {
+			o(&c.cfgs[i])
+		}
 	}
 	t.Cleanup(func() {
 		for i := range c.servers {
@@ -112,6 +115,19 @@ func (c *InProcess) Restart(t testing.TB, i int) {
 
 // Running implements Cluster.
 func (c *InProcess) Running(i int) bool { return c.Server(i) != nil }
+
+// JoinToken returns the cluster's join token (DATA_DIR/token).
+func (c *InProcess) JoinToken(t testing.TB) string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(c.cfgs[0].DataDir, "token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(data))
+}
+
+// APIAddr returns server i's API address.
+func (c *InProcess) APIAddr(i int) string { return c.cfgs[i].APIAddr }
 
 // AdminConf implements Cluster: the first server's admin.conf.
 func (c *InProcess) AdminConf() string { return filepath.Join(c.cfgs[0].DataDir, "admin.conf") }

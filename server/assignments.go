@@ -1,0 +1,171 @@
+package server
+
+import (
+	"context"
+	"errors"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/corral-dev/corral/api"
+	corralpb "github.com/corral-dev/corral/proto"
+	"github.com/corral-dev/corral/raftstore/state"
+)
+
+// Assignments streams what a node must run: first the full set (its pods
+// and the ConfigMaps they use, complete=true), then every change. A stream
+// that falls behind the state store's event ring ends with OutOfRange; the
+// agent reconnects and gets a full set again.
+func (n *nodeService) Assignments(req *corralpb.AssignmentsRequest, stream corralpb.NodeAPI_AssignmentsServer) error {
+	ctx := stream.Context()
+	if err := n.checkJoinToken(ctx, req.GetToken()); err != nil {
+		return err
+	}
+	node := req.GetNodeName()
+	st, err := n.rs.ConsistentRead(ctx)
+	if err != nil {
+		return toStatus(err)
+	}
+	view := st.Snapshot()
+	a := &assigner{node: node, pods: map[string]string{}, refs: map[string]int{}}
+	first := &corralpb.AssignmentsMessage{Complete: true}
+	pods, err := view.PodsByNode(nil, node)
+	if err != nil {
+		return toStatus(err)
+	}
+	for _, p := range pods {
+		first.Items = append(first.Items, a.podItems(view, p)...)
+	}
+	first.ResourceVersion = itoa(view.LatestIndex())
+	if err := stream.Send(first); err != nil {
+		return err
+	}
+	sub, err := st.Subscribe(view.LatestIndex())
+	if err != nil {
+		return status.Errorf(codes.OutOfRange, "assignments: %v", err)
+	}
+	defer sub.Close()
+	return a.follow(ctx, st, sub, stream)
+}
+
+// assigner tracks what one node's stream has sent: its pods (key → uid)
+// and how many of them use each ConfigMap.
+type assigner struct {
+	node string
+	pods map[string]string
+	refs map[string]int
+}
+
+func (a *assigner) follow(ctx context.Context, st *state.Store, sub *state.Subscription, stream corralpb.NodeAPI_AssignmentsServer) error {
+	for {
+		events, err := sub.Next(ctx)
+		switch {
+		case errors.Is(err, state.ErrClosed):
+			return status.Error(codes.Unavailable, "state was replaced by a snapshot; reconnect")
+		case errors.Is(err, state.ErrTooOld):
+			return status.Error(codes.OutOfRange, "assignments fell behind; reconnect for a full set")
+		case err != nil:
+			return toStatus(err)
+		}
+		msg := &corralpb.AssignmentsMessage{}
+		for _, ev := range events {
+			msg.Items = append(msg.Items, a.event(st, ev)...)
+			msg.ResourceVersion = itoa(ev.Index)
+		}
+		if len(msg.Items) == 0 {
+			continue
+		}
+		if err := stream.Send(msg); err != nil {
+			return err
+		}
+	}
+}
+
+// event turns one state change into the node's assignment changes.
+func (a *assigner) event(st *state.Store, ev state.Event) []*corralpb.Assignment {
+	switch o := ev.Object.Kind.(type) {
+	case *corralpb.Object_Pod:
+		k := key(ev.Object)
+		_, had := a.pods[k]
+		mine := o.Pod.GetSpec().GetNodeName() == a.node && ev.Type != state.EventDeleted
+		switch {
+		case mine:
+			return a.podItems(st, ev.Object)
+		case had:
+			delete(a.pods, k)
+			a.release(o.Pod)
+			return []*corralpb.Assignment{{Item: &corralpb.Assignment_Removed{Removed: &corralpb.ObjectKey{
+				Kind: "Pod", Namespace: o.Pod.GetMetadata().GetNamespace(), Name: o.Pod.GetMetadata().GetName()}}}}
+		}
+	case *corralpb.Object_ConfigMap:
+		k := key(ev.Object)
+		if a.refs[k] == 0 {
+			return nil
+		}
+		if ev.Type == state.EventDeleted {
+			return []*corralpb.Assignment{{Item: &corralpb.Assignment_Removed{Removed: &corralpb.ObjectKey{
+				Kind: "ConfigMap", Namespace: o.ConfigMap.GetMetadata().GetNamespace(), Name: o.ConfigMap.GetMetadata().GetName()}}}}
+		}
+		return []*corralpb.Assignment{{Item: &corralpb.Assignment_ConfigMap{ConfigMap: o.ConfigMap}}}
+	}
+	return nil
+}
+
+// podItems records a pod as assigned and returns it with every ConfigMap it
+// starts to use.
+func (a *assigner) podItems(st *state.Store, obj *corralpb.Object) []*corralpb.Assignment {
+	pod := obj.GetPod()
+	k := key(obj)
+	out := []*corralpb.Assignment{{Item: &corralpb.Assignment_Pod{Pod: pod}}}
+	if _, had := a.pods[k]; had {
+		return out // a pod's volumes and env sources are immutable
+	}
+	a.pods[k] = api.Meta(obj).Uid
+	for _, name := range configMapsOf(pod) {
+		ck := pod.GetMetadata().GetNamespace() + "/" + name
+		a.refs[ck]++
+		if a.refs[ck] > 1 {
+			continue
+		}
+		cm, err := st.Get(nil, "ConfigMap", pod.GetMetadata().GetNamespace(), name)
+		if err == nil && cm != nil {
+			out = append(out, &corralpb.Assignment{Item: &corralpb.Assignment_ConfigMap{ConfigMap: cm.GetConfigMap()}})
+		}
+	}
+	return out
+}
+
+func (a *assigner) release(pod *corralpb.Pod) {
+	for _, name := range configMapsOf(pod) {
+		ck := pod.GetMetadata().GetNamespace() + "/" + name
+		if a.refs[ck]--; a.refs[ck] <= 0 {
+			delete(a.refs, ck)
+		}
+	}
+}
+
+// configMapsOf lists the ConfigMaps a pod uses: volumes, env and envFrom.
+func configMapsOf(pod *corralpb.Pod) []string {
+	seen := map[string]bool{}
+	var out []string
+	add := func(n string) {
+		if n != "" && !seen[n] {
+			seen[n] = true
+			out = append(out, n)
+		}
+	}
+	for _, v := range pod.GetSpec().GetVolumes() {
+		add(v.GetConfigMap().GetName())
+	}
+	for _, cs := range [][]*corralpb.Container{pod.GetSpec().GetInitContainers(), pod.GetSpec().GetContainers()} {
+		for _, c := range cs {
+			for _, e := range c.GetEnv() {
+				add(e.GetValueFrom().GetConfigMapKeyRef().GetName())
+			}
+			for _, e := range c.GetEnvFrom() {
+				add(e.GetConfigMapRef().GetName())
+			}
+		}
+	}
+	return out
+}

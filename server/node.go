@@ -1,0 +1,272 @@
+package server
+
+import (
+	"context"
+	"crypto/subtle"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/corral-dev/corral/api"
+	corralpb "github.com/corral-dev/corral/proto"
+	"github.com/corral-dev/corral/raftstore"
+)
+
+// HeartbeatPeriod is how often agents are asked to heartbeat.
+const HeartbeatPeriod = 5 * time.Second
+
+// nodeService implements the node API agents speak.
+type nodeService struct {
+	corralpb.UnimplementedNodeAPIServer
+	rs  *raftstore.Server
+	log *slog.Logger
+	hb  *heartbeatBuffer
+}
+
+// checkJoinToken authenticates an agent by the cluster's join token.
+func (n *nodeService) checkJoinToken(ctx context.Context, token string) error {
+	cc, err := n.rs.State().ClusterConfig(nil)
+	if err == nil && cc == nil {
+		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		st, rerr := n.rs.ConsistentRead(rctx)
+		cancel()
+		if rerr == nil {
+			cc, err = st.ClusterConfig(nil)
+		}
+	}
+	if err != nil || cc == nil {
+		return status.Error(codes.Unavailable, "the cluster is not bootstrapped yet: waiting for its servers")
+	}
+	if token == "" || subtle.ConstantTimeCompare([]byte(token), []byte(cc.GetJoinToken())) != 1 {
+		return status.Error(codes.Unauthenticated, "invalid join token: use the token in a server's DATA_DIR/token")
+	}
+	return nil
+}
+
+// Register creates the agent's Node or updates it: labels and taints the
+// agent names (its flags) win, others set with the CLI are kept, and the
+// status is the agent's.
+func (n *nodeService) Register(ctx context.Context, req *corralpb.RegisterRequest) (*corralpb.RegisterResponse, error) {
+	if err := n.checkJoinToken(ctx, req.GetToken()); err != nil {
+		return nil, err
+	}
+	in := proto.Clone(req.GetNode()).(*corralpb.Node)
+	obj := api.Wrap(in)
+	api.SetDefaults(obj)
+	setTypeMeta(obj, mustKind("Node"))
+	if err := api.Validate(obj); err != nil {
+		return nil, toStatus(err)
+	}
+	name := in.GetMetadata().GetName()
+	var out *corralpb.Object
+	err := retry(ctx, func() error {
+		st, err := n.rs.ConsistentRead(ctx)
+		if err != nil {
+			return toStatus(err)
+		}
+		existing, err := st.Get(nil, "Node", "", name)
+		if err != nil {
+			return toStatus(err)
+		}
+		op := &corralpb.Op{Type: corralpb.Op_PUT}
+		if existing == nil {
+			o := proto.Clone(obj).(*corralpb.Object)
+			prepareCreate(o, time.Now())
+			o.GetNode().Status = in.GetStatus()
+			op.Object, op.Precondition = o, corralpb.Op_MUST_NOT_EXIST
+		} else {
+			op.Object = mergeRegistration(existing, in)
+			op.Precondition, op.ResourceVersion = corralpb.Op_RESOURCE_VERSION, api.Meta(existing).ResourceVersion
+		}
+		res, err := (&clusterService{rs: n.rs}).commit(ctx, &corralpb.Batch{Ops: []*corralpb.Op{op}})
+		if err != nil {
+			return err
+		}
+		out = res.GetObjects()[0]
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	n.hb.seen(name)
+	n.log.Info("node registered", "node", name)
+	return &corralpb.RegisterResponse{Node: out.GetNode(), HeartbeatPeriodMs: HeartbeatPeriod.Milliseconds()}, nil
+}
+
+// mergeRegistration lays an agent's registration over the stored node.
+func mergeRegistration(existing *corralpb.Object, in *corralpb.Node) *corralpb.Object {
+	out := proto.Clone(existing).(*corralpb.Object)
+	node := out.GetNode()
+	if node.Metadata.Labels == nil {
+		node.Metadata.Labels = map[string]string{}
+	}
+	for k, v := range in.GetMetadata().GetLabels() {
+		node.Metadata.Labels[k] = v
+	}
+	if node.Spec == nil {
+		node.Spec = &corralpb.NodeSpec{}
+	}
+	for _, t := range in.GetSpec().GetTaints() {
+		node.Spec.Taints = slices.DeleteFunc(node.Spec.Taints, func(x *corralpb.Taint) bool {
+			return x.GetKey() == t.GetKey() && x.GetEffect() == t.GetEffect()
+		})
+		node.Spec.Taints = append(node.Spec.Taints, t)
+	}
+	node.Status = in.GetStatus()
+	return out
+}
+
+// Heartbeat records that the node's agent is alive.
+func (n *nodeService) Heartbeat(ctx context.Context, req *corralpb.HeartbeatRequest) (*corralpb.HeartbeatResponse, error) {
+	if err := n.checkJoinToken(ctx, req.GetToken()); err != nil {
+		return nil, err
+	}
+	if req.GetNodeName() == "" {
+		return nil, invalidf("heartbeat: node name is required")
+	}
+	n.hb.seen(req.GetNodeName())
+	return &corralpb.HeartbeatResponse{PeriodMs: HeartbeatPeriod.Milliseconds()}, nil
+}
+
+// UpdateStatus writes the status of the node's pods (each pod its own
+// batch, so that one deleted pod does not hold back the others; the group
+// committer packs them into few Raft entries) and optionally the node's.
+func (n *nodeService) UpdateStatus(ctx context.Context, req *corralpb.UpdateStatusRequest) (*corralpb.UpdateStatusResponse, error) {
+	if err := n.checkJoinToken(ctx, req.GetToken()); err != nil {
+		return nil, err
+	}
+	node := req.GetNodeName()
+	st, err := n.rs.ConsistentRead(ctx)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	resp := &corralpb.UpdateStatusResponse{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	var firstErr error
+	gone := func(u *corralpb.PodStatusUpdate) {
+		mu.Lock()
+		resp.Gone = append(resp.Gone, &corralpb.ObjectKey{Kind: "Pod", Namespace: u.GetNamespace(), Name: u.GetName()})
+		mu.Unlock()
+	}
+	for _, u := range req.GetPods() {
+		cur, err := st.Get(nil, "Pod", u.GetNamespace(), u.GetName())
+		if err != nil {
+			return nil, toStatus(err)
+		}
+		if cur == nil || api.Meta(cur).Uid != u.GetUid() {
+			gone(u)
+			continue
+		}
+		if cur.GetPod().GetSpec().GetNodeName() != node {
+			return nil, status.Errorf(codes.PermissionDenied, "node %q may not write the status of pod %s/%s bound to %q",
+				node, u.GetNamespace(), u.GetName(), cur.GetPod().GetSpec().GetNodeName())
+		}
+		wg.Add(1)
+		go func(u *corralpb.PodStatusUpdate) {
+			defer wg.Done()
+			pod := &corralpb.Pod{Metadata: &corralpb.ObjectMeta{Namespace: u.GetNamespace(), Name: u.GetName()}, Status: u.GetStatus()}
+			res, err := n.rs.Write(ctx, &corralpb.Batch{Ops: []*corralpb.Op{{Type: corralpb.Op_STATUS,
+				Object: api.Wrap(pod), Uid: u.GetUid()}}})
+			switch {
+			case err != nil:
+				mu.Lock()
+				if firstErr == nil {
+					firstErr = err
+				}
+				mu.Unlock()
+			case res.GetCode() == corralpb.ErrorCode_NOT_FOUND || res.GetCode() == corralpb.ErrorCode_CONFLICT:
+				gone(u)
+			}
+		}(u)
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return nil, toStatus(firstErr)
+	}
+	if ns := req.GetNodeStatus(); ns != nil {
+		nodeObj := &corralpb.Node{Metadata: &corralpb.ObjectMeta{Name: node}, Status: ns}
+		res, err := n.rs.Write(ctx, &corralpb.Batch{Ops: []*corralpb.Op{{Type: corralpb.Op_STATUS, Object: api.Wrap(nodeObj)}}})
+		if err != nil {
+			return nil, toStatus(err)
+		}
+		if err := resultError(res); err != nil {
+			return nil, err
+		}
+	}
+	return resp, nil
+}
+
+func mustKind(name string) api.Kind {
+	k, ok := api.KindByName(name)
+	if !ok {
+		panic("unknown kind " + name)
+	}
+	return k
+}
+
+// heartbeatBuffer coalesces heartbeats: a follower reports the nodes it
+// heard from to the leader once per flush interval, in one call.
+type heartbeatBuffer struct {
+	rs    *raftstore.Server
+	log   *slog.Logger
+	mu    sync.Mutex
+	nodes map[string]bool
+	kick  chan struct{}
+}
+
+func newHeartbeatBuffer(rs *raftstore.Server, log *slog.Logger) *heartbeatBuffer {
+	return &heartbeatBuffer{rs: rs, log: log, nodes: map[string]bool{}, kick: make(chan struct{}, 1)}
+}
+
+func (h *heartbeatBuffer) seen(node string) {
+	h.mu.Lock()
+	h.nodes[node] = true
+	h.mu.Unlock()
+	select {
+	case h.kick <- struct{}{}:
+	default:
+	}
+}
+
+// run flushes at most once per interval; a failed report is kept for the
+// next flush.
+func (h *heartbeatBuffer) run(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-h.kick:
+		}
+		h.mu.Lock()
+		nodes := make([]string, 0, len(h.nodes))
+		for n := range h.nodes {
+			nodes = append(nodes, n)
+		}
+		h.nodes = map[string]bool{}
+		h.mu.Unlock()
+		rctx, cancel := context.WithTimeout(ctx, interval)
+		err := h.rs.ReportHeartbeats(rctx, nodes)
+		cancel()
+		if err != nil {
+			h.log.Debug("report heartbeats", "nodes", len(nodes), "err", err)
+			h.mu.Lock()
+			for _, n := range nodes {
+				h.nodes[n] = true
+			}
+			h.mu.Unlock()
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}

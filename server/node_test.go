@@ -1,0 +1,235 @@
+package server_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/corral-dev/corral/api"
+	corralpb "github.com/corral-dev/corral/proto"
+	"github.com/corral-dev/corral/server"
+	"github.com/corral-dev/corral/test/framework"
+)
+
+func nodeClient(t *testing.T, addr string) corralpb.NodeAPIClient {
+	t.Helper()
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	return corralpb.NewNodeAPIClient(conn)
+}
+
+func agentNode(name string, labels map[string]string, taints ...*corralpb.Taint) *corralpb.Node {
+	return &corralpb.Node{
+		Metadata: &corralpb.ObjectMeta{Name: name, Labels: labels},
+		Spec:     &corralpb.NodeSpec{Taints: taints},
+		Status: &corralpb.NodeStatus{
+			Capacity:   map[string]string{"cpu": "2", "memory": "4Gi", "pods": "110"},
+			Conditions: []*corralpb.NodeCondition{{Type: "Ready", Status: "True", Reason: "KubeletReady"}},
+		},
+	}
+}
+
+func getNode(t *testing.T, c framework.Cluster, name string) *corralpb.Node {
+	t.Helper()
+	resp, err := c.Client(t, 0).Get(ctx(t), &corralpb.GetRequest{Kind: "Node", Name: name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.GetObject().GetNode()
+}
+
+func readyStatus(n *corralpb.Node) string {
+	for _, c := range n.GetStatus().GetConditions() {
+		if c.GetType() == "Ready" {
+			return c.GetStatus()
+		}
+	}
+	return ""
+}
+
+func TestRegisterKeepsCLILabelsAndFlagsWin(t *testing.T) {
+	c := framework.NewInProcess(t, 1)
+	nc := nodeClient(t, c.APIAddr(0))
+	token := c.JoinToken(t)
+	_, err := nc.Register(ctx(t), &corralpb.RegisterRequest{Token: "wrong", Node: agentNode("w1", nil)})
+	wantCode(t, err, codes.Unauthenticated, "invalid join token")
+	flags := map[string]string{"zone": "a"}
+	taint := &corralpb.Taint{Key: "dedicated", Value: "edge", Effect: "NoSchedule"}
+	if _, err := nc.Register(ctx(t), &corralpb.RegisterRequest{Token: token, Node: agentNode("w1", flags, taint)}); err != nil {
+		t.Fatal(err)
+	}
+	n := getNode(t, c, "w1")
+	if n.GetMetadata().GetLabels()["zone"] != "a" || len(n.GetSpec().GetTaints()) != 1 || n.GetStatus().GetCapacity()["cpu"] != "2" {
+		t.Fatalf("registered node: %v", n)
+	}
+	// A user labels the node; the agent restarts with a changed flag.
+	n.Metadata.Labels["disktype"] = "ssd"
+	n.Metadata.Labels["zone"] = "user-set"
+	if _, err := c.Client(t, 0).Update(ctx(t), &corralpb.UpdateRequest{Object: api.Wrap(n)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := nc.Register(ctx(t), &corralpb.RegisterRequest{Token: token, Node: agentNode("w1", map[string]string{"zone": "b"}, taint)}); err != nil {
+		t.Fatal(err)
+	}
+	n = getNode(t, c, "w1")
+	if n.GetMetadata().GetLabels()["disktype"] != "ssd" || n.GetMetadata().GetLabels()["zone"] != "b" || len(n.GetSpec().GetTaints()) != 1 {
+		t.Fatalf("after re-registration: labels %v taints %v", n.GetMetadata().GetLabels(), n.GetSpec().GetTaints())
+	}
+}
+
+func TestMissedHeartbeatsMarkNodeUnknownAndBack(t *testing.T) {
+	grace := 2 * time.Second
+	c := framework.NewInProcess(t, 3, func(cfg *server.Config) { cfg.NodeGracePeriod = grace })
+	token := c.JoinToken(t)
+	// The agent talks to a follower: heartbeats reach the leader through it.
+	leader := framework.Leader(t, c)
+	follower := (leader + 1) % 3
+	nc := nodeClient(t, c.APIAddr(follower))
+	for _, name := range []string{"alive", "silent"} {
+		if _, err := nc.Register(ctx(t), &corralpb.RegisterRequest{Token: token, Node: agentNode(name, nil)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	beat := func(stop <-chan struct{}, name string) {
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(200 * time.Millisecond):
+				_, _ = nc.Heartbeat(context.Background(), &corralpb.HeartbeatRequest{Token: token, NodeName: name})
+			}
+		}
+	}
+	stopAlive := make(chan struct{})
+	defer close(stopAlive)
+	go beat(stopAlive, "alive")
+	framework.WaitFor(t, "silent node Unknown", 5*grace, func() bool {
+		return readyStatus(getNode(t, c, "silent")) == "Unknown"
+	})
+	n := getNode(t, c, "silent")
+	if len(n.GetSpec().GetTaints()) != 1 || n.GetSpec().GetTaints()[0].GetKey() != "node.kubernetes.io/unreachable" {
+		t.Fatalf("unknown node taints: %v", n.GetSpec().GetTaints())
+	}
+	if readyStatus(getNode(t, c, "alive")) != "True" {
+		t.Fatal("a heartbeating node went Unknown")
+	}
+	stopSilent := make(chan struct{})
+	defer close(stopSilent)
+	go beat(stopSilent, "silent")
+	framework.WaitFor(t, "silent node Ready again", 5*grace, func() bool {
+		n := getNode(t, c, "silent")
+		return readyStatus(n) == "True" && len(n.GetSpec().GetTaints()) == 0
+	})
+	// A leader change does not mark the healthy nodes Unknown.
+	c.Kill(t, leader)
+	newLeader := framework.Leader(t, c)
+	deadline := time.Now().Add(2 * grace)
+	for time.Now().Before(deadline) {
+		for _, name := range []string{"alive", "silent"} {
+			resp, err := c.Client(t, newLeader).Get(ctx(t), &corralpb.GetRequest{Kind: "Node", Name: name})
+			if err == nil && readyStatus(resp.GetObject().GetNode()) != "True" {
+				t.Fatalf("node %s is %s after a leader change", name, readyStatus(resp.GetObject().GetNode()))
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func TestAssignmentsStreamFullSetThenChanges(t *testing.T) {
+	c := framework.NewInProcess(t, 1)
+	token := c.JoinToken(t)
+	cl := c.Client(t, 0)
+	objs := decode(t, `
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: conf}
+data: {a: "1"}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: p1}
+spec:
+  nodeName: w1
+  containers: [{name: c, image: nginx:1.25}]
+  volumes: [{name: v, configMap: {name: conf}}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: elsewhere}
+spec:
+  nodeName: w2
+  containers: [{name: c, image: nginx:1.25}]
+`)
+	if _, err := cl.Apply(ctx(t), &corralpb.ApplyRequest{Objects: objs}); err != nil {
+		t.Fatal(err)
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	stream, err := nodeClient(t, c.APIAddr(0)).Assignments(sctx, &corralpb.AssignmentsRequest{Token: token, NodeName: "w1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := stream.Recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !first.GetComplete() || len(first.GetItems()) != 2 || first.GetItems()[0].GetPod().GetMetadata().GetName() != "p1" ||
+		first.GetItems()[1].GetConfigMap().GetData()["a"] != "1" {
+		t.Fatalf("full set: %v", first)
+	}
+	// A ConfigMap change reaches the node; deleting the pod removes it.
+	cm := decode(t, "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: conf}\ndata: {a: \"2\"}\n")
+	if _, err := cl.Apply(ctx(t), &corralpb.ApplyRequest{Objects: cm}); err != nil {
+		t.Fatal(err)
+	}
+	msg, err := stream.Recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if msg.GetComplete() || msg.GetItems()[0].GetConfigMap().GetData()["a"] != "2" {
+		t.Fatalf("config map change: %v", msg)
+	}
+	if _, err := cl.Delete(ctx(t), &corralpb.DeleteRequest{Kind: "Pod", Name: "p1"}); err != nil {
+		t.Fatal(err)
+	}
+	msg, err = stream.Recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := msg.GetItems()[0].GetRemoved(); r.GetKind() != "Pod" || r.GetName() != "p1" {
+		t.Fatalf("pod removal: %v", msg)
+	}
+	// Status from the node lands on the pod; a pod of another node is refused.
+	nc := nodeClient(t, c.APIAddr(0))
+	other, err := cl.Get(ctx(t), &corralpb.GetRequest{Kind: "Pod", Name: "elsewhere"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = nc.UpdateStatus(ctx(t), &corralpb.UpdateStatusRequest{Token: token, NodeName: "w1", Pods: []*corralpb.PodStatusUpdate{{
+		Namespace: "default", Name: "elsewhere", Uid: api.Meta(other.GetObject()).Uid, Status: &corralpb.PodStatus{Phase: "Running"}}}})
+	wantCode(t, err, codes.PermissionDenied, `node "w1" may not write the status of pod default/elsewhere`)
+	resp, err := nc.UpdateStatus(ctx(t), &corralpb.UpdateStatusRequest{Token: token, NodeName: "w2", Pods: []*corralpb.PodStatusUpdate{
+		{Namespace: "default", Name: "elsewhere", Uid: api.Meta(other.GetObject()).Uid, Status: &corralpb.PodStatus{Phase: "Running", PodIp: "10.42.0.5"}},
+		{Namespace: "default", Name: "p1", Uid: "deleted-pod", Status: &corralpb.PodStatus{Phase: "Running"}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(resp.GetGone()) != 1 || resp.GetGone()[0].GetName() != "p1" {
+		t.Fatalf("gone: %v", resp.GetGone())
+	}
+	got, err := cl.Get(ctx(t), &corralpb.GetRequest{Kind: "Pod", Name: "elsewhere"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := got.GetObject().GetPod().GetStatus(); s.GetPhase() != "Running" || s.GetPodIp() != "10.42.0.5" {
+		t.Fatalf("pod status after update: %v", s)
+	}
+}
