@@ -1,0 +1,277 @@
+package nodeagent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	corralpb "github.com/corral-dev/corral/proto"
+)
+
+// PodSyncer runs pods: the agent hands it the desired set after every
+// change (and periodically), and it reports observed status through the
+// Reporter it was given.
+type PodSyncer interface {
+	// Sync makes the node run exactly pods (keyed namespace/name), using
+	// configMaps for their volumes and environment. It must not block for
+	// long: per-pod work belongs to workers.
+	Sync(ctx context.Context, pods map[string]*corralpb.Pod, configMaps func(ns, name string) (*corralpb.ConfigMap, bool))
+}
+
+// Config configures an Agent.
+type Config struct {
+	// Name is the node's name.
+	Name string
+	// DataDir holds the saved assignments and everything pods need.
+	DataDir string
+	// Servers are API addresses of the servers; any one will do.
+	Servers []string
+	// Token is the cluster's join token (a server's DATA_DIR/token).
+	Token string
+	// Labels and Taints come from the agent's flags; they win over values
+	// set with the CLI for the same keys at every start.
+	Labels map[string]string
+	Taints []*corralpb.Taint
+	// NodeIP is the node's InternalIP (default: the address of the default
+	// route's interface).
+	NodeIP string
+	// AgentPort is the port of the agent API (logs, exec), 0 if none.
+	AgentPort int
+	// RuntimeVersion is reported as the node's container runtime version.
+	RuntimeVersion string
+	// ResyncPeriod is how often pods are synced with no change (default 10s).
+	ResyncPeriod time.Duration
+	Logger       *slog.Logger
+}
+
+// Agent is a node agent's session with the servers.
+type Agent struct {
+	cfg      Config
+	log      *slog.Logger
+	desired  *Desired
+	syncer   PodSyncer
+	reporter *Reporter
+	conn     *grpc.ClientConn
+	api      corralpb.NodeAPIClient
+
+	mu         sync.Mutex
+	registered bool
+	period     time.Duration
+}
+
+// New opens the agent's saved state and connects (lazily) to the servers.
+func New(cfg Config, syncer PodSyncer) (*Agent, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.ResyncPeriod == 0 {
+		cfg.ResyncPeriod = 10 * time.Second
+	}
+	if cfg.Name == "" || cfg.DataDir == "" {
+		return nil, errors.New("agent: name and data dir are required")
+	}
+	desired, err := OpenDesired(filepath.Join(cfg.DataDir, "assignments.pb"))
+	if err != nil {
+		return nil, err
+	}
+	conn, err := dialServers(cfg.Servers)
+	if err != nil {
+		return nil, fmt.Errorf("agent: %w", err)
+	}
+	a := &Agent{cfg: cfg, log: cfg.Logger, desired: desired, syncer: syncer, conn: conn,
+		api: corralpb.NewNodeAPIClient(conn), period: 5 * time.Second}
+	a.reporter = newReporter(a.api, cfg.Name, cfg.Token, cfg.Logger)
+	return a, nil
+}
+
+// Reporter returns where pod workers report status.
+func (a *Agent) Reporter() *Reporter { return a.reporter }
+
+// Desired returns the agent's desired state.
+func (a *Agent) Desired() *Desired { return a.desired }
+
+// Run registers, then heartbeats, follows the assignments stream, syncs pods
+// and reports their status until ctx ends. Pods start from the saved
+// assignments at once, before any server answers.
+func (a *Agent) Run(ctx context.Context) error {
+	defer a.conn.Close()
+	var wg sync.WaitGroup
+	run := func(fn func(context.Context)) {
+		wg.Add(1)
+		go func() { defer wg.Done(); fn(ctx) }()
+	}
+	run(a.syncLoop)
+	run(a.reporter.run)
+	run(func(ctx context.Context) {
+		if !a.register(ctx) {
+			return
+		}
+		var inner sync.WaitGroup
+		inner.Add(2)
+		go func() { defer inner.Done(); a.heartbeatLoop(ctx) }()
+		go func() { defer inner.Done(); a.assignmentsLoop(ctx) }()
+		inner.Wait()
+	})
+	wg.Wait()
+	return nil
+}
+
+// register creates or updates the Node, retrying with backoff until it
+// succeeds or ctx ends.
+func (a *Agent) register(ctx context.Context) bool {
+	b := newBackoff(500*time.Millisecond, 30*time.Second)
+	for {
+		err := a.registerOnce(ctx)
+		if err == nil {
+			return true
+		}
+		a.log.Warn("register node", "node", a.cfg.Name, "err", err)
+		if !b.wait(ctx) {
+			return false
+		}
+	}
+}
+
+func (a *Agent) registerOnce(ctx context.Context) error {
+	st, err := nodeStatus(a.cfg.Name, a.cfg.NodeIP, a.cfg.AgentPort, a.cfg.RuntimeVersion, time.Now())
+	if err != nil {
+		return err
+	}
+	node := &corralpb.Node{
+		Metadata: &corralpb.ObjectMeta{Name: a.cfg.Name, Labels: a.nodeLabels()},
+		Spec:     &corralpb.NodeSpec{Taints: a.cfg.Taints},
+		Status:   st,
+	}
+	rctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	resp, err := a.api.Register(rctx, &corralpb.RegisterRequest{Token: a.cfg.Token, Node: node})
+	if err != nil {
+		return err
+	}
+	a.mu.Lock()
+	a.registered = true
+	if p := time.Duration(resp.GetHeartbeatPeriodMs()) * time.Millisecond; p > 0 {
+		a.period = p
+	}
+	a.mu.Unlock()
+	a.log.Info("node registered", "node", a.cfg.Name)
+	return nil
+}
+
+// nodeLabels are the flag labels plus the well-known ones Kubernetes sets.
+func (a *Agent) nodeLabels() map[string]string {
+	l := map[string]string{
+		"kubernetes.io/hostname": a.cfg.Name,
+		"kubernetes.io/os":       "linux",
+		"kubernetes.io/arch":     goarch(),
+	}
+	for k, v := range a.cfg.Labels {
+		l[k] = v
+	}
+	return l
+}
+
+func (a *Agent) heartbeatPeriod() time.Duration {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.period
+}
+
+func (a *Agent) heartbeatLoop(ctx context.Context) {
+	t := time.NewTimer(0)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		hctx, cancel := context.WithTimeout(ctx, a.heartbeatPeriod())
+		resp, err := a.api.Heartbeat(hctx, &corralpb.HeartbeatRequest{Token: a.cfg.Token, NodeName: a.cfg.Name})
+		cancel()
+		next := a.heartbeatPeriod()
+		if err != nil {
+			a.log.Debug("heartbeat", "err", err)
+			next = min(next, time.Second)
+		} else if p := time.Duration(resp.GetPeriodMs()) * time.Millisecond; p > 0 {
+			a.mu.Lock()
+			a.period = p
+			a.mu.Unlock()
+			next = p
+		}
+		t.Reset(next)
+	}
+}
+
+// assignmentsLoop keeps the assignments stream open, reconnecting (to any
+// server) with backoff. Each message is applied to the desired state and
+// saved before the next is read.
+func (a *Agent) assignmentsLoop(ctx context.Context) {
+	b := newBackoff(200*time.Millisecond, 10*time.Second)
+	for ctx.Err() == nil {
+		got, err := a.followAssignments(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		if got {
+			b.reset()
+		}
+		a.log.Info("assignments stream ended; reconnecting", "node", a.cfg.Name, "err", err)
+		if status.Code(err) == codes.NotFound || status.Code(err) == codes.Unauthenticated {
+			// The node object may be gone (deleted): register again.
+			if !a.register(ctx) {
+				return
+			}
+		}
+		if !b.wait(ctx) {
+			return
+		}
+	}
+}
+
+func (a *Agent) followAssignments(ctx context.Context) (bool, error) {
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stream, err := a.api.Assignments(sctx, &corralpb.AssignmentsRequest{Token: a.cfg.Token, NodeName: a.cfg.Name})
+	if err != nil {
+		return false, err
+	}
+	got := false
+	for {
+		msg, err := stream.Recv()
+		if err != nil {
+			return got, err
+		}
+		got = true
+		if err := a.desired.Apply(msg); err != nil {
+			a.log.Error("save assignments", "err", err)
+		}
+	}
+}
+
+// syncLoop hands the desired pods to the syncer after every change and
+// every resync period.
+func (a *Agent) syncLoop(ctx context.Context) {
+	t := time.NewTicker(a.cfg.ResyncPeriod)
+	defer t.Stop()
+	for {
+		if a.syncer != nil {
+			a.syncer.Sync(ctx, a.desired.Pods(), a.desired.ConfigMap)
+		}
+		a.reporter.forget(a.desired.Pods())
+		select {
+		case <-ctx.Done():
+			return
+		case <-a.desired.Changed():
+		case <-t.C:
+		}
+	}
+}

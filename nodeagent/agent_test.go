@@ -1,0 +1,136 @@
+package nodeagent_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/corral-dev/corral/api"
+	"github.com/corral-dev/corral/nodeagent"
+	corralpb "github.com/corral-dev/corral/proto"
+	"github.com/corral-dev/corral/test/framework"
+)
+
+// fakeSyncer stands in for the pod runtime: it records the pods it is told
+// to run and reports each as Running.
+type fakeSyncer struct {
+	mu       sync.Mutex
+	pods     map[string]*corralpb.Pod
+	reporter *nodeagent.Reporter
+}
+
+func (f *fakeSyncer) Sync(_ context.Context, pods map[string]*corralpb.Pod, _ func(string, string) (*corralpb.ConfigMap, bool)) {
+	f.mu.Lock()
+	f.pods = pods
+	r := f.reporter
+	f.mu.Unlock()
+	for _, p := range pods {
+		if r != nil {
+			r.Report(p, &corralpb.PodStatus{Phase: "Running", HostIp: "127.0.0.1"})
+		}
+	}
+}
+
+func (f *fakeSyncer) has(name string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	_, ok := f.pods["default/"+name]
+	return ok
+}
+
+func startAgent(t *testing.T, dir string, servers []string, token string) (*fakeSyncer, context.CancelFunc) {
+	t.Helper()
+	f := &fakeSyncer{}
+	a, err := nodeagent.New(nodeagent.Config{Name: "w1", DataDir: dir, Servers: servers, Token: token,
+		Labels: map[string]string{"zone": "a"}, NodeIP: "127.0.0.1", ResyncPeriod: time.Second}, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.mu.Lock()
+	f.reporter = a.Reporter()
+	f.mu.Unlock()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = a.Run(ctx) }()
+	stop := func() { cancel(); <-done }
+	t.Cleanup(stop)
+	return f, stop
+}
+
+func bindPod(t *testing.T, c framework.Cluster, server int, name string) {
+	t.Helper()
+	objs, err := api.Decode([]byte(`
+apiVersion: v1
+kind: Pod
+metadata: {name: `+name+`}
+spec:
+  nodeName: w1
+  containers: [{name: c, image: nginx:1.25}]
+`), "pod.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := c.Client(t, server).Apply(ctx, &corralpb.ApplyRequest{Objects: objs}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func podPhase(t *testing.T, c framework.Cluster, server int, name string) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	resp, err := c.Client(t, server).Get(ctx, &corralpb.GetRequest{Kind: "Pod", Name: name})
+	if err != nil {
+		return ""
+	}
+	return resp.GetObject().GetPod().GetStatus().GetPhase()
+}
+
+func TestAgentRegistersRunsAssignmentsAndSurvivesServerDeath(t *testing.T) {
+	c := framework.NewInProcess(t, 3)
+	token := c.JoinToken(t)
+	servers := []string{c.APIAddr(0), c.APIAddr(1), c.APIAddr(2)}
+	f, _ := startAgent(t, t.TempDir(), servers, token)
+	framework.WaitFor(t, "node registered", 10*time.Second, func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		resp, err := c.Client(t, 1).Get(ctx, &corralpb.GetRequest{Kind: "Node", Name: "w1"})
+		if err != nil {
+			return false
+		}
+		n := resp.GetObject().GetNode()
+		return n.GetMetadata().GetLabels()["zone"] == "a" && n.GetMetadata().GetLabels()["kubernetes.io/hostname"] == "w1" &&
+			n.GetStatus().GetCapacity()["pods"] == "110" && n.GetStatus().GetNodeInfo().GetKernelVersion() != ""
+	})
+	bindPod(t, c, 1, "p1")
+	framework.WaitFor(t, "p1 assigned and Running", 10*time.Second, func() bool {
+		return f.has("p1") && podPhase(t, c, 2, "p1") == "Running"
+	})
+	// The agent talks to the first server; kill it: the agent moves on.
+	c.Kill(t, 0)
+	bindPod(t, c, 1, "p2")
+	framework.WaitFor(t, "p2 assigned and Running after server 0 died", 20*time.Second, func() bool {
+		return f.has("p2") && podPhase(t, c, 2, "p2") == "Running"
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := c.Client(t, 1).Delete(ctx, &corralpb.DeleteRequest{Kind: "Pod", Name: "p1"}); err != nil {
+		t.Fatal(err)
+	}
+	framework.WaitFor(t, "p1 unassigned", 10*time.Second, func() bool { return !f.has("p1") && f.has("p2") })
+}
+
+func TestAgentStartsFromSavedAssignmentsWithoutServers(t *testing.T) {
+	c := framework.NewInProcess(t, 1)
+	dir := t.TempDir()
+	f, stop := startAgent(t, dir, []string{c.APIAddr(0)}, c.JoinToken(t))
+	bindPod(t, c, 0, "keep")
+	framework.WaitFor(t, "keep assigned", 10*time.Second, func() bool { return f.has("keep") })
+	stop()
+	c.Kill(t, 0)
+	// No server answers: the pods come from the saved assignments.
+	f2, _ := startAgent(t, dir, []string{c.APIAddr(0)}, "any")
+	framework.WaitFor(t, "saved pod synced with no server", 5*time.Second, func() bool { return f2.has("keep") })
+}

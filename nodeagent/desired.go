@@ -1,0 +1,162 @@
+package nodeagent
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+
+	"google.golang.org/protobuf/proto"
+
+	corralpb "github.com/corral-dev/corral/proto"
+)
+
+// Desired is the set of pods the node must run and the ConfigMaps they use,
+// as the assignments stream last described it. It is kept on disk so that an
+// agent that starts with no server reachable still knows its pods.
+type Desired struct {
+	mu         sync.Mutex
+	path       string
+	pods       map[string]*corralpb.Pod // namespace/name
+	configMaps map[string]*corralpb.ConfigMap
+	version    string
+	changed    chan struct{}
+}
+
+// OpenDesired loads the set saved at path, if any.
+func OpenDesired(path string) (*Desired, error) {
+	d := &Desired{path: path, pods: map[string]*corralpb.Pod{}, configMaps: map[string]*corralpb.ConfigMap{},
+		changed: make(chan struct{}, 1)}
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return d, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read saved assignments: %w", err)
+	}
+	var msg corralpb.AssignmentsMessage
+	if err := proto.Unmarshal(data, &msg); err != nil {
+		return nil, fmt.Errorf("saved assignments %s are corrupt: %w", path, err)
+	}
+	d.apply(&msg)
+	return d, nil
+}
+
+func podKey(ns, name string) string { return ns + "/" + name }
+
+// Apply merges one assignments message: a complete message replaces the
+// set, others change it. The result is saved before Apply returns.
+func (d *Desired) Apply(msg *corralpb.AssignmentsMessage) error {
+	d.mu.Lock()
+	d.apply(msg)
+	snapshot := d.snapshotLocked()
+	d.mu.Unlock()
+	select {
+	case d.changed <- struct{}{}:
+	default:
+	}
+	return d.save(snapshot)
+}
+
+func (d *Desired) apply(msg *corralpb.AssignmentsMessage) {
+	if msg.GetComplete() {
+		d.pods = map[string]*corralpb.Pod{}
+		d.configMaps = map[string]*corralpb.ConfigMap{}
+	}
+	for _, it := range msg.GetItems() {
+		switch v := it.GetItem().(type) {
+		case *corralpb.Assignment_Pod:
+			m := v.Pod.GetMetadata()
+			d.pods[podKey(m.GetNamespace(), m.GetName())] = v.Pod
+		case *corralpb.Assignment_ConfigMap:
+			m := v.ConfigMap.GetMetadata()
+			d.configMaps[podKey(m.GetNamespace(), m.GetName())] = v.ConfigMap
+		case *corralpb.Assignment_Removed:
+			k := podKey(v.Removed.GetNamespace(), v.Removed.GetName())
+			if v.Removed.GetKind() == "ConfigMap" {
+				delete(d.configMaps, k)
+			} else {
+				delete(d.pods, k)
+			}
+		}
+	}
+	if msg.GetResourceVersion() != "" {
+		d.version = msg.GetResourceVersion()
+	}
+}
+
+// snapshotLocked is the whole set as one complete message.
+func (d *Desired) snapshotLocked() *corralpb.AssignmentsMessage {
+	msg := &corralpb.AssignmentsMessage{Complete: true, ResourceVersion: d.version}
+	for _, k := range sortedKeys(d.pods) {
+		msg.Items = append(msg.Items, &corralpb.Assignment{Item: &corralpb.Assignment_Pod{Pod: d.pods[k]}})
+	}
+	for _, k := range sortedKeys(d.configMaps) {
+		msg.Items = append(msg.Items, &corralpb.Assignment{Item: &corralpb.Assignment_ConfigMap{ConfigMap: d.configMaps[k]}})
+	}
+	return msg
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+func (d *Desired) save(msg *corralpb.AssignmentsMessage) error {
+	data, err := proto.Marshal(msg)
+	if err != nil {
+		return fmt.Errorf("encode assignments: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Dir(d.path), 0o700); err != nil {
+		return fmt.Errorf("save assignments: %w", err)
+	}
+	tmp := d.path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+	if err != nil {
+		return fmt.Errorf("save assignments: %w", err)
+	}
+	if _, err := f.Write(data); err != nil {
+		_ = f.Close()
+		return fmt.Errorf("save assignments: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		_ = f.Close()
+		return fmt.Errorf("save assignments: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("save assignments: %w", err)
+	}
+	if err := os.Rename(tmp, d.path); err != nil {
+		return fmt.Errorf("save assignments: %w", err)
+	}
+	return nil
+}
+
+// Pods returns the desired pods by namespace/name. The pods are shared: do
+// not mutate them.
+func (d *Desired) Pods() map[string]*corralpb.Pod {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := make(map[string]*corralpb.Pod, len(d.pods))
+	for k, v := range d.pods {
+		out[k] = v
+	}
+	return out
+}
+
+// ConfigMap returns a ConfigMap one of the pods uses.
+func (d *Desired) ConfigMap(namespace, name string) (*corralpb.ConfigMap, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	cm, ok := d.configMaps[podKey(namespace, name)]
+	return cm, ok
+}
+
+// Changed is signalled after every Apply.
+func (d *Desired) Changed() <-chan struct{} { return d.changed }
