@@ -29,18 +29,18 @@
 //
 // # A container's life
 //
-//	             CreateContainer                 StartContainer
-//	  (none) ───────────────────▶ created ───────────────────▶ running
-//	     ▲      spawns the bootstrap, which       exec of the      │
-//	     │      sets up namespaces, mounts,       init; the init   │ the command ends, or
-//	     │      cgroups, then waits               runs the command │ StopContainer: SIGTERM,
-//	     │                            │                            │ grace, SIGKILL
-//	     │                            │ StopContainer              ▼
-//	     │                            └──────────────────────▶ exited ── ContainerStatus records
-//	     │                                                       │      exit code, reason and
-//	     │            RemoveContainer: kill if needed,           │      OOM kill in the metadata
-//	     └────────────── destroy state, cgroups, metadata ───────┘
-//	                  (the attempt directory with its logs stays)
+//	           CreateContainer                 StartContainer
+//	(none) ───────────────────▶ created ───────────────────▶ running
+//	   ▲      spawns the bootstrap, which       exec of the      │
+//	   │      sets up namespaces, mounts,       init; the init   │ the command ends, or
+//	   │      cgroups, then waits               runs the command │ StopContainer: SIGTERM,
+//	   │                            │                            │ grace, SIGKILL
+//	   │                            │ StopContainer              ▼
+//	   │                            └──────────────────────▶ exited ── ContainerStatus records
+//	   │                                                       │      exit code, reason and
+//	   │            RemoveContainer: kill if needed,           │      OOM kill in the metadata
+//	   └────────────── destroy state, cgroups, metadata ───────┘
+//	                (the attempt directory with its logs stays)
 //
 // A container whose creation or removal was interrupted by a crash is reported as
 // "unknown": remove it.

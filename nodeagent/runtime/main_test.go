@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -273,4 +274,16 @@ func (e *testEnv) waitState(rt *Runtime, id, state string, timeout time.Duration
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+func netInterfaceNames() ([]string, error) {
+	ifs, err := net.Interfaces()
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, i := range ifs {
+		names = append(names, i.Name)
+	}
+	return names, nil
 }

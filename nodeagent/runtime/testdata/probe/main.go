@@ -57,10 +57,10 @@ func fail(err error) {
 func run(cmd string, args []string) error {
 	switch cmd {
 	case "sleep":
-		select {}
+		sleepForever()
 	case "trap-term":
 		signal.Ignore(syscall.SIGTERM)
-		select {}
+		sleepForever()
 	case "exit":
 		os.Exit(atoi(args, 0))
 	case "exit-after":
@@ -193,7 +193,16 @@ func alloc(mib int) error {
 		chunks = append(chunks, b)
 	}
 	fmt.Println("allocated", len(chunks), "MiB")
-	select {}
+	sleepForever()
+	return nil
+}
+
+// sleepForever blocks until a signal ends the process. (An empty select would be
+// reported as a deadlock by the Go runtime.)
+func sleepForever() {
+	for {
+		time.Sleep(time.Hour)
+	}
 }
 
 func listen(addr string) error {
