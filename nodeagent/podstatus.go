@@ -38,8 +38,8 @@ func terminated(s *runtime.ContainerStatus) *corralpb.ContainerState {
 	}}
 }
 
-// containerStatus is one container's status as Kubernetes reports it.
-func containerStatus(v containerView) *corralpb.ContainerStatus {
+// toContainerStatus is one container's status as Kubernetes reports it.
+func toContainerStatus(v containerView) *corralpb.ContainerStatus {
 	cs := &corralpb.ContainerStatus{Name: v.name, Image: v.image, Ready: v.ready}
 	started := v.started
 	cs.Started = &started
@@ -114,7 +114,7 @@ func podStatus(pod *corralpb.Pod, views []containerView, hostIP, podIP string, s
 	}
 	allReady := len(views) > 0
 	for _, v := range views {
-		st.ContainerStatuses = append(st.ContainerStatuses, containerStatus(v))
+		st.ContainerStatuses = append(st.ContainerStatuses, toContainerStatus(v))
 		allReady = allReady && v.ready
 	}
 	ready := "False"

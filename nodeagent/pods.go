@@ -1,0 +1,216 @@
+package nodeagent
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"slices"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/corral-dev/corral/nodeagent/image"
+	"github.com/corral-dev/corral/nodeagent/runtime"
+	"github.com/corral-dev/corral/nodeagent/volume"
+	corralpb "github.com/corral-dev/corral/proto"
+)
+
+// ContainerRuntime is what pod workers need of nodeagent/runtime.
+type ContainerRuntime interface {
+	EnsureSandbox(ctx context.Context, cfg runtime.SandboxConfig) (*runtime.Sandbox, error)
+	RemoveSandbox(ctx context.Context, podUID string) error
+	ListSandboxes(ctx context.Context) ([]*runtime.Sandbox, error)
+	CreateContainer(ctx context.Context, sb *runtime.Sandbox, c *runtime.ContainerConfig) (string, error)
+	StartContainer(ctx context.Context, id string) error
+	StopContainer(ctx context.Context, id string, grace time.Duration) error
+	RemoveContainer(ctx context.Context, id string) error
+	ListContainers(ctx context.Context) ([]*runtime.ContainerStatus, error)
+	Exec(ctx context.Context, id string, cmd []string, stdin io.Reader, stdout, stderr io.Writer, tty bool) (int, error)
+}
+
+// Images is what pod workers need of nodeagent/image.
+type Images interface {
+	Pull(ctx context.Context, ref, policy string, auth *image.Auth) (*image.Image, bool, int64, error)
+	Mount(ctx context.Context, containerID string, img *image.Image) (string, error)
+	RemoveContainerFS(containerID string) error
+}
+
+// Volumes is what pod workers need of nodeagent/volume.
+type Volumes interface {
+	Setup(ctx context.Context, pod *corralpb.Pod, configMaps volume.ConfigMapGetter) error
+	Mounts(pod *corralpb.Pod, c *corralpb.Container) ([]volume.Mount, error)
+	TearDown(ctx context.Context, podUID string) error
+}
+
+// Probes runs a started container's probes and tells workers what they
+// found.
+type Probes interface {
+	// Watch starts the container attempt's probes; netns is the pod's network
+	// namespace ("" for hostNetwork), podIP where HTTP and TCP probes go.
+	Watch(pod *corralpb.Pod, c *corralpb.Container, containerID, podIP, netns string)
+	// Forget stops a container attempt's probes.
+	Forget(containerID string)
+	// Ready is the readiness probe's verdict (true without one, once started).
+	Ready(containerID string) bool
+	// Started is the startup probe's verdict (true without one).
+	Started(containerID string) bool
+	// Failed reports a liveness or startup failure that calls for a restart,
+	// with the reason for the Killing event.
+	Failed(containerID string) (bool, string)
+}
+
+// StatusSink receives pods' observed status (the agent's Reporter).
+type StatusSink interface {
+	Report(pod *corralpb.Pod, st *corralpb.PodStatus)
+}
+
+// EventRecorder records Kubernetes events about an object.
+type EventRecorder interface {
+	Event(obj *corralpb.Object, eventType, reason, message string)
+}
+
+// PodManagerConfig wires a PodManager.
+type PodManagerConfig struct {
+	NodeName    string
+	NodeIP      string
+	Allocatable map[string]string
+	Runtime     ContainerRuntime
+	Images      Images
+	Volumes     Volumes
+	Probes      Probes
+	Events      EventRecorder
+	Reporter    StatusSink
+	Logger      *slog.Logger
+	// SyncPeriod is how often a worker re-reads its containers (default 1s).
+	SyncPeriod time.Duration
+}
+
+// PodManager runs the desired pods: one worker per pod (keyed by uid),
+// given the latest version of its pod, and a terminating worker for every
+// pod that is no longer desired — including pods the runtime still holds
+// from before an agent restart that were deleted meanwhile.
+type PodManager struct {
+	cfg PodManagerConfig
+	log *slog.Logger
+
+	mu      sync.Mutex
+	workers map[string]*podWorker // by pod uid
+	byName  map[string]string     // namespace/name → uid
+	wg      sync.WaitGroup
+}
+
+var _ PodSyncer = (*PodManager)(nil)
+
+// NewPodManager returns a PodManager; Sync drives it.
+func NewPodManager(cfg PodManagerConfig) *PodManager {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.SyncPeriod == 0 {
+		cfg.SyncPeriod = time.Second
+	}
+	return &PodManager{cfg: cfg, log: cfg.Logger, workers: map[string]*podWorker{}, byName: map[string]string{}}
+}
+
+// Sync implements PodSyncer.
+func (m *PodManager) Sync(ctx context.Context, pods map[string]*corralpb.Pod, configMaps func(ns, name string) (*corralpb.ConfigMap, bool)) {
+	desired := map[string]*corralpb.Pod{}
+	for _, p := range pods {
+		desired[p.GetMetadata().GetUid()] = p
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for uid, p := range desired {
+		w, ok := m.workers[uid]
+		if !ok {
+			w = newPodWorker(m, uid, p, configMaps)
+			m.workers[uid] = w
+			m.start(ctx, w)
+		}
+		m.byName[podKey(p.GetMetadata().GetNamespace(), p.GetMetadata().GetName())] = uid
+		w.update(p, configMaps)
+	}
+	for uid, w := range m.workers {
+		if _, ok := desired[uid]; !ok {
+			w.stop()
+		}
+	}
+	for k, uid := range m.byName {
+		if _, ok := desired[uid]; !ok {
+			delete(m.byName, k)
+		}
+	}
+	m.adoptOrphans(ctx, desired)
+}
+
+func (m *PodManager) start(ctx context.Context, w *podWorker) {
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		w.run(ctx)
+		m.mu.Lock()
+		if m.workers[w.uid] == w {
+			delete(m.workers, w.uid)
+		}
+		m.mu.Unlock()
+	}()
+}
+
+// adoptOrphans gives every pod the runtime holds but nobody wants a
+// terminating worker. Callers hold m.mu.
+func (m *PodManager) adoptOrphans(ctx context.Context, desired map[string]*corralpb.Pod) {
+	uids := map[string]bool{}
+	if cs, err := m.cfg.Runtime.ListContainers(ctx); err == nil {
+		for _, c := range cs {
+			uids[c.PodUID] = true
+		}
+	} else {
+		m.log.Warn("list containers", "err", err)
+	}
+	if sbs, err := m.cfg.Runtime.ListSandboxes(ctx); err == nil {
+		for _, sb := range sbs {
+			uids[sb.PodUID] = true
+		}
+	}
+	for uid := range uids {
+		if _, want := desired[uid]; want {
+			continue
+		}
+		if _, busy := m.workers[uid]; busy {
+			continue
+		}
+		m.log.Info("cleaning up pod no longer assigned", "pod_uid", uid)
+		w := newPodWorker(m, uid, nil, nil)
+		w.stop()
+		m.workers[uid] = w
+		m.start(ctx, w)
+	}
+}
+
+// Wait blocks until every worker has ended (after ctx given to Sync ends).
+func (m *PodManager) Wait() { m.wg.Wait() }
+
+// containersOf returns the pod's container attempts by container name,
+// newest attempt first.
+func (m *PodManager) containersOf(ctx context.Context, uid string) (map[string][]*runtime.ContainerStatus, error) {
+	all, err := m.cfg.Runtime.ListContainers(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list containers: %w", err)
+	}
+	out := map[string][]*runtime.ContainerStatus{}
+	for _, c := range all {
+		if c.PodUID == uid {
+			out[c.Name] = append(out[c.Name], c)
+		}
+	}
+	for _, list := range out {
+		sortAttempts(list)
+	}
+	return out, nil
+}
+
+func sortAttempts(list []*runtime.ContainerStatus) {
+	slices.SortFunc(list, func(a, b *runtime.ContainerStatus) int { return b.Attempt - a.Attempt })
+}
+
+var _ Images = (*image.Store)(nil)

@@ -1,0 +1,253 @@
+package nodeagent
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/corral-dev/corral/nodeagent/image"
+	"github.com/corral-dev/corral/nodeagent/runtime"
+	"github.com/corral-dev/corral/nodeagent/volume"
+	corralpb "github.com/corral-dev/corral/proto"
+)
+
+// fakeRuntime keeps containers and sandboxes in memory; tests end
+// containers with exit.
+type fakeRuntime struct {
+	mu         sync.Mutex
+	containers map[string]*runtime.ContainerStatus
+	sandboxes  map[string]*runtime.Sandbox
+	created    int
+}
+
+var _ ContainerRuntime = (*fakeRuntime)(nil)
+var _ ContainerRuntime = (*runtime.Runtime)(nil)
+
+func newFakeRuntime() *fakeRuntime {
+	return &fakeRuntime{containers: map[string]*runtime.ContainerStatus{}, sandboxes: map[string]*runtime.Sandbox{}}
+}
+
+func (f *fakeRuntime) EnsureSandbox(_ context.Context, cfg runtime.SandboxConfig) (*runtime.Sandbox, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if sb, ok := f.sandboxes[cfg.PodUID]; ok {
+		return sb, nil
+	}
+	sb := &runtime.Sandbox{PodUID: cfg.PodUID, NetNSPath: "/run/netns/" + cfg.PodUID}
+	f.sandboxes[cfg.PodUID] = sb
+	return sb, nil
+}
+
+func (f *fakeRuntime) RemoveSandbox(_ context.Context, uid string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, c := range f.containers {
+		if c.PodUID == uid {
+			return runtime.ErrSandboxBusy
+		}
+	}
+	delete(f.sandboxes, uid)
+	return nil
+}
+
+func (f *fakeRuntime) ListSandboxes(context.Context) ([]*runtime.Sandbox, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []*runtime.Sandbox
+	for _, sb := range f.sandboxes {
+		out = append(out, sb)
+	}
+	return out, nil
+}
+
+func (f *fakeRuntime) CreateContainer(_ context.Context, _ *runtime.Sandbox, c *runtime.ContainerConfig) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	id := runtime.ContainerID(c.PodUID, c.Name, c.Attempt)
+	if _, ok := f.containers[id]; ok {
+		return "", fmt.Errorf("container %s exists", id)
+	}
+	f.containers[id] = &runtime.ContainerStatus{ID: id, PodUID: c.PodUID, Name: c.Name, Attempt: c.Attempt, State: runtime.StateCreated, Image: c.Image}
+	f.created++
+	return id, nil
+}
+
+func (f *fakeRuntime) StartContainer(_ context.Context, id string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c, ok := f.containers[id]
+	if !ok {
+		return runtime.ErrNotFound
+	}
+	c.State, c.StartedAt = runtime.StateRunning, time.Now()
+	return nil
+}
+
+func (f *fakeRuntime) StopContainer(_ context.Context, id string, _ time.Duration) error {
+	f.exit(id, 137)
+	return nil
+}
+
+func (f *fakeRuntime) RemoveContainer(_ context.Context, id string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.containers, id)
+	return nil
+}
+
+func (f *fakeRuntime) ListContainers(context.Context) ([]*runtime.ContainerStatus, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []*runtime.ContainerStatus
+	for _, c := range f.containers {
+		cp := *c
+		out = append(out, &cp)
+	}
+	return out, nil
+}
+
+func (f *fakeRuntime) Exec(context.Context, string, []string, io.Reader, io.Writer, io.Writer, bool) (int, error) {
+	return 0, nil
+}
+
+func (f *fakeRuntime) exit(id string, code int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if c, ok := f.containers[id]; ok && c.State == runtime.StateRunning {
+		c.State, c.ExitCode, c.FinishedAt, c.Reason = runtime.StateExited, code, time.Now(), "Error"
+	}
+}
+
+func (f *fakeRuntime) state(id string) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if c, ok := f.containers[id]; ok {
+		return c.State
+	}
+	return ""
+}
+
+func (f *fakeRuntime) count() (containers, sandboxes, created int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.containers), len(f.sandboxes), f.created
+}
+
+type fakeImages struct{}
+
+func (fakeImages) Pull(_ context.Context, ref, _ string, _ *image.Auth) (*image.Image, bool, int64, error) {
+	return &image.Image{ID: "sha256:" + ref, Config: image.Config{Entrypoint: []string{"/serve"}}}, false, 0, nil
+}
+func (fakeImages) Mount(_ context.Context, id string, _ *image.Image) (string, error) { return "/rootfs/" + id, nil }
+func (fakeImages) RemoveContainerFS(string) error                                    { return nil }
+
+type fakeVolumes struct{}
+
+func (fakeVolumes) Setup(context.Context, *corralpb.Pod, volume.ConfigMapGetter) error { return nil }
+func (fakeVolumes) Mounts(*corralpb.Pod, *corralpb.Container) ([]volume.Mount, error) {
+	return nil, nil
+}
+func (fakeVolumes) TearDown(context.Context, string) error { return nil }
+
+// sink keeps the last status reported per pod.
+type sink struct {
+	mu   sync.Mutex
+	last map[string]*corralpb.PodStatus
+}
+
+func (s *sink) Report(pod *corralpb.Pod, st *corralpb.PodStatus) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.last[pod.GetMetadata().GetName()] = st
+}
+
+func (s *sink) get(name string) *corralpb.PodStatus {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.last[name]
+}
+
+func testPod(name, uid string) *corralpb.Pod {
+	return &corralpb.Pod{
+		Metadata: &corralpb.ObjectMeta{Name: name, Namespace: "default", Uid: uid},
+		Spec: &corralpb.PodSpec{RestartPolicy: "Always", NodeName: "n1",
+			Containers: []*corralpb.Container{{Name: "app", Image: "app:1"}}},
+	}
+}
+
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func newTestManager(rt *fakeRuntime, s *sink) *PodManager {
+	return NewPodManager(PodManagerConfig{NodeName: "n1", NodeIP: "10.0.0.1", Runtime: rt, Images: fakeImages{},
+		Volumes: fakeVolumes{}, Reporter: s, SyncPeriod: 10 * time.Millisecond})
+}
+
+func TestPodManagerRunsRestartsAndRemovesPods(t *testing.T) {
+	rt, s := newFakeRuntime(), &sink{last: map[string]*corralpb.PodStatus{}}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	m := newTestManager(rt, s)
+	pods := map[string]*corralpb.Pod{"default/web": testPod("web", "u1")}
+	m.Sync(ctx, pods, nil)
+	id0 := runtime.ContainerID("u1", "app", 0)
+	waitUntil(t, "attempt 0 running and reported", func() bool {
+		st := s.get("web")
+		return rt.state(id0) == runtime.StateRunning && st.GetPhase() == "Running" && st.GetConditions()[3].GetStatus() == "True"
+	})
+	// First crash: restarted at once.
+	rt.exit(id0, 1)
+	id1 := runtime.ContainerID("u1", "app", 1)
+	waitUntil(t, "attempt 1 running", func() bool { return rt.state(id1) == runtime.StateRunning })
+	// Second crash: the 10 s back-off holds it in CrashLoopBackOff.
+	rt.exit(id1, 1)
+	waitUntil(t, "CrashLoopBackOff reported", func() bool {
+		cs := s.get("web").GetContainerStatuses()
+		return len(cs) == 1 && cs[0].GetState().GetWaiting().GetReason() == "CrashLoopBackOff" && cs[0].GetRestartCount() == 1 &&
+			cs[0].GetLastState().GetTerminated().GetExitCode() == 1
+	})
+	if rt.state(runtime.ContainerID("u1", "app", 2)) != "" {
+		t.Fatal("restarted inside the back-off")
+	}
+	// The pod goes away: everything is removed.
+	m.Sync(ctx, map[string]*corralpb.Pod{}, nil)
+	waitUntil(t, "pod cleaned up", func() bool { c, sb, _ := rt.count(); return c == 0 && sb == 0 })
+}
+
+func TestPodManagerAdoptsRunningAndCleansOrphans(t *testing.T) {
+	rt, s := newFakeRuntime(), &sink{last: map[string]*corralpb.PodStatus{}}
+	ctx, cancel := context.WithCancel(context.Background())
+	m := newTestManager(rt, s)
+	pods := map[string]*corralpb.Pod{"default/web": testPod("web", "u1"), "default/gone": testPod("gone", "u2")}
+	m.Sync(ctx, pods, nil)
+	waitUntil(t, "both running", func() bool {
+		return rt.state(runtime.ContainerID("u1", "app", 0)) == runtime.StateRunning &&
+			rt.state(runtime.ContainerID("u2", "app", 0)) == runtime.StateRunning
+	})
+	cancel() // the agent dies
+	m.Wait()
+	_, _, createdBefore := rt.count()
+	// A new agent: "gone" was deleted meanwhile; "web" keeps running untouched.
+	ctx2, cancel2 := context.WithCancel(context.Background())
+	defer cancel2()
+	m2 := newTestManager(rt, s)
+	m2.Sync(ctx2, map[string]*corralpb.Pod{"default/web": testPod("web", "u1")}, nil)
+	waitUntil(t, "orphan removed", func() bool {
+		return rt.state(runtime.ContainerID("u2", "app", 0)) == ""
+	})
+	waitUntil(t, "web reported running", func() bool { return s.get("web").GetPhase() == "Running" })
+	if _, _, created := rt.count(); created != createdBefore || rt.state(runtime.ContainerID("u1", "app", 0)) != runtime.StateRunning {
+		t.Fatalf("re-adoption created containers (%d → %d) or disturbed the running one", createdBefore, created)
+	}
+}

@@ -1,0 +1,181 @@
+package nodeagent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/corral-dev/corral/api"
+	"github.com/corral-dev/corral/nodeagent/runtime"
+	"github.com/corral-dev/corral/nodeagent/volume"
+	corralpb "github.com/corral-dev/corral/proto"
+)
+
+// podWorker owns one pod (by uid) from its first sync to its removal. Its
+// life, as the kubelet's pod workers (the latest update wins):
+//
+//	syncing ──(update)──▶ syncing ──(stop)──▶ terminating ──(all gone)──▶ done
+//
+// Each sync pass reads the pod's containers from the runtime (the truth,
+// also after an agent restart), decides one step per container with the
+// pure decide, acts, and reports the pod's status.
+type podWorker struct {
+	m   *PodManager
+	uid string
+
+	mu         sync.Mutex
+	pod        *corralpb.Pod
+	configMaps func(ns, name string) (*corralpb.ConfigMap, bool)
+	stopping   bool
+	wake       chan struct{}
+
+	// Worker-goroutine state.
+	backOff   map[string]containerBackOff
+	pullBack  map[string]pullBackOff
+	waiting   map[string][2]string // container → reason, message
+	sandbox   *runtime.Sandbox
+	startTime time.Time
+	lastEvent map[string]time.Time
+}
+
+type pullBackOff struct {
+	until time.Time
+	delay time.Duration
+}
+
+func newPodWorker(m *PodManager, uid string, pod *corralpb.Pod, cms func(ns, name string) (*corralpb.ConfigMap, bool)) *podWorker {
+	return &podWorker{m: m, uid: uid, pod: pod, configMaps: cms, wake: make(chan struct{}, 1),
+		backOff: map[string]containerBackOff{}, pullBack: map[string]pullBackOff{}, waiting: map[string][2]string{},
+		lastEvent: map[string]time.Time{}}
+}
+
+func (w *podWorker) update(pod *corralpb.Pod, cms func(ns, name string) (*corralpb.ConfigMap, bool)) {
+	w.mu.Lock()
+	w.pod, w.configMaps = pod, cms
+	w.mu.Unlock()
+	w.poke()
+}
+
+func (w *podWorker) stop() {
+	w.mu.Lock()
+	w.stopping = true
+	w.mu.Unlock()
+	w.poke()
+}
+
+func (w *podWorker) poke() {
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (w *podWorker) current() (*corralpb.Pod, func(ns, name string) (*corralpb.ConfigMap, bool), bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.pod, w.configMaps, w.stopping
+}
+
+func (w *podWorker) run(ctx context.Context) {
+	t := time.NewTimer(0)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-w.wake:
+		case <-t.C:
+		}
+		pod, cms, stopping := w.current()
+		if stopping {
+			if w.terminate(ctx, pod) {
+				return
+			}
+			t.Reset(2 * time.Second)
+			continue
+		}
+		next := w.sync(ctx, pod, cms)
+		if !t.Stop() {
+			select {
+			case <-t.C:
+			default:
+			}
+		}
+		t.Reset(next)
+	}
+}
+
+func (w *podWorker) event(pod *corralpb.Pod, typ, reason, msg string) {
+	if w.m.cfg.Events != nil && pod != nil {
+		w.m.cfg.Events.Event(api.Wrap(pod), typ, reason, msg)
+	}
+}
+
+// eventOnce records an event at most once per period for one key, so a
+// repeating condition (back-off, pull failure) does not flood.
+func (w *podWorker) eventOnce(pod *corralpb.Pod, key string, every time.Duration, typ, reason, msg string) {
+	if last, ok := w.lastEvent[key]; ok && time.Since(last) < every {
+		return
+	}
+	w.lastEvent[key] = time.Now()
+	w.event(pod, typ, reason, msg)
+}
+
+// sync is one pass over the pod; it returns when to look again.
+func (w *podWorker) sync(ctx context.Context, pod *corralpb.Pod, cms func(ns, name string) (*corralpb.ConfigMap, bool)) time.Duration {
+	period := w.m.cfg.SyncPeriod
+	if w.startTime.IsZero() {
+		w.startTime = time.Now()
+	}
+	if err := w.ensureSandbox(ctx, pod); err != nil {
+		w.eventOnce(pod, "sandbox", time.Minute, "Warning", "FailedCreatePodSandBox", fmt.Sprintf("Failed to create pod sandbox: %v", err))
+		w.report(ctx, pod, "ContainerCreating", err.Error())
+		return 5 * time.Second
+	}
+	if err := w.m.cfg.Volumes.Setup(ctx, pod, cms); err != nil {
+		w.eventOnce(pod, "mount", time.Minute, "Warning", "FailedMount", mountMessage(err))
+		w.report(ctx, pod, "ContainerCreating", err.Error())
+		return 5 * time.Second
+	}
+	attempts, err := w.m.containersOf(ctx, w.uid)
+	if err != nil {
+		w.m.log.Warn("read containers", "pod", pod.GetMetadata().GetName(), "err", err)
+		return period
+	}
+	next := period * 5
+	for _, c := range pod.GetSpec().GetContainers() {
+		if d := w.syncContainer(ctx, pod, cms, c, attempts[c.GetName()]); d > 0 && d < next {
+			next = d
+		}
+	}
+	w.report(ctx, pod, "", "")
+	return min(next, period)
+}
+
+func mountMessage(err error) string {
+	var se *volume.SetupError
+	if errors.As(err, &se) {
+		return fmt.Sprintf("MountVolume.SetUp failed for volume %q : %v", se.Volume, se.Err)
+	}
+	return fmt.Sprintf("MountVolume.SetUp failed: %v", err)
+}
+
+func (w *podWorker) ensureSandbox(ctx context.Context, pod *corralpb.Pod) error {
+	spec := pod.GetSpec()
+	sysctls := map[string]string{}
+	for _, s := range spec.GetSecurityContext().GetSysctls() {
+		sysctls[s.GetName()] = s.GetValue()
+	}
+	sb, err := w.m.cfg.Runtime.EnsureSandbox(ctx, runtime.SandboxConfig{
+		PodUID: w.uid, Namespace: pod.GetMetadata().GetNamespace(), Name: pod.GetMetadata().GetName(),
+		Hostname: spec.GetHostname(), HostNetwork: spec.GetHostNetwork(), HostPID: spec.GetHostPid(),
+		HostIPC: spec.GetHostIpc(), Sysctls: sysctls,
+	})
+	if err != nil {
+		return err
+	}
+	w.sandbox = sb
+	return nil
+}
