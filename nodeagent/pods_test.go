@@ -141,8 +141,10 @@ type fakeImages struct{}
 func (fakeImages) Pull(_ context.Context, ref, _ string, _ *image.Auth) (*image.Image, bool, int64, error) {
 	return &image.Image{ID: "sha256:" + ref, Config: image.Config{Entrypoint: []string{"/serve"}}}, false, 0, nil
 }
-func (fakeImages) Mount(_ context.Context, id string, _ *image.Image) (string, error) { return "/rootfs/" + id, nil }
-func (fakeImages) RemoveContainerFS(string) error                                    { return nil }
+func (fakeImages) Mount(_ context.Context, id string, _ *image.Image) (string, error) {
+	return "/rootfs/" + id, nil
+}
+func (fakeImages) RemoveContainerFS(string) error { return nil }
 
 type fakeVolumes struct{}
 
