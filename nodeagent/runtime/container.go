@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -249,8 +251,63 @@ func (r *Runtime) StartContainer(ctx context.Context, id string) error {
 	if err := r.updateMeta(id, func(m *containerMeta) { m.StartedAt = startedAt }); err != nil {
 		return fmt.Errorf("start container %s: %w", id, err)
 	}
-	r.log.Info("container started", "container_id", id)
+	if st, err := ctr.State(); err == nil {
+		if err := waitReady(st.InitProcessPid, r.usesInit(id), 5*time.Second); err != nil {
+			r.log.Warn("container init not seen ready", "container_id", id, "err", err)
+		}
+	}
+	r.log.Info("container started", "container_id", id, "duration", time.Since(startedAt))
 	return nil
+}
+
+// waitReady waits until the container's PID 1 has replaced libcontainer's bootstrap
+// and, for the container init, takes SIGTERM (blocked for its signalfd, or caught).
+// Before that a SIGTERM would be lost: the kernel drops signals a PID namespace's init
+// leaves at their default action, and the bootstrap would die of it with exit code 2.
+func waitReady(pid int, usesInit bool, timeout time.Duration) error {
+	const sigterm = 1 << (unix.SIGTERM - 1)
+	deadline := time.Now().Add(timeout)
+	for delay := 200 * time.Microsecond; ; delay = min(2*delay, 5*time.Millisecond) {
+		st, err := readProcStatus(pid)
+		if err != nil || st.state == "Z" {
+			return nil // already ended: nothing to wait for
+		}
+		if st.name != "runc:[2:INIT]" && (!usesInit || (st.sigBlk|st.sigCgt)&sigterm != 0) {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("pid %d is %q after %v", pid, st.name, timeout)
+		}
+		time.Sleep(delay)
+	}
+}
+
+type procStatus struct {
+	name, state    string
+	sigBlk, sigCgt uint64
+}
+
+func readProcStatus(pid int) (procStatus, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return procStatus{}, err
+	}
+	var st procStatus
+	for _, line := range strings.Split(string(b), "\n") {
+		k, v, _ := strings.Cut(line, ":")
+		v = strings.TrimSpace(v)
+		switch k {
+		case "Name":
+			st.name = v
+		case "State":
+			st.state, _, _ = strings.Cut(v, " ")
+		case "SigBlk":
+			st.sigBlk, _ = strconv.ParseUint(v, 16, 64)
+		case "SigCgt":
+			st.sigCgt, _ = strconv.ParseUint(v, 16, 64)
+		}
+	}
+	return st, nil
 }
 
 // load opens libcontainer's view of container id; ErrNotFound when it has no state.

@@ -30,8 +30,8 @@ func capMask(t *testing.T, names []string) uint64 {
 	return m
 }
 
-// procStatus parses "CapEff:\t..." and "NoNewPrivs:\t..." lines printed by probe status.
-func procStatus(t *testing.T, out string) (capEff uint64, noNewPrivs string) {
+// parseStatus parses "CapEff:\t..." and "NoNewPrivs:\t..." lines printed by probe status.
+func parseStatus(t *testing.T, out string) (capEff uint64, noNewPrivs string) {
 	t.Helper()
 	for _, line := range strings.Split(out, "\n") {
 		k, v, _ := strings.Cut(line, ":")
@@ -56,7 +56,7 @@ func ownCapEff(t *testing.T) uint64 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, _ := procStatus(t, string(b))
+	c, _ := parseStatus(t, string(b))
 	return c
 }
 
@@ -103,7 +103,7 @@ func TestContainerDefaultIsolation(t *testing.T) {
 	sb := e.sandbox(SandboxConfig{Hostname: "isolated"})
 	id := e.run(sb, "app", []string{"sleep"}, nil)
 
-	capEff, nnp := procStatus(t, e.mustExec(id, "status"))
+	capEff, nnp := parseStatus(t, e.mustExec(id, "status"))
 	if want := capMask(t, defaultCaps); capEff != want || want != 0xa80425fb {
 		t.Errorf("CapEff = %x, want %x (containerd's default set)", capEff, want)
 	}
@@ -168,7 +168,7 @@ func TestContainerPrivileged(t *testing.T) {
 	e := newTestEnv(t)
 	sb := e.sandbox(SandboxConfig{})
 	id := e.run(sb, "priv", []string{"sleep"}, func(c *ContainerConfig) { c.Privileged = true })
-	capEff, _ := procStatus(t, e.mustExec(id, "status"))
+	capEff, _ := parseStatus(t, e.mustExec(id, "status"))
 	if want := ownCapEff(t); capEff != want {
 		t.Errorf("CapEff = %x, want the agent's %x", capEff, want)
 	}
@@ -194,7 +194,7 @@ func TestContainerCapabilitiesAndNoNewPrivs(t *testing.T) {
 	want := slices.DeleteFunc(append(slices.Clone(defaultCaps), "CAP_NET_ADMIN"), func(c string) bool {
 		return c == "CAP_CHOWN" || c == "CAP_NET_RAW"
 	})
-	capEff, nnp := procStatus(t, e.mustExec(id, "status"))
+	capEff, nnp := parseStatus(t, e.mustExec(id, "status"))
 	if capEff != capMask(t, want) {
 		t.Errorf("CapEff = %x, want %x", capEff, capMask(t, want))
 	}

@@ -58,7 +58,7 @@ func (r *Runtime) stop(ctx context.Context, ctr *libcontainer.Container, grace t
 	}
 	defer unix.Close(pidfd)
 	// The pidfd could name a reused PID if the init ended before it was opened.
-	if status, err := ctr.Status(); err != nil || status == libcontainer.Stopped {
+	if status, err = ctr.Status(); err != nil || status == libcontainer.Stopped {
 		return false, err
 	}
 	if grace > 0 {
@@ -69,7 +69,7 @@ func (r *Runtime) stop(ctx context.Context, ctr *libcontainer.Container, grace t
 			return false, err
 		}
 	}
-	if r.usesInit(ctr.ID()) {
+	if status == libcontainer.Running && r.usesInit(ctr.ID()) {
 		// Kill the command, not the init, so that the init writes exit.json.
 		if err := killAllBut(ctr, st.InitProcessPid); err != nil {
 			return true, err
