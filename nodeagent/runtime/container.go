@@ -66,7 +66,7 @@ func (r *Runtime) CreateContainer(ctx context.Context, sb *Sandbox, c *Container
 			err = fmt.Errorf("create container %s: %w", cid, err)
 		}
 	}()
-	if err := prepareAttemptDir(logDir); err != nil {
+	if err := prepareAttemptDir(logDir, c.User); err != nil {
 		return "", err
 	}
 	if err := r.bootstrap(id, config, m); err != nil {
@@ -122,11 +122,18 @@ func libcontainerConfig(id string, spec *specs.Spec, privileged bool) (*configs.
 	return config, nil
 }
 
-// prepareAttemptDir creates the attempt directory; a stale exit.json (the same attempt
-// created again after a removal) would be mistaken for this container's exit.
-func prepareAttemptDir(dir string) error {
+// prepareAttemptDir creates the attempt directory, owned by the container's user: the
+// container init runs as that user and writes the logs and exit.json there. A stale
+// exit.json (the same attempt created again after a removal) would be mistaken for
+// this container's exit.
+func prepareAttemptDir(dir string, u *User) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("create attempt dir: %w", err)
+	}
+	if u != nil {
+		if err := os.Chown(dir, int(u.UID), int(u.GID)); err != nil {
+			return fmt.Errorf("give attempt dir to %d:%d: %w", u.UID, u.GID, err)
+		}
 	}
 	if err := os.Remove(filepath.Join(dir, containerinit.ExitFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("remove stale exit record: %w", err)

@@ -418,3 +418,44 @@ func TestReadoptionAfterRestart(t *testing.T) {
 		t.Errorf("second start: %v, want ErrAlreadyStarted", err)
 	}
 }
+
+func TestUserMountsReadOnlyRootAndSysctls(t *testing.T) {
+	e := newTestEnv(t)
+	sb := e.sandbox(SandboxConfig{Sysctls: map[string]string{
+		"net.ipv4.ip_unprivileged_port_start": "0", "kernel.shm_rmid_forced": "1",
+	}})
+	data := t.TempDir()
+	if err := os.WriteFile(filepath.Join(data, "file"), []byte("host data"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	id := e.run(sb, "app", []string{"sleep"}, func(c *ContainerConfig) {
+		c.User = &User{UID: 1000, GID: 1000}
+		c.ReadOnlyRootFS = true
+		c.WorkingDir = "/scratch"
+		c.Mounts = []Mount{{Source: data, Destination: "/data", ReadOnly: true}, {Destination: "/scratch", Type: "tmpfs"}}
+	})
+	if got := e.mustExec(id, "cat", "/proc/self/status"); !strings.Contains(got, "Uid:\t1000\t1000") || !strings.Contains(got, "Gid:\t1000\t1000") {
+		t.Errorf("status = %s, want uid and gid 1000", got)
+	}
+	if got := e.mustExec(id, "pwd"); got != "/scratch\n" {
+		t.Errorf("working dir = %q", got)
+	}
+	if got := e.mustExec(id, "cat", "/data/file"); got != "host data" {
+		t.Errorf("/data/file = %q", got)
+	}
+	for _, p := range []string{"/data/new", "/bin/new", "/etc/hosts"} {
+		if _, code := e.exec(id, "write", p, "x"); code == 0 {
+			t.Errorf("%s is writable", p)
+		}
+	}
+	e.mustExec(id, "write", "/scratch/new", "x")
+	for key, want := range map[string]string{"net/ipv4/ip_unprivileged_port_start": "0", "kernel/shm_rmid_forced": "1"} {
+		if got := strings.TrimSpace(e.mustExec(id, "cat", "/proc/sys/"+key)); got != want {
+			t.Errorf("sysctl %s = %s, want %s", key, got, want)
+		}
+	}
+	host, _ := os.ReadFile("/proc/sys/net/ipv4/ip_unprivileged_port_start")
+	if strings.TrimSpace(string(host)) == "0" {
+		t.Log("the host also has ip_unprivileged_port_start=0: the sysctl check proves less")
+	}
+}

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	goruntime "runtime"
 	"strings"
 	"testing"
@@ -115,4 +117,36 @@ func TestLifecycleTimings(t *testing.T) {
 	}
 	t.Logf("mean of %d: create %v, start %v, stop (SIGTERM) %v, remove %v; create+start+stop %v",
 		n, create/n, start/n, stop/n, remove/n, (create+start+stop)/n)
+}
+
+func TestCreateFailureLeavesNothing(t *testing.T) {
+	e := newTestEnv(t)
+	ctx := context.Background()
+	sb := e.sandbox(SandboxConfig{})
+	_, err := e.rt.CreateContainer(ctx, sb, &ContainerConfig{
+		PodUID: sb.PodUID, Name: "broken", RootFS: filepath.Join(t.TempDir(), "no-such-rootfs"), Args: []string{"/bin/probe"},
+	})
+	if err == nil {
+		t.Fatal("create with a missing rootfs succeeded")
+	}
+	if list, err := e.rt.ListContainers(ctx); err != nil || len(list) != 0 {
+		t.Errorf("containers after a failed create: %+v %v", list, err)
+	}
+	if err := e.rt.RemoveSandbox(ctx, sb.PodUID); err != nil {
+		t.Fatal(err)
+	}
+	checkNoTrace(t, e, sb.PodUID, sb)
+}
+
+func TestVersion(t *testing.T) {
+	gomod, err := os.ReadFile("../../go.mod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(gomod), "github.com/opencontainers/runc v"+pinnedRunc+" ") {
+		t.Errorf("go.mod does not pin runc %s: update pinnedRunc", pinnedRunc)
+	}
+	if v := (&Runtime{}).Version(); v != "corral-runc://"+pinnedRunc {
+		t.Errorf("Version() = %q", v)
+	}
 }

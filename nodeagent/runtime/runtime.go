@@ -101,15 +101,19 @@ func (r *Runtime) Version() string {
 	return "corral-runc://" + runcVersion()
 }
 
+// pinnedRunc is the runc version go.mod pins (a test keeps them equal); the build
+// information, when the binary carries it, has the last word.
+const pinnedRunc = "1.5.3"
+
 func runcVersion() string {
 	if bi, ok := goruntime.ReadBuildInfo(); ok {
 		for _, d := range bi.Deps {
-			if d.Path == "github.com/opencontainers/runc" {
+			if d.Path == "github.com/opencontainers/runc" && d.Version != "" {
 				return strings.TrimPrefix(d.Version, "v")
 			}
 		}
 	}
-	return "unknown"
+	return pinnedRunc
 }
 
 func (r *Runtime) containersRoot() string { return filepath.Join(r.cfg.StateDir, "containers") }

@@ -190,3 +190,32 @@ func checkNoTrace(t *testing.T, e *testEnv, podUID string, sb *Sandbox) {
 		}
 	}
 }
+
+// TestNamespaceFailureRestoresThreads makes namespace creation fail half-way (after the
+// thread entered a new network and IPC namespace) and checks that no thread of the
+// process is left in another namespace.
+func TestNamespaceFailureRestoresThreads(t *testing.T) {
+	requireRoot(t)
+	name := "corral-test-" + randomHex(6)
+	t.Cleanup(func() { unmountAndRemove(filepath.Join("/run/netns", name)) })
+	err := makeNamespaces(nsRequest{netName: name, ipcFile: filepath.Join(t.TempDir(), "missing", "ipc")})
+	if err == nil {
+		t.Fatal("namespace creation into a missing directory succeeded")
+	}
+	want := map[string]string{}
+	for _, kind := range []string{"net", "ipc", "uts"} {
+		want[kind], _ = os.Readlink("/proc/self/ns/" + kind)
+	}
+	tasks, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, task := range tasks {
+		for kind, ns := range want {
+			got, err := os.Readlink(filepath.Join("/proc/self/task", task.Name(), "ns", kind))
+			if err == nil && got != ns {
+				t.Errorf("thread %s is in %s, want %s", task.Name(), got, ns)
+			}
+		}
+	}
+}

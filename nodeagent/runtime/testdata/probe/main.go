@@ -12,6 +12,7 @@
 //	probe status                 print CapEff and NoNewPrivs of /proc/self/status
 //	probe rlimit                 print RLIMIT_NOFILE as "soft hard"
 //	probe cat FILE               print FILE
+//	probe pwd                    print the working directory
 //	probe stat FILE              print "char MAJ:MIN", "dir", "file SIZE" ...
 //	probe write FILE DATA        write DATA to FILE
 //	probe mknod PATH MAJ MIN     create a character device node
@@ -55,83 +56,88 @@ func fail(err error) {
 }
 
 func run(cmd string, args []string) error {
-	switch cmd {
-	case "sleep":
-		sleepForever()
-	case "trap-term":
-		signal.Ignore(syscall.SIGTERM)
-		sleepForever()
-	case "exit":
-		os.Exit(atoi(args, 0))
-	case "exit-after":
+	if f, ok := commands[cmd]; ok {
+		return f(args)
+	}
+	return fmt.Errorf("unknown command %q", cmd)
+}
+
+var commands = map[string]func(args []string) error{
+	"sleep":     func([]string) error { sleepForever(); return nil },
+	"trap-term": func([]string) error { signal.Ignore(syscall.SIGTERM); sleepForever(); return nil },
+	"exit":      func(args []string) error { os.Exit(atoi(args, 0)); return nil },
+	"exit-after": func(args []string) error {
 		d, err := time.ParseDuration(arg(args, 0))
 		if err != nil {
 			return err
 		}
 		time.Sleep(d)
 		os.Exit(atoi(args, 1))
-	case "alloc":
-		return alloc(atoi(args, 0))
-	case "echo":
+		return nil
+	},
+	"alloc": func(args []string) error { return alloc(atoi(args, 0)) },
+	"echo": func(args []string) error {
 		for _, a := range args {
 			fmt.Println(a)
 		}
-	case "env":
+		return nil
+	},
+	"env": func([]string) error {
 		for _, e := range os.Environ() {
 			fmt.Println(e)
 		}
-	case "status":
-		return status()
-	case "rlimit":
+		return nil
+	},
+	"status": func([]string) error { return status() },
+	"rlimit": func([]string) error {
 		var l unix.Rlimit
 		if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &l); err != nil {
 			return err
 		}
 		fmt.Println(l.Cur, l.Max)
-	case "cat":
+		return nil
+	},
+	"cat": func(args []string) error {
 		b, err := os.ReadFile(arg(args, 0))
-		if err != nil {
-			return err
-		}
 		os.Stdout.Write(b)
-	case "stat":
-		return stat(arg(args, 0))
-	case "write":
-		return os.WriteFile(arg(args, 0), []byte(arg(args, 1)), 0o644)
-	case "mknod":
+		return err
+	},
+	"pwd": func([]string) error {
+		d, err := os.Getwd()
+		fmt.Println(d)
+		return err
+	},
+	"stat":  func(args []string) error { return stat(arg(args, 0)) },
+	"write": func(args []string) error { return os.WriteFile(arg(args, 0), []byte(arg(args, 1)), 0o644) },
+	"mknod": func(args []string) error {
 		dev := unix.Mkdev(uint32(atoi(args, 1)), uint32(atoi(args, 2)))
 		return unix.Mknod(arg(args, 0), unix.S_IFCHR|0o600, int(dev))
-	case "open":
+	},
+	"open": func(args []string) error {
 		f, err := os.OpenFile(arg(args, 0), os.O_RDWR, 0)
 		if err != nil {
 			return err
 		}
 		return f.Close()
-	case "hostname":
+	},
+	"hostname": func([]string) error {
 		h, err := os.Hostname()
-		if err != nil {
-			return err
-		}
 		fmt.Println(h)
-	case "ifaces":
+		return err
+	},
+	"ifaces": func([]string) error {
 		ifs, err := net.Interfaces()
-		if err != nil {
-			return err
-		}
 		for _, i := range ifs {
 			fmt.Println(i.Name)
 		}
-	case "listen":
-		return listen(arg(args, 0))
-	case "dial":
-		return dial(arg(args, 0))
-	case "shmget":
+		return err
+	},
+	"listen": func(args []string) error { return listen(arg(args, 0)) },
+	"dial":   func(args []string) error { return dial(arg(args, 0)) },
+	"shmget": func(args []string) error {
 		_, err := unix.SysvShmGet(atoi(args, 0), 4096, unix.IPC_CREAT|0o600)
 		return err
-	default:
-		return fmt.Errorf("unknown command %q", cmd)
-	}
-	return nil
+	},
 }
 
 func arg(args []string, i int) string {
