@@ -25,11 +25,11 @@ import (
 // "<podUID>-<name>-<attempt>". Like `runc create`, it spawns the container's
 // bootstrap, which sets up namespaces, mounts and cgroups and then waits:
 // StartContainer lets it exec the container's command. On error nothing is left.
-func (r *Runtime) CreateContainer(ctx context.Context, sb *Sandbox, c *ContainerConfig) (id string, err error) {
+func (r *Runtime) CreateContainer(ctx context.Context, sb *Sandbox, c *ContainerConfig) (string, error) {
 	if err := validateContainer(sb, c); err != nil {
 		return "", err
 	}
-	id = ContainerID(c.PodUID, c.Name, c.Attempt)
+	id := ContainerID(c.PodUID, c.Name, c.Attempt)
 	if !validName(id) {
 		return "", fmt.Errorf("create container %s: %w", id, ErrInvalid)
 	}
@@ -48,29 +48,20 @@ func (r *Runtime) CreateContainer(ctx context.Context, sb *Sandbox, c *Container
 	if err != nil {
 		return "", fmt.Errorf("create container %s: %w", id, err)
 	}
-	logDir := r.attemptDir(c.PodUID, c.Name, c.Attempt)
 	m := &containerMeta{
 		ID: id, PodUID: c.PodUID, Name: c.Name, Attempt: c.Attempt, Image: c.Image, ImageID: c.ImageID,
-		LogDir: logDir, CreatedAt: time.Now().UTC(), Process: spec.Process, UsesInit: r.cfg.InitBinary != "",
+		LogDir: r.attemptDir(c.PodUID, c.Name, c.Attempt), CreatedAt: time.Now().UTC(),
+		Process: spec.Process, UsesInit: r.cfg.InitBinary != "",
 	}
 	// The metadata first: a crash from here on leaves a container ListContainers reports.
 	if err := r.createMeta(m); err != nil {
 		return "", fmt.Errorf("create container %s: %w", id, err)
 	}
-	cid := id
-	defer func() {
-		if err != nil {
-			if rerr := r.remove(cid); rerr != nil {
-				err = errors.Join(err, fmt.Errorf("clean up: %w", rerr))
-			}
-			err = fmt.Errorf("create container %s: %w", cid, err)
+	if err := r.bootstrap(m, config, c.User); err != nil {
+		if rerr := r.remove(id); rerr != nil {
+			err = errors.Join(err, fmt.Errorf("clean up: %w", rerr))
 		}
-	}()
-	if err := prepareAttemptDir(logDir, c.User); err != nil {
-		return "", err
-	}
-	if err := r.bootstrap(id, config, m); err != nil {
-		return "", err
+		return "", fmt.Errorf("create container %s: %w", id, err)
 	}
 	r.log.Info("container created", "container_id", id, "pod_uid", c.PodUID, "container", c.Name,
 		"attempt", c.Attempt, "duration", time.Since(start))
@@ -141,9 +132,14 @@ func prepareAttemptDir(dir string, u *User) error {
 	return nil
 }
 
-// bootstrap creates the libcontainer container and starts its init up to the point
-// where it waits for StartContainer. The spawning Runtime reaps it.
-func (r *Runtime) bootstrap(id string, config *configs.Config, m *containerMeta) error {
+// bootstrap prepares the attempt directory, creates the libcontainer container and
+// starts its bootstrap up to the point where it waits for StartContainer. The spawning
+// Runtime reaps it.
+func (r *Runtime) bootstrap(m *containerMeta, config *configs.Config, u *User) error {
+	id := m.ID
+	if err := prepareAttemptDir(m.LogDir, u); err != nil {
+		return err
+	}
 	ctr, err := libcontainer.Create(r.containersRoot(), id, config)
 	if err != nil {
 		return fmt.Errorf("libcontainer create: %w", err)

@@ -405,6 +405,10 @@ func TestReadoptionAfterRestart(t *testing.T) {
 	if err != nil || len(sbs) != 1 || sbs[0].NetNSPath != sb.NetNSPath {
 		t.Fatalf("sandboxes after restart = %+v, %v", sbs, err)
 	}
+	var out strings.Builder
+	if code, err := rt2.Exec(ctx, id, []string{"/bin/probe", "echo", "adopted"}, nil, &out, nil, false); err != nil || code != 0 || out.String() != "adopted\n" {
+		t.Errorf("exec through the new runtime: %d %v %q", code, err, out.String())
+	}
 	if st := e.waitState(rt2, id, StateExited, 10*time.Second); st.ExitCode != 7 {
 		t.Errorf("exit seen by the new runtime: %+v, want 7", st)
 	}

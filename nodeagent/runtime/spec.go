@@ -149,11 +149,9 @@ func processArgs(c *ContainerConfig, initBinary string) []string {
 	if initBinary == "" {
 		return slices.Clone(c.Args)
 	}
-	opts := c.Log
-	if c.TTY {
-		opts.NoCapture = true
-	}
-	return containerinit.Args(c.Args, opts)
+	// A container's own terminal is not supported (ContainerConfig.TTY): its output is
+	// captured as logs unless the caller asks otherwise in c.Log.
+	return containerinit.Args(c.Args, c.Log)
 }
 
 // processEnv is env with PATH and HOSTNAME added in front when env lacks them.

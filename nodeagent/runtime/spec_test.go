@@ -282,7 +282,7 @@ func TestSpecProcess(t *testing.T) {
 	if p.Cwd != "/work" || !p.NoNewPrivileges || !s.Root.Readonly {
 		t.Errorf("cwd %q nnp %v readonly %v", p.Cwd, p.NoNewPrivileges, s.Root.Readonly)
 	}
-	wantArgs := containerinit.Args(c.Args, containerinit.LogOptions{MaxSize: 1 << 20, MaxFiles: 3, NoCapture: true})
+	wantArgs := containerinit.Args(c.Args, containerinit.LogOptions{MaxSize: 1 << 20, MaxFiles: 3})
 	if !reflect.DeepEqual(p.Args, wantArgs) {
 		t.Errorf("args = %v, want %v", p.Args, wantArgs)
 	}
