@@ -6,8 +6,12 @@ FUZZTIME ?= 20s
 
 .PHONY: build test unit fuzz proto bench lint clean
 
+# The binary is static: it is also every container's init, bind-mounted into
+# images that have no C library.
+STATIC_FLAGS := -tags 'netgo osusergo' -ldflags '$(LDFLAGS) -linkmode external -extldflags "-static"'
+
 build:
-	CGO_ENABLED=1 $(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/corral
+	CGO_ENABLED=1 $(GO) build $(STATIC_FLAGS) -o $(BIN) ./cmd/corral
 
 # Every test: unit, state store, in-process clusters and real server
 # processes (the binary under test is bin/corral), then a bounded fuzz run

@@ -68,7 +68,7 @@ type Agent struct {
 }
 
 // New opens the agent's saved state and connects (lazily) to the servers.
-func New(cfg Config, syncer PodSyncer) (*Agent, error) {
+func New(cfg Config) (*Agent, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -78,6 +78,9 @@ func New(cfg Config, syncer PodSyncer) (*Agent, error) {
 	if cfg.Name == "" || cfg.DataDir == "" {
 		return nil, errors.New("agent: name and data dir are required")
 	}
+	if cfg.NodeIP == "" {
+		cfg.NodeIP = defaultIP()
+	}
 	desired, err := OpenDesired(filepath.Join(cfg.DataDir, "assignments.pb"))
 	if err != nil {
 		return nil, err
@@ -86,11 +89,18 @@ func New(cfg Config, syncer PodSyncer) (*Agent, error) {
 	if err != nil {
 		return nil, fmt.Errorf("agent: %w", err)
 	}
-	a := &Agent{cfg: cfg, log: cfg.Logger, desired: desired, syncer: syncer, conn: conn,
+	a := &Agent{cfg: cfg, log: cfg.Logger, desired: desired, conn: conn,
 		api: corralpb.NewNodeAPIClient(conn), period: 5 * time.Second}
 	a.reporter = newReporter(a.api, cfg.Name, cfg.Token, cfg.Logger)
 	return a, nil
 }
+
+// Conn is the agent's connection to the servers (for other clients of the
+// node API, such as the event recorder).
+func (a *Agent) Conn() *grpc.ClientConn { return a.conn }
+
+// NodeIP is the node's InternalIP.
+func (a *Agent) NodeIP() string { return a.cfg.NodeIP }
 
 // Reporter returns where pod workers report status.
 func (a *Agent) Reporter() *Reporter { return a.reporter }
@@ -98,11 +108,12 @@ func (a *Agent) Reporter() *Reporter { return a.reporter }
 // Desired returns the agent's desired state.
 func (a *Agent) Desired() *Desired { return a.desired }
 
-// Run registers, then heartbeats, follows the assignments stream, syncs pods
-// and reports their status until ctx ends. Pods start from the saved
-// assignments at once, before any server answers.
-func (a *Agent) Run(ctx context.Context) error {
+// Run registers, then heartbeats, follows the assignments stream, has
+// syncer run the pods and reports their status until ctx ends. Pods start
+// from the saved assignments at once, before any server answers.
+func (a *Agent) Run(ctx context.Context, syncer PodSyncer) error {
 	defer a.conn.Close()
+	a.syncer = syncer
 	var wg sync.WaitGroup
 	run := func(fn func(context.Context)) {
 		wg.Add(1)

@@ -43,7 +43,7 @@ func startAgent(t *testing.T, dir string, servers []string, token string) (*fake
 	t.Helper()
 	f := &fakeSyncer{}
 	a, err := nodeagent.New(nodeagent.Config{Name: "w1", DataDir: dir, Servers: servers, Token: token,
-		Labels: map[string]string{"zone": "a"}, NodeIP: "127.0.0.1", ResyncPeriod: time.Second}, f)
+		Labels: map[string]string{"zone": "a"}, NodeIP: "127.0.0.1", ResyncPeriod: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +52,7 @@ func startAgent(t *testing.T, dir string, servers []string, token string) (*fake
 	f.mu.Unlock()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { defer close(done); _ = a.Run(ctx) }()
+	go func() { defer close(done); _ = a.Run(ctx, f) }()
 	stop := func() { cancel(); <-done }
 	t.Cleanup(stop)
 	return f, stop

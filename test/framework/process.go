@@ -56,7 +56,10 @@ func Binary(t testing.TB) string {
 			return
 		}
 		builtBin = filepath.Join(dir, "corral")
-		cmd := exec.Command("go", "build", "-o", builtBin, "./cmd/corral")
+		// Static, as `make build` makes it: the binary is also every
+		// container's init.
+		cmd := exec.Command("go", "build", "-tags", "netgo osusergo",
+			"-ldflags", "-linkmode external -extldflags -static", "-o", builtBin, "./cmd/corral")
 		cmd.Dir = root
 		if out, err := cmd.CombinedOutput(); err != nil {
 			buildErr = fmt.Errorf("go build: %v\n%s", err, out)

@@ -1,0 +1,251 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/corral-dev/corral/api"
+	"github.com/corral-dev/corral/nodeagent"
+	"github.com/corral-dev/corral/nodeagent/image"
+	"github.com/corral-dev/corral/nodeagent/runtime"
+	"github.com/corral-dev/corral/nodeagent/volume"
+	corralpb "github.com/corral-dev/corral/proto"
+)
+
+// agentFlags are the node agent's settings, shared by `corral agent` and
+// the agent embedded in `corral server`.
+type agentFlags struct {
+	name       string
+	dataDir    string
+	servers    string
+	token      string
+	tokenFile  string
+	labels     string
+	taints     string
+	nodeIP     string
+	registries string
+}
+
+func newAgentCmd() *cobra.Command {
+	var f agentFlags
+	var logLevel string
+	cmd := &cobra.Command{
+		Use:   "agent",
+		Short: "Run a corral node agent (runs the pods bound to this node)",
+		Long: `Run a node agent: it registers this machine as a Node with the servers, runs
+the pods bound to it with the embedded container runtime, and reports their
+status. Needs root.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			level, err := parseLevel(logLevel)
+			if err != nil {
+				return err
+			}
+			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return runAgent(ctx, f, nil, log)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.name, "name", "", "node name (default: the hostname)")
+	fl.StringVar(&f.dataDir, "data-dir", "/var/lib/corral-agent", "directory for images, pods and the saved assignments")
+	fl.StringVar(&f.servers, "server", "", "comma-separated API addresses of the servers (required)")
+	fl.StringVar(&f.token, "token", "", "the cluster's join token (a server's DATA_DIR/token)")
+	fl.StringVar(&f.tokenFile, "token-file", "", "file holding the join token")
+	fl.StringVar(&f.labels, "labels", "", "node labels k=v,... (win over labels set with the CLI for the same keys)")
+	fl.StringVar(&f.taints, "taints", "", "node taints k=v:Effect,...")
+	fl.StringVar(&f.nodeIP, "node-ip", "", "the node's InternalIP (default: the default route's address)")
+	fl.StringVar(&f.registries, "registries", "", "registry mirrors and credentials file (K3s registries.yaml format; default DATA_DIR/registries.yaml)")
+	fl.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	return cmd
+}
+
+// parseLabels reads k=v,... as --labels gives them.
+func parseLabels(s string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, kv := range strings.Split(s, ",") {
+		if kv = strings.TrimSpace(kv); kv == "" {
+			continue
+		}
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("--labels %q: want key=value", kv)
+		}
+		out[k] = v
+	}
+	return out, nil
+}
+
+func parseTaints(s string) ([]*corralpb.Taint, error) {
+	var out []*corralpb.Taint
+	for _, t := range strings.Split(s, ",") {
+		if t = strings.TrimSpace(t); t == "" {
+			continue
+		}
+		taint, err := api.ParseTaint(t)
+		if err != nil {
+			return nil, fmt.Errorf("--taints %q: %w", t, err)
+		}
+		out = append(out, taint)
+	}
+	return out, nil
+}
+
+// runAgent wires the real runtime, image store, volumes and probes under an
+// agent session and runs until ctx ends. extra labels and taints (the
+// control plane's, for an agent embedded in a server) are added to the
+// flags'.
+func runAgent(ctx context.Context, f agentFlags, extraTaints []*corralpb.Taint, log *slog.Logger) error {
+	if os.Geteuid() != 0 {
+		return fmt.Errorf("the node agent runs containers and needs root (run a server with --no-agent to go without)")
+	}
+	if f.name == "" {
+		h, err := os.Hostname()
+		if err != nil {
+			return fmt.Errorf("--name not given and no hostname: %w", err)
+		}
+		f.name = h
+	}
+	token := f.token
+	if f.tokenFile != "" {
+		b, err := os.ReadFile(f.tokenFile)
+		if err != nil {
+			return fmt.Errorf("read token file: %w", err)
+		}
+		token = strings.TrimSpace(string(b))
+	}
+	labels, err := parseLabels(f.labels)
+	if err != nil {
+		return err
+	}
+	taints, err := parseTaints(f.taints)
+	if err != nil {
+		return err
+	}
+	taints = append(taints, extraTaints...)
+	var servers []string
+	for _, s := range strings.Split(f.servers, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			servers = append(servers, s)
+		}
+	}
+	if len(servers) == 0 {
+		return fmt.Errorf("--server is required")
+	}
+	if err := os.MkdirAll(f.dataDir, 0o700); err != nil {
+		return fmt.Errorf("create data dir: %w", err)
+	}
+	n, err := newNode(ctx, f, log)
+	if err != nil {
+		return err
+	}
+	agent, err := nodeagent.New(nodeagent.Config{
+		Name: f.name, DataDir: f.dataDir, Servers: servers, Token: token, Labels: labels, Taints: taints,
+		NodeIP: f.nodeIP, RuntimeVersion: n.rt.Version(), Logger: log.With("component", "agent"),
+	})
+	if err != nil {
+		return err
+	}
+	pods := nodeagent.NewPodManager(nodeagent.PodManagerConfig{
+		NodeName: f.name, NodeIP: agent.NodeIP(), Runtime: n.rt, Images: n.images, Volumes: n.volumes,
+		Reporter: agent.Reporter(), Logger: log.With("component", "pods"),
+	})
+	log.Info("node agent starting", "node", f.name, "servers", strings.Join(servers, ","))
+	err = agent.Run(ctx, pods)
+	pods.Wait()
+	return err
+}
+
+// node is the agent's machinery on this node.
+type node struct {
+	rt      *runtime.Runtime
+	images  *image.Store
+	volumes *volume.Manager
+}
+
+func newNode(ctx context.Context, f agentFlags, log *slog.Logger) (*node, error) {
+	initBin, err := installInit(f.dataDir)
+	if err != nil {
+		return nil, err
+	}
+	rt, err := runtime.New(runtime.Config{
+		StateDir: filepath.Join(f.dataDir, "run"), PodsDir: filepath.Join(f.dataDir, "pods"),
+		CgroupParent: "/corral/" + f.name, InitBinary: initBin, Logger: log.With("component", "runtime"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("container runtime: %w", err)
+	}
+	regPath := f.registries
+	if regPath == "" {
+		regPath = filepath.Join(f.dataDir, "registries.yaml")
+	}
+	regs, err := image.LoadRegistries(regPath)
+	if err != nil {
+		return nil, err
+	}
+	images, err := image.Open(image.Options{Root: filepath.Join(f.dataDir, "images", "store"), Registries: regs,
+		MinimumGCAge: image.DefaultMinimumGCAge, Logger: log.With("component", "images")})
+	if err != nil {
+		return nil, fmt.Errorf("image store: %w", err)
+	}
+	if imported, err := images.ImportDir(ctx, filepath.Join(f.dataDir, "images")); err != nil {
+		log.Warn("import image archives", "err", err)
+	} else if len(imported) > 0 {
+		log.Info("imported image archives", "images", len(imported))
+	}
+	volumes, err := volume.NewManager(filepath.Join(f.dataDir, "pods"))
+	if err != nil {
+		return nil, err
+	}
+	return &node{rt: rt, images: images, volumes: volumes}, nil
+}
+
+// installInit copies this (static) binary to DATA_DIR/bin/corral-init: the
+// init of every container, bind-mounted read-only. A copy, so that
+// replacing the corral binary never touches what running containers use.
+func installInit(dataDir string) (string, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return "", fmt.Errorf("find own binary: %w", err)
+	}
+	dst := filepath.Join(dataDir, "bin", "corral-init")
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return "", fmt.Errorf("install container init: %w", err)
+	}
+	if st, err := os.Stat(dst); err == nil {
+		if me, err := os.Stat(self); err == nil && me.Size() == st.Size() && !me.ModTime().After(st.ModTime()) {
+			return dst, nil
+		}
+	}
+	in, err := os.Open(self)
+	if err != nil {
+		return "", fmt.Errorf("install container init: %w", err)
+	}
+	defer in.Close()
+	tmp := dst + ".tmp"
+	out, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o755)
+	if err != nil {
+		return "", fmt.Errorf("install container init: %w", err)
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		_ = out.Close()
+		return "", fmt.Errorf("install container init: %w", err)
+	}
+	if err := out.Close(); err != nil {
+		return "", fmt.Errorf("install container init: %w", err)
+	}
+	if err := os.Rename(tmp, dst); err != nil {
+		return "", fmt.Errorf("install container init: %w", err)
+	}
+	return dst, nil
+}

@@ -1,0 +1,264 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/corral-dev/corral/test/framework"
+)
+
+// requireRoot fails the test when not root under CI and skips it otherwise:
+// CI runs as root, and there a skip would hide a failure.
+func requireRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() == 0 {
+		return
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatal("this test runs real containers and needs root; CI must run as root")
+	}
+	t.Skip("needs root (real containers)")
+}
+
+// agentProc is a `corral agent` process on this machine.
+type agentProc struct {
+	t    *testing.T
+	args []string
+	dir  string
+	cmd  *exec.Cmd
+}
+
+func startAgentProc(t *testing.T, name, server, tokenFile, dir string) *agentProc {
+	t.Helper()
+	a := &agentProc{t: t, dir: dir, args: []string{"agent", "--name", name, "--data-dir", dir, "--server", server,
+		"--token-file", tokenFile, "--node-ip", "127.0.0.1", "--labels", "corral-test=yes", "--log-level", "debug"}}
+	a.start()
+	t.Cleanup(func() {
+		a.kill()
+		framework.CleanupNode(t, dir, name)
+		if t.Failed() {
+			data, _ := os.ReadFile(filepath.Join(dir, "agent.log"))
+			if len(data) > 12000 {
+				data = data[len(data)-12000:]
+			}
+			t.Logf("--- agent log (tail) ---\n%s", data)
+		}
+	})
+	return a
+}
+
+func (a *agentProc) start() {
+	a.t.Helper()
+	if err := os.MkdirAll(a.dir, 0o700); err != nil {
+		a.t.Fatal(err)
+	}
+	logf, err := os.OpenFile(filepath.Join(a.dir, "agent.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	defer logf.Close()
+	a.cmd = exec.Command(framework.Binary(a.t), a.args...)
+	a.cmd.Stdout, a.cmd.Stderr = logf, logf
+	a.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := a.cmd.Start(); err != nil {
+		a.t.Fatal(err)
+	}
+}
+
+func (a *agentProc) kill() {
+	if a.cmd != nil {
+		_ = a.cmd.Process.Signal(syscall.SIGKILL)
+		_ = a.cmd.Wait()
+		a.cmd = nil
+	}
+}
+
+// stopGracefully ends the agent with SIGTERM (pods keep running).
+func (a *agentProc) stopGracefully() {
+	if a.cmd != nil {
+		_ = a.cmd.Process.Signal(syscall.SIGTERM)
+		_ = a.cmd.Wait()
+		a.cmd = nil
+	}
+}
+
+// uniqueName gives node names that no other test (or test process) uses,
+// so cgroup parents never collide.
+func uniqueName(prefix string) string {
+	return fmt.Sprintf("%s-%d-%d", prefix, os.Getpid(), time.Now().UnixNano()%100000)
+}
+
+func mountedUnder(dir string) bool {
+	data, _ := os.ReadFile("/proc/self/mountinfo")
+	return strings.Contains(string(data), " "+dir+"/")
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+type podJSON struct {
+	Status struct {
+		Phase             string `json:"phase"`
+		HostIP            string `json:"hostIP"`
+		ContainerStatuses []struct {
+			Name         string `json:"name"`
+			Ready        bool   `json:"ready"`
+			RestartCount int    `json:"restartCount"`
+			ContainerID  string `json:"containerID"`
+			State        struct {
+				Waiting *struct {
+					Reason  string `json:"reason"`
+					Message string `json:"message"`
+				} `json:"waiting"`
+				Running *struct{} `json:"running"`
+			} `json:"state"`
+		} `json:"containerStatuses"`
+	} `json:"status"`
+}
+
+func getPod(t *testing.T, conf, name string) *podJSON {
+	t.Helper()
+	out, _, code := corral(t, conf, "", "get", "pod", name, "-o", "json")
+	if code != 0 {
+		return nil
+	}
+	var p podJSON
+	if err := json.Unmarshal([]byte(out), &p); err != nil {
+		t.Fatalf("pod json: %v\n%s", err, out)
+	}
+	return &p
+}
+
+// containerPid finds the host pid of the init of a container by its id
+// through the runtime's state file.
+func initPid(t *testing.T, agentDir, containerID string) int {
+	t.Helper()
+	id := strings.TrimPrefix(containerID, "corral://")
+	data, err := os.ReadFile(filepath.Join(agentDir, "run", "containers", id, "state.json"))
+	if err != nil {
+		t.Fatalf("container state: %v", err)
+	}
+	var st struct {
+		InitProcessPid int `json:"init_process_pid"`
+	}
+	if err := json.Unmarshal(data, &st); err != nil {
+		t.Fatal(err)
+	}
+	return st.InitProcessPid
+}
+
+// TestAgentRunsRealContainers is the node agent's acceptance test on one
+// machine: a server process, an agent process, an in-process image
+// registry serving the stand-in workload, and a bare Pod bound to the node.
+func TestAgentRunsRealContainers(t *testing.T) {
+	requireRoot(t)
+	c := framework.NewProcesses(t, 1)
+	conf := c.AdminConf()
+	reg := framework.NewRegistry(t)
+	ref := reg.Push(t, "workload:1", framework.WorkloadImage(t))
+	tokenFile := filepath.Join(filepath.Dir(conf), "token")
+	agentDir := filepath.Join(t.TempDir(), "agent")
+	node := uniqueName("node")
+	agent := startAgentProc(t, node, c.APIAddr(0), tokenFile, agentDir)
+	framework.WaitFor(t, node+" Ready", 30*time.Second, func() bool {
+		out, _, code := corral(t, conf, "", "get", "nodes")
+		return code == 0 && strings.Contains(out, node) && strings.Contains(out, "Ready")
+	})
+	port := freePort(t)
+	pod := fmt.Sprintf(`apiVersion: v1
+kind: Pod
+metadata: {name: web}
+spec:
+  nodeName: %s
+  hostNetwork: true
+  containers:
+  - name: web
+    image: %s
+    args: ["--listen=127.0.0.1:%d"]
+    env:
+    - {name: GREETING, value: "hello $(POD_NAME)"}
+    - name: POD_NAME
+      valueFrom: {fieldRef: {fieldPath: metadata.name}}
+    resources:
+      limits: {memory: 64Mi, cpu: 200m}
+`, node, ref, port)
+	podFile := filepath.Join(t.TempDir(), "pod.yml")
+	writeFile(t, podFile, pod)
+	ok(t, conf, "apply", "-f", podFile)
+	var cid string
+	framework.WaitFor(t, "pod Running with its container ready", 60*time.Second, func() bool {
+		p := getPod(t, conf, "web")
+		if p == nil || p.Status.Phase != "Running" || len(p.Status.ContainerStatuses) != 1 || !p.Status.ContainerStatuses[0].Ready {
+			return false
+		}
+		cid = p.Status.ContainerStatuses[0].ContainerID
+		return true
+	})
+	// Without a readiness probe a container is ready once it runs, as in
+	// Kubernetes; the program inside may take a moment to listen.
+	framework.WaitFor(t, "the container to answer HTTP", 20*time.Second, func() bool {
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/health", port))
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	})
+	pid := initPid(t, agentDir, cid)
+	// kill -9 the agent and start it again: the container is re-adopted,
+	// not restarted.
+	agent.kill()
+	agent.start()
+	framework.WaitFor(t, "agent back", 30*time.Second, func() bool {
+		p := getPod(t, conf, "web")
+		return p != nil && p.Status.Phase == "Running"
+	})
+	// A second pod started by the restarted agent proves it has synced: the
+	// first pod's worker makes its first pass as the agent starts.
+	writeFile(t, podFile, strings.NewReplacer("name: web}", "name: second}", fmt.Sprint(port), fmt.Sprint(freePort(t))).Replace(pod))
+	ok(t, conf, "apply", "-f", podFile)
+	framework.WaitFor(t, "second pod Running", 60*time.Second, func() bool {
+		p := getPod(t, conf, "second")
+		return p != nil && p.Status.Phase == "Running"
+	})
+	p := getPod(t, conf, "web")
+	if got := p.Status.ContainerStatuses[0]; got.ContainerID != cid || got.RestartCount != 0 {
+		t.Fatalf("after the agent restart the container is %s (restarts %d), want %s untouched", got.ContainerID, got.RestartCount, cid)
+	}
+	if got := initPid(t, agentDir, cid); got != pid {
+		t.Fatalf("container init pid %d after the agent restart, want %d", got, pid)
+	}
+	// Deleting the pods stops and removes their containers, mounts and
+	// cgroups.
+	ok(t, conf, "delete", "pod", "web", "second")
+	framework.WaitFor(t, "container gone", 60*time.Second, func() bool {
+		return syscall.Kill(pid, 0) != nil
+	})
+	framework.WaitFor(t, "no container state, mount or cgroup left", 30*time.Second, func() bool {
+		entries, _ := os.ReadDir(filepath.Join(agentDir, "run", "containers"))
+		groups, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup/memory/corral", node, "*"))
+		dirs := 0
+		for _, g := range groups {
+			if st, err := os.Stat(g); err == nil && st.IsDir() {
+				dirs++
+			}
+		}
+		return len(entries) == 0 && dirs == 0 && !mountedUnder(agentDir)
+	})
+}

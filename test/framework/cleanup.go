@@ -1,0 +1,104 @@
+package framework
+
+import (
+	"bufio"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// CleanupNode removes every trace a node agent can leave on this machine
+// once its agent is dead: it kills every process in the node's cgroups
+// (/sys/fs/cgroup/*/corral/<node>), unmounts everything under dataDir
+// (overlay root filesystems, namespace bind mounts, tmpfs volumes), and
+// removes the cgroup directories. Tests call it in their cleanup, also when
+// they fail; it reports what it had to remove.
+func CleanupNode(t testing.TB, dataDir, node string) {
+	t.Helper()
+	groups, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup", "*", "corral", node))
+	if unified := filepath.Join("/sys/fs/cgroup/unified/corral", node); exists(unified) {
+		groups = append(groups, unified)
+	}
+	killed := 0
+	for _, g := range groups {
+		_ = filepath.WalkDir(g, func(p string, d os.DirEntry, err error) error {
+			if err != nil || d.Name() != "cgroup.procs" {
+				return nil
+			}
+			data, _ := os.ReadFile(p)
+			for _, f := range strings.Fields(string(data)) {
+				if pid, err := strconv.Atoi(f); err == nil && syscall.Kill(pid, syscall.SIGKILL) == nil {
+					killed++
+				}
+			}
+			return nil
+		})
+	}
+	unmounted := 0
+	for _, m := range mountsUnder(dataDir) {
+		if syscall.Unmount(m, syscall.MNT_DETACH) == nil {
+			unmounted++
+		}
+	}
+	for _, g := range groups {
+		removeCgroupTree(g)
+	}
+	if killed+unmounted > 0 {
+		t.Logf("cleanup of node %s: killed %d processes, unmounted %d mounts", node, killed, unmounted)
+	}
+}
+
+// mountsUnder lists mount points under dir, deepest first.
+func mountsUnder(dir string) []string {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	var out []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) > 4 && (fields[4] == dir || strings.HasPrefix(fields[4], dir+"/")) {
+			out = append(out, fields[4])
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return len(out[i]) > len(out[j]) })
+	return out
+}
+
+// removeCgroupTree removes a cgroup and its children, deepest first,
+// retrying briefly while killed processes exit.
+func removeCgroupTree(root string) {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		var dirs []string
+		_ = filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+			if err == nil && d.IsDir() {
+				dirs = append(dirs, p)
+			}
+			return nil
+		})
+		sort.Slice(dirs, func(i, j int) bool { return len(dirs[i]) > len(dirs[j]) })
+		failed := false
+		for _, d := range dirs {
+			if err := syscall.Rmdir(d); err != nil && !os.IsNotExist(err) {
+				failed = true
+			}
+		}
+		if !failed || time.Now().After(deadline) {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func exists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
