@@ -71,8 +71,11 @@ type EventRecorder interface {
 
 // PodManagerConfig wires a PodManager.
 type PodManagerConfig struct {
-	NodeName    string
-	NodeIP      string
+	NodeName string
+	NodeIP   string
+	// PodsDir is where pods' host directories live (volumes, container
+	// logs); a removed pod's directory goes with it.
+	PodsDir     string
 	Allocatable map[string]string
 	Runtime     ContainerRuntime
 	Images      Images

@@ -3,6 +3,8 @@ package nodeagent
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 
 	"github.com/corral-dev/corral/nodeagent/runtime"
 	corralpb "github.com/corral-dev/corral/proto"
@@ -78,6 +80,12 @@ func (w *podWorker) terminate(ctx context.Context, pod *corralpb.Pod) bool {
 	if done {
 		if err := w.m.cfg.Runtime.RemoveSandbox(ctx, w.uid); err != nil && !errors.Is(err, runtime.ErrNotFound) {
 			w.m.log.Warn("terminate pod: sandbox", "pod_uid", w.uid, "err", err)
+			done = false
+		}
+	}
+	if done && w.m.cfg.PodsDir != "" {
+		if err := os.RemoveAll(filepath.Join(w.m.cfg.PodsDir, w.uid)); err != nil {
+			w.m.log.Warn("terminate pod: pod dir", "pod_uid", w.uid, "err", err)
 			done = false
 		}
 	}

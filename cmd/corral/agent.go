@@ -157,7 +157,7 @@ func runAgent(ctx context.Context, f agentFlags, extraTaints []*corralpb.Taint, 
 		return err
 	}
 	pods := nodeagent.NewPodManager(nodeagent.PodManagerConfig{
-		NodeName: f.name, NodeIP: agent.NodeIP(), Runtime: n.rt, Images: n.images, Volumes: n.volumes,
+		NodeName: f.name, NodeIP: agent.NodeIP(), PodsDir: filepath.Join(f.dataDir, "pods"), Runtime: n.rt, Images: n.images, Volumes: n.volumes,
 		Reporter: agent.Reporter(), Logger: log.With("component", "pods"),
 	})
 	log.Info("node agent starting", "node", f.name, "servers", strings.Join(servers, ","))

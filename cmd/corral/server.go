@@ -7,11 +7,14 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
+	corralpb "github.com/corral-dev/corral/proto"
 	"github.com/corral-dev/corral/raftstore"
 	"github.com/corral-dev/corral/server"
 )
@@ -26,9 +29,12 @@ const (
 
 func newServerCmd() *cobra.Command {
 	var (
-		cfg      server.Config
-		join     string
-		logLevel string
+		cfg        server.Config
+		join       string
+		logLevel   string
+		noAgent    bool
+		cpTaint    bool
+		agentFlags agentFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "server",
@@ -68,7 +74,26 @@ DATA_DIR/token (the join token).`,
 			}
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			return server.Run(ctx, cfg)
+			if noAgent {
+				return server.Run(ctx, cfg)
+			}
+			if os.Geteuid() != 0 {
+				return fmt.Errorf("a server runs an embedded node agent, which needs root; run as root or pass --no-agent")
+			}
+			srv, err := server.Start(cfg)
+			if err != nil {
+				return err
+			}
+			multi := cfg.BootstrapExpect > 1 || len(cfg.Join) > 0
+			if !cmd.Flags().Changed("control-plane-taint") {
+				cpTaint = multi
+			}
+			agentErr := runEmbeddedAgent(ctx, srv, cfg, agentFlags, cpTaint)
+			stop()
+			if err := srv.Stop(); err != nil {
+				return err
+			}
+			return agentErr
 		},
 	}
 	f := cmd.Flags()
@@ -81,8 +106,46 @@ DATA_DIR/token (the join token).`,
 	f.DurationVar(&cfg.HeartbeatTimeout, "raft-heartbeat-timeout", raftstore.DefaultHeartbeatTimeout, "Raft heartbeat timeout (raise with the election timeout for WAN links)")
 	f.DurationVar(&cfg.ElectionTimeout, "raft-election-timeout", raftstore.DefaultElectionTimeout, "Raft election timeout")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	f.BoolVar(&noAgent, "no-agent", false, "do not run the embedded node agent")
+	f.BoolVar(&cpTaint, "control-plane-taint", false, "taint this server's node node-role.kubernetes.io/control-plane:NoSchedule (default: true in a multi-server cluster)")
+	f.StringVar(&agentFlags.labels, "node-labels", "", "labels of this server's node k=v,...")
+	f.StringVar(&agentFlags.nodeIP, "node-ip", "", "InternalIP of this server's node")
+	f.DurationVar(&cfg.NodeGracePeriod, "node-monitor-grace-period", 0, "how long a node may miss heartbeats before it is marked Unknown (default 40s)")
 	return cmd
 }
+
+// runEmbeddedAgent runs the node agent of a server: its node is named after
+// the server, labelled node-role.kubernetes.io/control-plane="" and, when
+// asked, tainted so that only pods that tolerate it land there.
+func runEmbeddedAgent(ctx context.Context, srv *server.Server, cfg server.Config, f agentFlags, taint bool) error {
+	tokenFile := filepath.Join(cfg.DataDir, "token")
+	for {
+		if _, err := os.Stat(tokenFile); err == nil {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	f.name = cfg.Name
+	f.dataDir = filepath.Join(cfg.DataDir, "agent")
+	f.tokenFile = tokenFile
+	f.servers = strings.Join(append([]string{srv.APIAddr()}, cfg.Join...), ",")
+	if f.labels != "" {
+		f.labels += ","
+	}
+	f.labels += controlPlaneLabel + "="
+	var taints []*corralpb.Taint
+	if taint {
+		taints = append(taints, &corralpb.Taint{Key: controlPlaneLabel, Effect: "NoSchedule"})
+	}
+	return runAgent(ctx, f, taints, cfg.Logger)
+}
+
+// controlPlaneLabel marks servers' nodes, as Kubernetes marks its control plane.
+const controlPlaneLabel = "node-role.kubernetes.io/control-plane"
 
 func parseLevel(s string) (slog.Level, error) {
 	var l slog.Level

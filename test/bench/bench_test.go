@@ -125,7 +125,7 @@ func BenchmarkIdleRSS(b *testing.B) {
 	for n := 0; n < b.N; n++ {
 		dir := b.TempDir()
 		cmd := exec.Command(bin, "server", "--name", "idle", "--data-dir", dir,
-			"--api-addr", "127.0.0.1:0", "--raft-addr", "127.0.0.1:0")
+			"--api-addr", "127.0.0.1:0", "--raft-addr", "127.0.0.1:0", "--no-agent")
 		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 		if err := cmd.Start(); err != nil {
 			b.Fatal(err)

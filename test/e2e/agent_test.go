@@ -259,6 +259,66 @@ spec:
 				dirs++
 			}
 		}
-		return len(entries) == 0 && dirs == 0 && !mountedUnder(agentDir)
+		pods, _ := os.ReadDir(filepath.Join(agentDir, "pods"))
+		return len(entries) == 0 && dirs == 0 && len(pods) == 0 && !mountedUnder(agentDir)
+	})
+}
+
+// TestServerRunsEmbeddedAgent: a lone `corral server` also runs pods on its
+// own node, labelled as control plane and, being a single-server cluster,
+// untainted.
+func TestServerRunsEmbeddedAgent(t *testing.T) {
+	requireRoot(t)
+	dir := t.TempDir()
+	name := uniqueName("solo")
+	apiPort := freePort(t)
+	srv := exec.Command(framework.Binary(t), "server", "--name", name, "--data-dir", dir,
+		"--api-addr", fmt.Sprintf("127.0.0.1:%d", apiPort), "--raft-addr", "127.0.0.1:0", "--node-ip", "127.0.0.1")
+	logf, err := os.Create(filepath.Join(t.TempDir(), "server.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Stdout, srv.Stderr = logf, logf
+	srv.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = srv.Process.Signal(syscall.SIGKILL)
+		_ = srv.Wait()
+		framework.CleanupNode(t, filepath.Join(dir, "agent"), name)
+		if t.Failed() {
+			data, _ := os.ReadFile(logf.Name())
+			if len(data) > 8000 {
+				data = data[len(data)-8000:]
+			}
+			t.Logf("--- server log (tail) ---\n%s", data)
+		}
+	})
+	conf := filepath.Join(dir, "admin.conf")
+	framework.WaitFor(t, "the server's own node Ready", 30*time.Second, func() bool {
+		if _, err := os.Stat(conf); err != nil {
+			return false
+		}
+		out, _, code := corral(t, conf, "", "get", "nodes", name)
+		return code == 0 && strings.Contains(out, "Ready") && strings.Contains(out, "control-plane")
+	})
+	node := ok(t, conf, "get", "node", name, "-o", "json")
+	if strings.Contains(node, `"taints"`) {
+		t.Fatalf("a single-server cluster's node is tainted:\n%s", node)
+	}
+	reg := framework.NewRegistry(t)
+	ref := reg.Push(t, "workload:1", framework.WorkloadImage(t))
+	podFile := filepath.Join(t.TempDir(), "pod.yml")
+	writeFile(t, podFile, fmt.Sprintf("apiVersion: v1\nkind: Pod\nmetadata: {name: solo}\nspec:\n  nodeName: %s\n  containers:\n  - {name: app, image: %q}\n", name, ref))
+	ok(t, conf, "apply", "-f", podFile)
+	framework.WaitFor(t, "pod Running on the server's node", 60*time.Second, func() bool {
+		p := getPod(t, conf, "solo")
+		return p != nil && p.Status.Phase == "Running"
+	})
+	ok(t, conf, "delete", "pod", "solo")
+	framework.WaitFor(t, "pod's containers removed", 60*time.Second, func() bool {
+		entries, _ := os.ReadDir(filepath.Join(dir, "agent", "run", "containers"))
+		return len(entries) == 0
 	})
 }

@@ -221,7 +221,7 @@ func TestSnapshotSaveAndRestore(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "restored")
 	ok(t, conf, "snapshot", "restore", file, "--data-dir", dir)
 	srv := exec.Command(framework.Binary(t), "server", "--name", "restored", "--data-dir", dir,
-		"--api-addr", "127.0.0.1:0", "--raft-addr", "127.0.0.1:0")
+		"--api-addr", "127.0.0.1:0", "--raft-addr", "127.0.0.1:0", "--no-agent")
 	srv.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)

@@ -91,7 +91,7 @@ func NewProcesses(t testing.TB, n int) *Processes {
 		c.apis = append(c.apis, api[i])
 		c.args = append(c.args, []string{"server", "--name", serverName(i), "--data-dir", dir,
 			"--api-addr", api[i], "--raft-addr", raft[i], "--bootstrap-expect", fmt.Sprint(n),
-			"--join", strings.Join(join, ","), "--log-level", "debug"})
+			"--join", strings.Join(join, ","), "--log-level", "debug", "--no-agent"})
 	}
 	t.Cleanup(func() {
 		for i := range c.procs {
