@@ -33,7 +33,8 @@
 //
 // Commands return errors; the runner prints each one once, to the error
 // stream, in kubectl's words ("Error from server (NotFound): ...",
-// "error: ..."), and ExitCode turns any error into exit status 1. A command
-// that has already printed its errors (say, one of three deletes failed)
-// returns errReported so nothing is printed twice.
+// "error: ..."), and ExitCode turns any error into exit status 1 (`exec`
+// exits with the remote command's code instead). A command that has
+// already printed its errors (say, one of three deletes failed) returns
+// errReported so nothing is printed twice.
 package cli

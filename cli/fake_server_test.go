@@ -43,6 +43,10 @@ type fakeCluster struct {
 	conflicts int
 	watch     chan *corralpb.WatchEvent
 	snapshot  []byte
+	// logs and exec serve the streaming calls when set (see logs_test.go
+	// and exec_test.go).
+	logs func(*corralpb.LogsRequest, grpc.ServerStreamingServer[corralpb.LogsChunk]) error
+	exec func(grpc.BidiStreamingServer[corralpb.ExecInput, corralpb.ExecOutput]) error
 }
 
 var _ corralpb.ClusterServer = (*fakeCluster)(nil)
@@ -289,6 +293,26 @@ func (f *fakeCluster) Snapshot(_ *corralpb.SnapshotRequest, st grpc.ServerStream
 		}
 	}
 	return nil
+}
+
+func (f *fakeCluster) Logs(req *corralpb.LogsRequest, st grpc.ServerStreamingServer[corralpb.LogsChunk]) error {
+	f.mu.Lock()
+	f.noteAuth(st.Context())
+	f.mu.Unlock()
+	if f.logs == nil {
+		return status.Error(codes.Unimplemented, "logs")
+	}
+	return f.logs(req, st)
+}
+
+func (f *fakeCluster) Exec(st grpc.BidiStreamingServer[corralpb.ExecInput, corralpb.ExecOutput]) error {
+	f.mu.Lock()
+	f.noteAuth(st.Context())
+	f.mu.Unlock()
+	if f.exec == nil {
+		return status.Error(codes.Unimplemented, "exec")
+	}
+	return f.exec(st)
 }
 
 func (f *fakeCluster) Version(context.Context, *corralpb.VersionRequest) (*corralpb.VersionResponse, error) {

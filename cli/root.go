@@ -109,8 +109,10 @@ func (g *globals) commands() []*cobra.Command {
 		newDeleteCommand(g),
 		newDescribeCommand(g),
 		newEditCommand(g),
+		newExecCommand(g),
 		newGetCommand(g),
 		newLabelCommand(g),
+		newLogsCommand(g),
 		newSnapshotCommand(g),
 		newTaintCommand(g),
 		newVersionCommand(g),
@@ -144,9 +146,10 @@ func mergeCommand(root, c *cobra.Command) {
 }
 
 // ExitCode maps an error returned by the root command's Execute to the
-// process exit code: 0 for nil, 1 otherwise. Errors are printed by the
-// commands themselves; an error that never reached a command (which the CLI
-// tries to rule out) is printed here to standard error so it is not lost.
+// process exit code: 0 for nil, the remote command's code for `exec`, 1
+// otherwise. Errors are printed by the commands themselves; an error that
+// never reached a command (which the CLI tries to rule out) is printed here
+// to standard error so it is not lost.
 func ExitCode(err error) int {
 	if err == nil {
 		return 0
@@ -154,6 +157,10 @@ func ExitCode(err error) int {
 	var r *reportedError
 	if !errors.As(err, &r) && !errors.Is(err, errReported) {
 		fmt.Fprintln(os.Stderr, formatError(err))
+	}
+	var ec *exitCodeError
+	if errors.As(err, &ec) {
+		return ec.code
 	}
 	return 1
 }

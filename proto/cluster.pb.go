@@ -1218,7 +1218,8 @@ var File_cluster_proto protoreflect.FileDescriptor
 
 const file_cluster_proto_rawDesc = "" +
 	"\n" +
-	"\rcluster.proto\x12\tcorral.v1\x1a\robjects.proto\"T\n" +
+	"\rcluster.proto\x12\tcorral.v1\x1a\n" +
+	"node.proto\x1a\robjects.proto\"T\n" +
 	"\fApplyRequest\x12+\n" +
 	"\aobjects\x18\x01 \x03(\v2\x11.corral.v1.ObjectR\aobjects\x12\x17\n" +
 	"\adry_run\x18\x02 \x01(\bR\x06dryRun\"P\n" +
@@ -1294,7 +1295,7 @@ const file_cluster_proto_rawDesc = "" +
 	"git_commit\x18\x02 \x01(\tR\tgitCommit\x12\x1d\n" +
 	"\n" +
 	"go_version\x18\x03 \x01(\tR\tgoVersion\x12\x1a\n" +
-	"\bplatform\x18\x04 \x01(\tR\bplatform2\xc8\x05\n" +
+	"\bplatform\x18\x04 \x01(\tR\bplatform2\xb9\x06\n" +
 	"\aCluster\x12:\n" +
 	"\x05Apply\x12\x17.corral.v1.ApplyRequest\x1a\x18.corral.v1.ApplyResponse\x12=\n" +
 	"\x06Create\x12\x18.corral.v1.CreateRequest\x1a\x19.corral.v1.ObjectResponse\x12=\n" +
@@ -1306,7 +1307,9 @@ const file_cluster_proto_rawDesc = "" +
 	"\aMembers\x12\x19.corral.v1.MembersRequest\x1a\x1a.corral.v1.MembersResponse\x12O\n" +
 	"\fRemoveServer\x12\x1e.corral.v1.RemoveServerRequest\x1a\x1f.corral.v1.RemoveServerResponse\x12B\n" +
 	"\bSnapshot\x12\x1a.corral.v1.SnapshotRequest\x1a\x18.corral.v1.SnapshotChunk0\x01\x12@\n" +
-	"\aVersion\x12\x19.corral.v1.VersionRequest\x1a\x1a.corral.v1.VersionResponseB-Z+github.com/corral-dev/corral/proto;corralpbb\x06proto3"
+	"\aVersion\x12\x19.corral.v1.VersionRequest\x1a\x1a.corral.v1.VersionResponse\x126\n" +
+	"\x04Logs\x12\x16.corral.v1.LogsRequest\x1a\x14.corral.v1.LogsChunk0\x01\x127\n" +
+	"\x04Exec\x12\x14.corral.v1.ExecInput\x1a\x15.corral.v1.ExecOutput(\x010\x01B-Z+github.com/corral-dev/corral/proto;corralpbb\x06proto3"
 
 var (
 	file_cluster_proto_rawDescOnce sync.Once
@@ -1345,6 +1348,10 @@ var file_cluster_proto_goTypes = []any{
 	(*VersionRequest)(nil),       // 20: corral.v1.VersionRequest
 	(*VersionResponse)(nil),      // 21: corral.v1.VersionResponse
 	(*Object)(nil),               // 22: corral.v1.Object
+	(*LogsRequest)(nil),          // 23: corral.v1.LogsRequest
+	(*ExecInput)(nil),            // 24: corral.v1.ExecInput
+	(*LogsChunk)(nil),            // 25: corral.v1.LogsChunk
+	(*ExecOutput)(nil),           // 26: corral.v1.ExecOutput
 }
 var file_cluster_proto_depIdxs = []int32{
 	22, // 0: corral.v1.ApplyRequest.objects:type_name -> corral.v1.Object
@@ -1368,19 +1375,23 @@ var file_cluster_proto_depIdxs = []int32{
 	16, // 18: corral.v1.Cluster.RemoveServer:input_type -> corral.v1.RemoveServerRequest
 	18, // 19: corral.v1.Cluster.Snapshot:input_type -> corral.v1.SnapshotRequest
 	20, // 20: corral.v1.Cluster.Version:input_type -> corral.v1.VersionRequest
-	2,  // 21: corral.v1.Cluster.Apply:output_type -> corral.v1.ApplyResponse
-	5,  // 22: corral.v1.Cluster.Create:output_type -> corral.v1.ObjectResponse
-	5,  // 23: corral.v1.Cluster.Update:output_type -> corral.v1.ObjectResponse
-	10, // 24: corral.v1.Cluster.Delete:output_type -> corral.v1.DeleteResponse
-	5,  // 25: corral.v1.Cluster.Get:output_type -> corral.v1.ObjectResponse
-	8,  // 26: corral.v1.Cluster.List:output_type -> corral.v1.ListResponse
-	12, // 27: corral.v1.Cluster.Watch:output_type -> corral.v1.WatchEvent
-	15, // 28: corral.v1.Cluster.Members:output_type -> corral.v1.MembersResponse
-	17, // 29: corral.v1.Cluster.RemoveServer:output_type -> corral.v1.RemoveServerResponse
-	19, // 30: corral.v1.Cluster.Snapshot:output_type -> corral.v1.SnapshotChunk
-	21, // 31: corral.v1.Cluster.Version:output_type -> corral.v1.VersionResponse
-	21, // [21:32] is the sub-list for method output_type
-	10, // [10:21] is the sub-list for method input_type
+	23, // 21: corral.v1.Cluster.Logs:input_type -> corral.v1.LogsRequest
+	24, // 22: corral.v1.Cluster.Exec:input_type -> corral.v1.ExecInput
+	2,  // 23: corral.v1.Cluster.Apply:output_type -> corral.v1.ApplyResponse
+	5,  // 24: corral.v1.Cluster.Create:output_type -> corral.v1.ObjectResponse
+	5,  // 25: corral.v1.Cluster.Update:output_type -> corral.v1.ObjectResponse
+	10, // 26: corral.v1.Cluster.Delete:output_type -> corral.v1.DeleteResponse
+	5,  // 27: corral.v1.Cluster.Get:output_type -> corral.v1.ObjectResponse
+	8,  // 28: corral.v1.Cluster.List:output_type -> corral.v1.ListResponse
+	12, // 29: corral.v1.Cluster.Watch:output_type -> corral.v1.WatchEvent
+	15, // 30: corral.v1.Cluster.Members:output_type -> corral.v1.MembersResponse
+	17, // 31: corral.v1.Cluster.RemoveServer:output_type -> corral.v1.RemoveServerResponse
+	19, // 32: corral.v1.Cluster.Snapshot:output_type -> corral.v1.SnapshotChunk
+	21, // 33: corral.v1.Cluster.Version:output_type -> corral.v1.VersionResponse
+	25, // 34: corral.v1.Cluster.Logs:output_type -> corral.v1.LogsChunk
+	26, // 35: corral.v1.Cluster.Exec:output_type -> corral.v1.ExecOutput
+	23, // [23:36] is the sub-list for method output_type
+	10, // [10:23] is the sub-list for method input_type
 	10, // [10:10] is the sub-list for extension type_name
 	10, // [10:10] is the sub-list for extension extendee
 	0,  // [0:10] is the sub-list for field type_name
@@ -1391,6 +1402,7 @@ func file_cluster_proto_init() {
 	if File_cluster_proto != nil {
 		return
 	}
+	file_node_proto_init()
 	file_objects_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{

@@ -34,6 +34,8 @@ const (
 	Cluster_RemoveServer_FullMethodName = "/corral.v1.Cluster/RemoveServer"
 	Cluster_Snapshot_FullMethodName     = "/corral.v1.Cluster/Snapshot"
 	Cluster_Version_FullMethodName      = "/corral.v1.Cluster/Version"
+	Cluster_Logs_FullMethodName         = "/corral.v1.Cluster/Logs"
+	Cluster_Exec_FullMethodName         = "/corral.v1.Cluster/Exec"
 )
 
 // ClusterClient is the client API for Cluster service.
@@ -51,6 +53,11 @@ type ClusterClient interface {
 	RemoveServer(ctx context.Context, in *RemoveServerRequest, opts ...grpc.CallOption) (*RemoveServerResponse, error)
 	Snapshot(ctx context.Context, in *SnapshotRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[SnapshotChunk], error)
 	Version(ctx context.Context, in *VersionRequest, opts ...grpc.CallOption) (*VersionResponse, error)
+	// Logs streams a container's logs from the pod's node agent.
+	Logs(ctx context.Context, in *LogsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[LogsChunk], error)
+	// Exec runs a command in a container through the pod's node agent: the
+	// first message must be start; stdin follows; exit_code ends the output.
+	Exec(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[ExecInput, ExecOutput], error)
 }
 
 type clusterClient struct {
@@ -189,6 +196,38 @@ func (c *clusterClient) Version(ctx context.Context, in *VersionRequest, opts ..
 	return out, nil
 }
 
+func (c *clusterClient) Logs(ctx context.Context, in *LogsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[LogsChunk], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Cluster_ServiceDesc.Streams[2], Cluster_Logs_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[LogsRequest, LogsChunk]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Cluster_LogsClient = grpc.ServerStreamingClient[LogsChunk]
+
+func (c *clusterClient) Exec(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[ExecInput, ExecOutput], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Cluster_ServiceDesc.Streams[3], Cluster_Exec_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[ExecInput, ExecOutput]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Cluster_ExecClient = grpc.BidiStreamingClient[ExecInput, ExecOutput]
+
 // ClusterServer is the server API for Cluster service.
 // All implementations must embed UnimplementedClusterServer
 // for forward compatibility.
@@ -204,6 +243,11 @@ type ClusterServer interface {
 	RemoveServer(context.Context, *RemoveServerRequest) (*RemoveServerResponse, error)
 	Snapshot(*SnapshotRequest, grpc.ServerStreamingServer[SnapshotChunk]) error
 	Version(context.Context, *VersionRequest) (*VersionResponse, error)
+	// Logs streams a container's logs from the pod's node agent.
+	Logs(*LogsRequest, grpc.ServerStreamingServer[LogsChunk]) error
+	// Exec runs a command in a container through the pod's node agent: the
+	// first message must be start; stdin follows; exit_code ends the output.
+	Exec(grpc.BidiStreamingServer[ExecInput, ExecOutput]) error
 	mustEmbedUnimplementedClusterServer()
 }
 
@@ -246,6 +290,12 @@ func (UnimplementedClusterServer) Snapshot(*SnapshotRequest, grpc.ServerStreamin
 }
 func (UnimplementedClusterServer) Version(context.Context, *VersionRequest) (*VersionResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Version not implemented")
+}
+func (UnimplementedClusterServer) Logs(*LogsRequest, grpc.ServerStreamingServer[LogsChunk]) error {
+	return status.Error(codes.Unimplemented, "method Logs not implemented")
+}
+func (UnimplementedClusterServer) Exec(grpc.BidiStreamingServer[ExecInput, ExecOutput]) error {
+	return status.Error(codes.Unimplemented, "method Exec not implemented")
 }
 func (UnimplementedClusterServer) mustEmbedUnimplementedClusterServer() {}
 func (UnimplementedClusterServer) testEmbeddedByValue()                 {}
@@ -452,6 +502,24 @@ func _Cluster_Version_Handler(srv interface{}, ctx context.Context, dec func(int
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Cluster_Logs_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(LogsRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(ClusterServer).Logs(m, &grpc.GenericServerStream[LogsRequest, LogsChunk]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Cluster_LogsServer = grpc.ServerStreamingServer[LogsChunk]
+
+func _Cluster_Exec_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(ClusterServer).Exec(&grpc.GenericServerStream[ExecInput, ExecOutput]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Cluster_ExecServer = grpc.BidiStreamingServer[ExecInput, ExecOutput]
+
 // Cluster_ServiceDesc is the grpc.ServiceDesc for Cluster service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -506,6 +574,17 @@ var Cluster_ServiceDesc = grpc.ServiceDesc{
 			StreamName:    "Snapshot",
 			Handler:       _Cluster_Snapshot_Handler,
 			ServerStreams: true,
+		},
+		{
+			StreamName:    "Logs",
+			Handler:       _Cluster_Logs_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "Exec",
+			Handler:       _Cluster_Exec_Handler,
+			ServerStreams: true,
+			ClientStreams: true,
 		},
 	},
 	Metadata: "cluster.proto",

@@ -50,6 +50,8 @@ type Server struct {
 	rs   *raftstore.Server
 	grpc *grpc.Server
 	lis  net.Listener
+	// agents caches connections to node agents (logs, exec).
+	agents *agentConns
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -78,7 +80,7 @@ func Start(cfg Config) (*Server, error) {
 		_ = lis.Close()
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, rs: rs, lis: lis}
+	s := &Server{cfg: cfg, log: cfg.Logger, rs: rs, lis: lis, agents: newAgentConns()}
 	s.cfg.APIAddr = apiAddr
 	s.grpc = grpc.NewServer(
 		grpc.ChainUnaryInterceptor(s.unaryAuth),
@@ -89,7 +91,7 @@ func Start(cfg Config) (*Server, error) {
 	rs.SetHeartbeatHandler(func(nodes []string) { lifecycle.Seen(nodes, time.Now()) })
 	hb := newHeartbeatBuffer(rs, cfg.Logger)
 	corralpb.RegisterPeerServer(s.grpc, rs.PeerService())
-	corralpb.RegisterClusterServer(s.grpc, &clusterService{rs: rs})
+	corralpb.RegisterClusterServer(s.grpc, &clusterService{rs: rs, agents: s.agents})
 	corralpb.RegisterNodeAPIServer(s.grpc, &nodeService{rs: rs, log: cfg.Logger, hb: hb})
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
@@ -127,6 +129,7 @@ func (s *Server) Stop() error {
 	case <-time.After(2 * time.Second):
 		s.grpc.Stop()
 	}
+	s.agents.close()
 	err := s.rs.Shutdown()
 	s.wg.Wait()
 	return err
@@ -151,5 +154,6 @@ func Run(ctx context.Context, cfg Config) error {
 // clusterService implements the cluster API over a raftstore.Server.
 type clusterService struct {
 	corralpb.UnimplementedClusterServer
-	rs *raftstore.Server
+	rs     *raftstore.Server
+	agents *agentConns
 }

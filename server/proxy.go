@@ -1,0 +1,276 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+	grpcbackoff "google.golang.org/grpc/backoff"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/connectivity"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
+	corralpb "github.com/corral-dev/corral/proto"
+)
+
+// Logs and exec reach a container through the agent of the pod's node:
+// CLI → any server → that agent's AgentAPI, at the node's InternalIP and
+// status.daemonEndpoints.kubeletEndpoint.Port, authenticated with the
+// cluster's join token. The server relays the streams both ways until
+// either side ends; cancelling the CLI's call cancels the agent's.
+
+// agentTarget is where the agent API of a pod's node is served.
+type agentTarget struct {
+	node  string
+	addr  string
+	token string
+}
+
+// Logs streams a container's logs from the agent of the pod's node.
+func (s *clusterService) Logs(req *corralpb.LogsRequest, stream corralpb.Cluster_LogsServer) error {
+	ctx := stream.Context()
+	req = proto.Clone(req).(*corralpb.LogsRequest)
+	if req.Namespace == "" {
+		req.Namespace = "default"
+	}
+	target, err := s.agentFor(ctx, req.GetNamespace(), req.GetPod())
+	if err != nil {
+		return err
+	}
+	conn, err := s.agents.get(target.addr)
+	if err != nil {
+		return target.unreachable(err)
+	}
+	up, err := corralpb.NewAgentAPIClient(conn).Logs(target.outgoing(ctx), req)
+	if err != nil {
+		return target.upstream(conn, err)
+	}
+	for {
+		chunk, err := up.Recv()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return target.upstream(conn, err)
+		}
+		if err := stream.Send(chunk); err != nil {
+			return fmt.Errorf("send logs of %s/%s: %w", req.GetNamespace(), req.GetPod(), err)
+		}
+	}
+}
+
+// Exec runs a command in a container through the agent of the pod's node.
+// The first message must be start; the rest are relayed as they come.
+func (s *clusterService) Exec(stream corralpb.Cluster_ExecServer) error {
+	ctx, cancel := context.WithCancel(stream.Context())
+	defer cancel()
+	first, err := stream.Recv()
+	if err != nil {
+		if errors.Is(err, io.EOF) {
+			return invalidf("exec: the stream ended before its start message")
+		}
+		return err
+	}
+	start := first.GetStart()
+	if start == nil {
+		return invalidf("exec: the first message must be start")
+	}
+	if start.GetNamespace() == "" {
+		first = proto.Clone(first).(*corralpb.ExecInput)
+		first.GetStart().Namespace = "default"
+		start = first.GetStart()
+	}
+	target, err := s.agentFor(ctx, start.GetNamespace(), start.GetPod())
+	if err != nil {
+		return err
+	}
+	conn, err := s.agents.get(target.addr)
+	if err != nil {
+		return target.unreachable(err)
+	}
+	up, err := corralpb.NewAgentAPIClient(conn).Exec(target.outgoing(ctx))
+	if err != nil {
+		return target.upstream(conn, err)
+	}
+	if err := up.Send(first); err != nil && !errors.Is(err, io.EOF) {
+		return target.upstream(conn, err)
+	}
+	go relayUp(stream, up, cancel)
+	for {
+		out, err := up.Recv()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return target.upstream(conn, err)
+		}
+		if err := stream.Send(out); err != nil {
+			return fmt.Errorf("send exec output of %s/%s: %w", start.GetNamespace(), start.GetPod(), err)
+		}
+	}
+}
+
+// relayUp passes the caller's exec messages to the agent until the
+// caller's stream ends (the half-close is passed on) or fails (cancel
+// ends the agent's call); an agent that ended its side makes Send fail and
+// the relay stop.
+func relayUp(stream corralpb.Cluster_ExecServer, up grpc.BidiStreamingClient[corralpb.ExecInput, corralpb.ExecOutput], cancel context.CancelFunc) {
+	for {
+		in, err := stream.Recv()
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				_ = up.CloseSend() // only fails on a stream already gone
+			} else {
+				cancel()
+			}
+			return
+		}
+		if err := up.Send(in); err != nil {
+			return
+		}
+	}
+}
+
+// agentFor finds the pod (consistent read), its node and that node's agent
+// address, and the join token to present to it.
+func (s *clusterService) agentFor(ctx context.Context, ns, name string) (*agentTarget, error) {
+	if name == "" {
+		return nil, invalidf("pod name is required")
+	}
+	st, err := s.rs.ConsistentRead(ctx)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	obj, err := st.Get(nil, "Pod", ns, name)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	if obj == nil {
+		return nil, notFound(mustKind("Pod"), name)
+	}
+	nodeName := obj.GetPod().GetSpec().GetNodeName()
+	if nodeName == "" {
+		return nil, invalidf("pod %s does not have a host assigned", name)
+	}
+	nodeObj, err := st.Get(nil, "Node", "", nodeName)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	if nodeObj == nil {
+		return nil, notFound(mustKind("Node"), nodeName)
+	}
+	cc, err := st.ClusterConfig(nil)
+	if err != nil || cc == nil {
+		return nil, status.Error(codes.Unavailable, "the cluster is not bootstrapped yet: waiting for its servers")
+	}
+	node := nodeObj.GetNode()
+	ip := ""
+	for _, a := range node.GetStatus().GetAddresses() {
+		if a.GetType() == "InternalIP" && a.GetAddress() != "" {
+			ip = a.GetAddress()
+			break
+		}
+	}
+	port := node.GetStatus().GetDaemonEndpoints().GetKubeletEndpoint().GetPort()
+	if ip == "" || port <= 0 {
+		return nil, status.Errorf(codes.Unavailable,
+			"node %q has no agent API address (status.addresses InternalIP and status.daemonEndpoints.kubeletEndpoint.Port): is its agent running?", nodeName)
+	}
+	addr := net.JoinHostPort(ip, strconv.Itoa(int(port)))
+	return &agentTarget{node: nodeName, addr: addr, token: cc.GetJoinToken()}, nil
+}
+
+// outgoing returns ctx with the join token as the agent's bearer token,
+// replacing the caller's (admin) credentials.
+func (t *agentTarget) outgoing(ctx context.Context) context.Context {
+	return metadata.NewOutgoingContext(ctx, metadata.Pairs("authorization", "Bearer "+t.token))
+}
+
+// unreachable is the error for an agent that cannot be dialed or answered
+// with a transport failure.
+func (t *agentTarget) unreachable(err error) error {
+	msg := err.Error()
+	if s, ok := status.FromError(err); ok {
+		msg = s.Message()
+	}
+	// Keep the dial error itself, not gRPC's wrapping of it.
+	const marker = "Error while dialing: "
+	if i := strings.LastIndex(msg, marker); i >= 0 {
+		msg = strings.TrimRight(msg[i+len(marker):], "\"")
+	}
+	return status.Errorf(codes.Unavailable, "error dialing backend: the agent of node %q at %s is unreachable: %s", t.node, t.addr, msg)
+}
+
+// upstream maps an error of the agent's call: statuses the agent sent pass
+// through; a transport failure says which node's agent could not be
+// reached (and lets the next call reconnect at once); a refused join token
+// is the servers' problem, not the caller's.
+func (t *agentTarget) upstream(conn *grpc.ClientConn, err error) error {
+	s, ok := status.FromError(err)
+	if !ok {
+		return status.Errorf(codes.Internal, "agent of node %q: %v", t.node, err)
+	}
+	switch s.Code() {
+	case codes.Unavailable:
+		if conn.GetState() == connectivity.TransientFailure {
+			conn.ResetConnectBackoff()
+		}
+		return t.unreachable(err)
+	case codes.Unauthenticated:
+		return status.Errorf(codes.Internal, "the agent of node %q refused the cluster's join token: %s", t.node, s.Message())
+	}
+	return err
+}
+
+// agentConns caches one client connection per agent address. gRPC
+// reconnects a connection by itself, so an entry stays valid across agent
+// restarts.
+type agentConns struct {
+	mu    sync.Mutex
+	conns map[string]*grpc.ClientConn
+}
+
+func newAgentConns() *agentConns {
+	return &agentConns{conns: map[string]*grpc.ClientConn{}}
+}
+
+// get returns the connection to addr, creating it on first use.
+func (a *agentConns) get(addr string) (*grpc.ClientConn, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if c, ok := a.conns[addr]; ok {
+		return c, nil
+	}
+	c, err := grpc.NewClient(addr,
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithConnectParams(grpc.ConnectParams{
+			Backoff:           grpcbackoff.Config{BaseDelay: 200 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 3 * time.Second},
+			MinConnectTimeout: 5 * time.Second,
+		}),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("connect to agent at %s: %w", addr, err)
+	}
+	a.conns[addr] = c
+	return c, nil
+}
+
+// close closes every cached connection.
+func (a *agentConns) close() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for addr, c := range a.conns {
+		_ = c.Close() // only fails for a connection already closed
+		delete(a.conns, addr)
+	}
+}
