@@ -217,3 +217,15 @@ func sortAttempts(list []*runtime.ContainerStatus) {
 }
 
 var _ Images = (*image.Store)(nil)
+
+// Poke wakes the worker of a pod (a probe verdict changed).
+func (m *PodManager) Poke(podUID string) {
+	m.mu.Lock()
+	w := m.workers[podUID]
+	m.mu.Unlock()
+	if w != nil {
+		w.poke()
+	}
+}
+
+var _ Volumes = (*volume.Manager)(nil)

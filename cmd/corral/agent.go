@@ -8,10 +8,14 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"net"
+	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
+	"google.golang.org/grpc"
 
 	"github.com/corral-dev/corral/api"
 	"github.com/corral-dev/corral/nodeagent"
@@ -33,6 +37,7 @@ type agentFlags struct {
 	taints     string
 	nodeIP     string
 	registries string
+	agentPort  int
 }
 
 func newAgentCmd() *cobra.Command {
@@ -65,6 +70,7 @@ status. Needs root.`,
 	fl.StringVar(&f.labels, "labels", "", "node labels k=v,... (win over labels set with the CLI for the same keys)")
 	fl.StringVar(&f.taints, "taints", "", "node taints k=v:Effect,...")
 	fl.StringVar(&f.nodeIP, "node-ip", "", "the node's InternalIP (default: the default route's address)")
+	fl.IntVar(&f.agentPort, "agent-port", defaultAgentPort, "port of the agent API (logs, exec) on the node IP")
 	fl.StringVar(&f.registries, "registries", "", "registry mirrors and credentials file (K3s registries.yaml format; default DATA_DIR/registries.yaml)")
 	fl.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	return cmd
@@ -151,19 +157,70 @@ func runAgent(ctx context.Context, f agentFlags, extraTaints []*corralpb.Taint, 
 	}
 	agent, err := nodeagent.New(nodeagent.Config{
 		Name: f.name, DataDir: f.dataDir, Servers: servers, Token: token, Labels: labels, Taints: taints,
-		NodeIP: f.nodeIP, RuntimeVersion: n.rt.Version(), Logger: log.With("component", "agent"),
+		NodeIP: f.nodeIP, AgentPort: f.agentPort, RuntimeVersion: n.rt.Version(), Logger: log.With("component", "agent"),
 	})
 	if err != nil {
 		return err
 	}
+	probes := nodeagent.NewProbeRunner(n.rt, nil)
+	defer probes.Close()
 	pods := nodeagent.NewPodManager(nodeagent.PodManagerConfig{
-		NodeName: f.name, NodeIP: agent.NodeIP(), PodsDir: filepath.Join(f.dataDir, "pods"), Runtime: n.rt, Images: n.images, Volumes: n.volumes,
-		Reporter: agent.Reporter(), Logger: log.With("component", "pods"),
+		NodeName: f.name, NodeIP: agent.NodeIP(), PodsDir: filepath.Join(f.dataDir, "pods"), Runtime: n.rt, Images: n.images,
+		Volumes: n.volumes, Probes: probes, Reporter: agent.Reporter(), Logger: log.With("component", "pods"),
 	})
+	probes.OnChange(pods.Poke)
+	stopAPI, err := serveAgentAPI(net.JoinHostPort(agent.NodeIP(), strconv.Itoa(f.agentPort)), pods, token, log)
+	if err != nil {
+		return err
+	}
+	defer stopAPI()
+	go collectImages(ctx, n, log)
 	log.Info("node agent starting", "node", f.name, "servers", strings.Join(servers, ","))
 	err = agent.Run(ctx, pods)
 	pods.Wait()
 	return err
+}
+
+// defaultAgentPort is the agent API's port, the kubelet's.
+const defaultAgentPort = 10250
+
+// serveAgentAPI serves logs and exec for the servers' proxies.
+func serveAgentAPI(addr string, c nodeagent.Containers, token string, log *slog.Logger) (func(), error) {
+	lis, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen for the agent API on %s: %w", addr, err)
+	}
+	g := grpc.NewServer()
+	corralpb.RegisterAgentAPIServer(g, nodeagent.NewAgentAPI(c, token, log.With("component", "agent-api")))
+	go func() { _ = g.Serve(lis) }()
+	return g.Stop, nil
+}
+
+// collectImages removes unused images when the disk fills, as the kubelet
+// does (above 85 % used, down to 80 %), every five minutes.
+func collectImages(ctx context.Context, n *node, log *slog.Logger) {
+	t := time.NewTicker(5 * time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		cs, err := n.rt.ListContainers(ctx)
+		if err != nil {
+			continue
+		}
+		var inUse []string
+		for _, c := range cs {
+			inUse = append(inUse, c.ImageID)
+		}
+		if res, err := n.images.GC(ctx, inUse, 85, 80); err != nil {
+			log.Warn("image garbage collection", "err", err)
+		} else if len(res.Removed) > 0 {
+			log.Info("removed unused images", "images", len(res.Removed), "bytes", res.Freed)
+		}
+	}
 }
 
 // node is the agent's machinery on this node.

@@ -40,7 +40,8 @@ type agentProc struct {
 func startAgentProc(t *testing.T, name, server, tokenFile, dir string) *agentProc {
 	t.Helper()
 	a := &agentProc{t: t, dir: dir, args: []string{"agent", "--name", name, "--data-dir", dir, "--server", server,
-		"--token-file", tokenFile, "--node-ip", "127.0.0.1", "--labels", "corral-test=yes", "--log-level", "debug"}}
+		"--token-file", tokenFile, "--node-ip", "127.0.0.1", "--labels", "corral-test=yes", "--log-level", "debug",
+		"--agent-port", fmt.Sprint(freePort(t))}}
 	a.start()
 	t.Cleanup(func() {
 		a.kill()
@@ -192,9 +193,9 @@ spec:
     image: %s
     args: ["--listen=127.0.0.1:%d"]
     env:
-    - {name: GREETING, value: "hello $(POD_NAME)"}
     - name: POD_NAME
       valueFrom: {fieldRef: {fieldPath: metadata.name}}
+    - {name: GREETING, value: "hello $(POD_NAME)"}
     resources:
       limits: {memory: 64Mi, cpu: 200m}
 `, node, ref, port)
@@ -220,6 +221,19 @@ spec:
 		resp.Body.Close()
 		return resp.StatusCode == 200
 	})
+	// What the container sees, through exec and logs (CLI → server → agent).
+	if env, errOut, code := corral(t, conf, "", "exec", "web", "--", "/workload", "env"); code != 0 || !strings.Contains(env, "GREETING=hello web") || !strings.Contains(env, "POD_NAME=web") {
+		t.Errorf("container environment (exit %d, stderr %q):\n%s", code, errOut, env)
+	}
+	if lim := ok(t, conf, "exec", "web", "--", "/workload", "cat", "/sys/fs/cgroup/memory/memory.limit_in_bytes"); strings.TrimSpace(lim) != "67108864" {
+		t.Errorf("memory limit seen in the container: %q, want 67108864 (64Mi)", lim)
+	}
+	if _, errOut, code := corral(t, conf, "", "exec", "web", "--", "/workload", "exit", "3"); code != 3 || !strings.Contains(errOut, "command terminated with exit code 3") {
+		t.Errorf("exec exit code %d, stderr %q", code, errOut)
+	}
+	if logs := ok(t, conf, "logs", "web"); !strings.Contains(logs, "workload: pid") || !strings.Contains(logs, "--listen=127.0.0.1") {
+		t.Errorf("corral logs web:\n%s", logs)
+	}
 	pid := initPid(t, agentDir, cid)
 	// kill -9 the agent and start it again: the container is re-adopted,
 	// not restarted.
