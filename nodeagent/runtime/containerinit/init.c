@@ -197,6 +197,23 @@ static void child_fail(int fd, int stage, int err)
 	_exit(stage != STAGE_EXEC ? INIT_FAILED : err == ENOENT ? 127 : 126);
 }
 
+/* The kernel's struct sigaction, for signals the C library will not touch. */
+struct kernel_sigaction {
+	void (*handler)(int);
+	unsigned long flags;
+	void (*restorer)(void);
+	unsigned long mask;
+};
+
+static void reset_reserved_signal(int sig)
+{
+	struct kernel_sigaction k;
+
+	memset(&k, 0, sizeof k);
+	k.handler = SIG_DFL;
+	(void)syscall(SYS_rt_sigaction, sig, &k, NULL, sizeof k.mask);
+}
+
 /*
  * child_exec runs in the forked child: a process group of its own (in the
  * terminal's foreground when stdin is a tty, so ^C reaches it once and not
@@ -224,9 +241,16 @@ static void child_exec(int out_w, int err_w, int errfd)
 	for (sig = 1; sig < NSIG; sig++) {
 		if (sig == SIGKILL || sig == SIGSTOP)
 			continue;
-		/* EINVAL: a signal the C library reserves for itself */
-		if (sigaction(sig, &dfl, NULL) != 0 && errno != EINVAL)
+		if (sigaction(sig, &dfl, NULL) == 0)
+			continue;
+		if (errno != EINVAL)
 			child_fail(errfd, STAGE_SIGNALS, errno);
+		/*
+		 * EINVAL: a signal the C library reserves for itself (32 and 33
+		 * with glibc). An ignored disposition of those is still inherited
+		 * across exec, so reset it with the system call itself.
+		 */
+		reset_reserved_signal(sig);
 	}
 	sigemptyset(&none);
 	if (sigprocmask(SIG_SETMASK, &none, NULL) != 0)
