@@ -336,3 +336,173 @@ func TestServerRunsEmbeddedAgent(t *testing.T) {
 		return len(entries) == 0
 	})
 }
+
+// containerState is one container's status, read with -o json.
+type containerState struct {
+	RestartCount int `json:"restartCount"`
+	Ready        bool
+	State        struct {
+		Waiting *struct {
+			Reason  string `json:"reason"`
+			Message string `json:"message"`
+		} `json:"waiting"`
+		Running *struct{} `json:"running"`
+	} `json:"state"`
+	LastState struct {
+		Terminated *struct {
+			ExitCode int    `json:"exitCode"`
+			Reason   string `json:"reason"`
+		} `json:"terminated"`
+	} `json:"lastState"`
+}
+
+func container(t *testing.T, conf, pod string) *containerState {
+	t.Helper()
+	out, _, code := corral(t, conf, "", "get", "pod", pod, "-o", "json")
+	if code != 0 {
+		return nil
+	}
+	var p struct {
+		Status struct {
+			ContainerStatuses []*containerState `json:"containerStatuses"`
+		} `json:"status"`
+	}
+	if err := json.Unmarshal([]byte(out), &p); err != nil || len(p.Status.ContainerStatuses) == 0 {
+		return nil
+	}
+	return p.Status.ContainerStatuses[0]
+}
+
+func waitingReason(c *containerState) string {
+	if c == nil || c.State.Waiting == nil {
+		return ""
+	}
+	return c.State.Waiting.Reason
+}
+
+// TestAgentProbesVolumesAndFailures runs pods that exercise probes,
+// volumes and the ways a pod can fail, each showing a clear status.
+func TestAgentProbesVolumesAndFailures(t *testing.T) {
+	requireRoot(t)
+	c := framework.NewProcesses(t, 1)
+	conf := c.AdminConf()
+	reg := framework.NewRegistry(t)
+	ref := reg.Push(t, "workload:1", framework.WorkloadImage(t))
+	agentDir := filepath.Join(t.TempDir(), "agent")
+	node := uniqueName("probes")
+	startAgentProc(t, node, c.APIAddr(0), filepath.Join(filepath.Dir(conf), "token"), agentDir)
+	hostDir := t.TempDir()
+	writeFile(t, filepath.Join(hostDir, "marker"), "from the host")
+	port := freePort(t)
+	manifests := fmt.Sprintf(`apiVersion: v1
+kind: ConfigMap
+metadata: {name: app-config}
+data: {greeting: hello}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: probed}
+spec:
+  nodeName: %[1]s
+  hostNetwork: true
+  containers:
+  - name: app
+    image: %[2]s
+    args: ["--listen=127.0.0.1:%[3]d"]
+    livenessProbe: {httpGet: {path: /health, port: %[3]d}, periodSeconds: 1, failureThreshold: 2}
+    readinessProbe: {httpGet: {path: /ready, port: %[3]d}, periodSeconds: 1}
+    volumeMounts:
+    - {name: conf, mountPath: /etc/app}
+    - {name: host, mountPath: /host, readOnly: true}
+  volumes:
+  - {name: conf, configMap: {name: app-config}}
+  - {name: host, hostPath: {path: %[4]q, type: Directory}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: crasher}
+spec:
+  nodeName: %[1]s
+  containers:
+  - name: app
+    image: %[2]s
+    env: [{name: WORKLOAD_EXIT_AFTER, value: 100ms}, {name: WORKLOAD_EXIT_CODE, value: "3"}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: hog}
+spec:
+  nodeName: %[1]s
+  containers:
+  - name: app
+    image: %[2]s
+    env: [{name: WORKLOAD_ALLOC_MB, value: "200"}]
+    resources: {limits: {memory: 48Mi}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: badimage}
+spec:
+  nodeName: %[1]s
+  containers: [{name: app, image: "%[5]s/no-such-image:1"}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: badpath}
+spec:
+  nodeName: %[1]s
+  containers: [{name: app, image: %[2]s, volumeMounts: [{name: f, mountPath: /f}]}]
+  volumes: [{name: f, hostPath: {path: %[4]q, type: File}}]
+`, node, ref, port, hostDir, reg.Host)
+	file := filepath.Join(t.TempDir(), "pods.yml")
+	writeFile(t, file, manifests)
+	ok(t, conf, "apply", "-f", file)
+	framework.WaitFor(t, "probed pod ready", 60*time.Second, func() bool { c := container(t, conf, "probed"); return c != nil && c.Ready })
+	if got := ok(t, conf, "exec", "probed", "--", "/workload", "cat", "/etc/app/greeting", "/host/marker"); got != "hellofrom the host" {
+		t.Errorf("volumes seen in the container: %q", got)
+	}
+	// Readiness follows /ready.
+	ok(t, conf, "exec", "probed", "--", "/workload", "touch", "/tmp/unready")
+	framework.WaitFor(t, "probed pod unready", 30*time.Second, func() bool { c := container(t, conf, "probed"); return c != nil && !c.Ready })
+	ok(t, conf, "exec", "probed", "--", "/workload", "rm", "/tmp/unready")
+	framework.WaitFor(t, "probed pod ready again", 30*time.Second, func() bool { c := container(t, conf, "probed"); return c != nil && c.Ready })
+	// A ConfigMap change reaches the mounted files.
+	writeFile(t, file, "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: app-config}\ndata: {greeting: bye}\n")
+	ok(t, conf, "apply", "-f", file)
+	framework.WaitFor(t, "updated ConfigMap in the volume", 60*time.Second, func() bool {
+		out, _, code := corral(t, conf, "", "exec", "probed", "--", "/workload", "cat", "/etc/app/greeting")
+		return code == 0 && out == "bye"
+	})
+	// A failing liveness probe restarts the container.
+	ok(t, conf, "exec", "probed", "--", "/workload", "touch", "/tmp/unhealthy")
+	framework.WaitFor(t, "liveness restart", 60*time.Second, func() bool {
+		c := container(t, conf, "probed")
+		return c != nil && c.RestartCount >= 1 && c.Ready
+	})
+	framework.WaitFor(t, "crasher in CrashLoopBackOff", 60*time.Second, func() bool {
+		c := container(t, conf, "crasher")
+		return waitingReason(c) == "CrashLoopBackOff" && c.RestartCount >= 1 && c.LastState.Terminated != nil && c.LastState.Terminated.ExitCode == 3
+	})
+	framework.WaitFor(t, "hog OOMKilled", 60*time.Second, func() bool {
+		c := container(t, conf, "hog")
+		return c != nil && c.LastState.Terminated != nil && c.LastState.Terminated.Reason == "OOMKilled"
+	})
+	framework.WaitFor(t, "badimage ErrImagePull or ImagePullBackOff", 60*time.Second, func() bool {
+		r := waitingReason(container(t, conf, "badimage"))
+		return r == "ErrImagePull" || r == "ImagePullBackOff"
+	})
+	framework.WaitFor(t, "badpath stuck creating with the hostPath error", 60*time.Second, func() bool {
+		c := container(t, conf, "badpath")
+		return waitingReason(c) == "ContainerCreating" && strings.Contains(c.State.Waiting.Message, "hostPath type check failed")
+	})
+	// The good pod was never disturbed by the bad ones, and the agent still
+	// answers.
+	if c := container(t, conf, "probed"); c == nil || !c.Ready {
+		t.Fatal("probed pod lost readiness")
+	}
+	ok(t, conf, "delete", "pod", "probed", "crasher", "hog", "badimage", "badpath")
+	framework.WaitFor(t, "all containers removed", 60*time.Second, func() bool {
+		entries, _ := os.ReadDir(filepath.Join(agentDir, "run", "containers"))
+		return len(entries) == 0
+	})
+}

@@ -19,7 +19,8 @@
 //	/tmp/unready   → /ready answers 503
 //
 // Sub-commands for exec: `workload cat FILE...`, `workload env`,
-// `workload sleep DURATION`, `workload touch FILE`, `workload exit CODE`.
+// `workload sleep DURATION`, `workload touch FILE`, `workload rm FILE`,
+// `workload exit CODE`.
 package main
 
 import (
@@ -65,6 +66,13 @@ func subcommand(cmd string, args []string) int {
 	case "touch":
 		for _, f := range args {
 			if err := os.WriteFile(f, nil, 0o644); err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				return 1
+			}
+		}
+	case "rm":
+		for _, f := range args {
+			if err := os.Remove(f); err != nil {
 				fmt.Fprintln(os.Stderr, err)
 				return 1
 			}
