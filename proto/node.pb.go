@@ -631,6 +631,106 @@ func (x *UpdateStatusResponse) GetGone() []*ObjectKey {
 	return nil
 }
 
+// RecordEventsRequest carries events an agent observed about its own Node
+// or the pods bound to it. The server correlates each with the events it
+// stores (same involved object, reason, message, type and source: count
+// and lastTimestamp advance) or creates a new one.
+type RecordEventsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	NodeName      string                 `protobuf:"bytes,1,opt,name=node_name,json=nodeName,proto3" json:"node_name,omitempty"`
+	Token         string                 `protobuf:"bytes,2,opt,name=token,proto3" json:"token,omitempty"`
+	Events        []*Event               `protobuf:"bytes,3,rep,name=events,proto3" json:"events,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecordEventsRequest) Reset() {
+	*x = RecordEventsRequest{}
+	mi := &file_node_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecordEventsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecordEventsRequest) ProtoMessage() {}
+
+func (x *RecordEventsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_node_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecordEventsRequest.ProtoReflect.Descriptor instead.
+func (*RecordEventsRequest) Descriptor() ([]byte, []int) {
+	return file_node_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *RecordEventsRequest) GetNodeName() string {
+	if x != nil {
+		return x.NodeName
+	}
+	return ""
+}
+
+func (x *RecordEventsRequest) GetToken() string {
+	if x != nil {
+		return x.Token
+	}
+	return ""
+}
+
+func (x *RecordEventsRequest) GetEvents() []*Event {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
+type RecordEventsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecordEventsResponse) Reset() {
+	*x = RecordEventsResponse{}
+	mi := &file_node_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecordEventsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecordEventsResponse) ProtoMessage() {}
+
+func (x *RecordEventsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_node_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecordEventsResponse.ProtoReflect.Descriptor instead.
+func (*RecordEventsResponse) Descriptor() ([]byte, []int) {
+	return file_node_proto_rawDescGZIP(), []int{11}
+}
+
 type LogsRequest struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	Namespace string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
@@ -649,7 +749,7 @@ type LogsRequest struct {
 
 func (x *LogsRequest) Reset() {
 	*x = LogsRequest{}
-	mi := &file_node_proto_msgTypes[10]
+	mi := &file_node_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -661,7 +761,7 @@ func (x *LogsRequest) String() string {
 func (*LogsRequest) ProtoMessage() {}
 
 func (x *LogsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[10]
+	mi := &file_node_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -674,7 +774,7 @@ func (x *LogsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogsRequest.ProtoReflect.Descriptor instead.
 func (*LogsRequest) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{10}
+	return file_node_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *LogsRequest) GetNamespace() string {
@@ -749,7 +849,7 @@ type LogsChunk struct {
 
 func (x *LogsChunk) Reset() {
 	*x = LogsChunk{}
-	mi := &file_node_proto_msgTypes[11]
+	mi := &file_node_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -761,7 +861,7 @@ func (x *LogsChunk) String() string {
 func (*LogsChunk) ProtoMessage() {}
 
 func (x *LogsChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[11]
+	mi := &file_node_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -774,7 +874,7 @@ func (x *LogsChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogsChunk.ProtoReflect.Descriptor instead.
 func (*LogsChunk) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{11}
+	return file_node_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *LogsChunk) GetData() []byte {
@@ -798,7 +898,7 @@ type ExecStart struct {
 
 func (x *ExecStart) Reset() {
 	*x = ExecStart{}
-	mi := &file_node_proto_msgTypes[12]
+	mi := &file_node_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -810,7 +910,7 @@ func (x *ExecStart) String() string {
 func (*ExecStart) ProtoMessage() {}
 
 func (x *ExecStart) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[12]
+	mi := &file_node_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -823,7 +923,7 @@ func (x *ExecStart) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecStart.ProtoReflect.Descriptor instead.
 func (*ExecStart) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{12}
+	return file_node_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ExecStart) GetNamespace() string {
@@ -882,7 +982,7 @@ type ExecInput struct {
 
 func (x *ExecInput) Reset() {
 	*x = ExecInput{}
-	mi := &file_node_proto_msgTypes[13]
+	mi := &file_node_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -894,7 +994,7 @@ func (x *ExecInput) String() string {
 func (*ExecInput) ProtoMessage() {}
 
 func (x *ExecInput) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[13]
+	mi := &file_node_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -907,7 +1007,7 @@ func (x *ExecInput) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecInput.ProtoReflect.Descriptor instead.
 func (*ExecInput) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{13}
+	return file_node_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ExecInput) GetMsg() isExecInput_Msg {
@@ -980,7 +1080,7 @@ type ExecOutput struct {
 
 func (x *ExecOutput) Reset() {
 	*x = ExecOutput{}
-	mi := &file_node_proto_msgTypes[14]
+	mi := &file_node_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -992,7 +1092,7 @@ func (x *ExecOutput) String() string {
 func (*ExecOutput) ProtoMessage() {}
 
 func (x *ExecOutput) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[14]
+	mi := &file_node_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1005,7 +1105,7 @@ func (x *ExecOutput) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecOutput.ProtoReflect.Descriptor instead.
 func (*ExecOutput) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{14}
+	return file_node_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ExecOutput) GetMsg() isExecOutput_Msg {
@@ -1108,7 +1208,12 @@ const file_node_proto_rawDesc = "" +
 	"\vnode_status\x18\x04 \x01(\v2\x15.corral.v1.NodeStatusR\n" +
 	"nodeStatus\"@\n" +
 	"\x14UpdateStatusResponse\x12(\n" +
-	"\x04gone\x18\x01 \x03(\v2\x14.corral.v1.ObjectKeyR\x04gone\"\x94\x02\n" +
+	"\x04gone\x18\x01 \x03(\v2\x14.corral.v1.ObjectKeyR\x04gone\"r\n" +
+	"\x13RecordEventsRequest\x12\x1b\n" +
+	"\tnode_name\x18\x01 \x01(\tR\bnodeName\x12\x14\n" +
+	"\x05token\x18\x02 \x01(\tR\x05token\x12(\n" +
+	"\x06events\x18\x03 \x03(\v2\x10.corral.v1.EventR\x06events\"\x16\n" +
+	"\x14RecordEventsResponse\"\x94\x02\n" +
 	"\vLogsRequest\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x10\n" +
 	"\x03pod\x18\x02 \x01(\tR\x03pod\x12\x1c\n" +
@@ -1143,12 +1248,13 @@ const file_node_proto_rawDesc = "" +
 	"\x06stdout\x18\x01 \x01(\fH\x00R\x06stdout\x12\x18\n" +
 	"\x06stderr\x18\x02 \x01(\fH\x00R\x06stderr\x12\x1d\n" +
 	"\texit_code\x18\x03 \x01(\x05H\x00R\bexitCodeB\x05\n" +
-	"\x03msg2\xb6\x02\n" +
+	"\x03msg2\x87\x03\n" +
 	"\aNodeAPI\x12C\n" +
 	"\bRegister\x12\x1a.corral.v1.RegisterRequest\x1a\x1b.corral.v1.RegisterResponse\x12F\n" +
 	"\tHeartbeat\x12\x1b.corral.v1.HeartbeatRequest\x1a\x1c.corral.v1.HeartbeatResponse\x12M\n" +
 	"\vAssignments\x12\x1d.corral.v1.AssignmentsRequest\x1a\x1d.corral.v1.AssignmentsMessage0\x01\x12O\n" +
-	"\fUpdateStatus\x12\x1e.corral.v1.UpdateStatusRequest\x1a\x1f.corral.v1.UpdateStatusResponse2{\n" +
+	"\fUpdateStatus\x12\x1e.corral.v1.UpdateStatusRequest\x1a\x1f.corral.v1.UpdateStatusResponse\x12O\n" +
+	"\fRecordEvents\x12\x1e.corral.v1.RecordEventsRequest\x1a\x1f.corral.v1.RecordEventsResponse2{\n" +
 	"\bAgentAPI\x126\n" +
 	"\x04Logs\x12\x16.corral.v1.LogsRequest\x1a\x14.corral.v1.LogsChunk0\x01\x127\n" +
 	"\x04Exec\x12\x14.corral.v1.ExecInput\x1a\x15.corral.v1.ExecOutput(\x010\x01B-Z+github.com/corral-dev/corral/proto;corralpbb\x06proto3"
@@ -1165,7 +1271,7 @@ func file_node_proto_rawDescGZIP() []byte {
 	return file_node_proto_rawDescData
 }
 
-var file_node_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_node_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_node_proto_goTypes = []any{
 	(*RegisterRequest)(nil),      // 0: corral.v1.RegisterRequest
 	(*RegisterResponse)(nil),     // 1: corral.v1.RegisterResponse
@@ -1177,47 +1283,53 @@ var file_node_proto_goTypes = []any{
 	(*PodStatusUpdate)(nil),      // 7: corral.v1.PodStatusUpdate
 	(*UpdateStatusRequest)(nil),  // 8: corral.v1.UpdateStatusRequest
 	(*UpdateStatusResponse)(nil), // 9: corral.v1.UpdateStatusResponse
-	(*LogsRequest)(nil),          // 10: corral.v1.LogsRequest
-	(*LogsChunk)(nil),            // 11: corral.v1.LogsChunk
-	(*ExecStart)(nil),            // 12: corral.v1.ExecStart
-	(*ExecInput)(nil),            // 13: corral.v1.ExecInput
-	(*ExecOutput)(nil),           // 14: corral.v1.ExecOutput
-	(*Node)(nil),                 // 15: corral.v1.Node
-	(*Pod)(nil),                  // 16: corral.v1.Pod
-	(*ConfigMap)(nil),            // 17: corral.v1.ConfigMap
-	(*ObjectKey)(nil),            // 18: corral.v1.ObjectKey
-	(*PodStatus)(nil),            // 19: corral.v1.PodStatus
-	(*NodeStatus)(nil),           // 20: corral.v1.NodeStatus
+	(*RecordEventsRequest)(nil),  // 10: corral.v1.RecordEventsRequest
+	(*RecordEventsResponse)(nil), // 11: corral.v1.RecordEventsResponse
+	(*LogsRequest)(nil),          // 12: corral.v1.LogsRequest
+	(*LogsChunk)(nil),            // 13: corral.v1.LogsChunk
+	(*ExecStart)(nil),            // 14: corral.v1.ExecStart
+	(*ExecInput)(nil),            // 15: corral.v1.ExecInput
+	(*ExecOutput)(nil),           // 16: corral.v1.ExecOutput
+	(*Node)(nil),                 // 17: corral.v1.Node
+	(*Pod)(nil),                  // 18: corral.v1.Pod
+	(*ConfigMap)(nil),            // 19: corral.v1.ConfigMap
+	(*ObjectKey)(nil),            // 20: corral.v1.ObjectKey
+	(*PodStatus)(nil),            // 21: corral.v1.PodStatus
+	(*NodeStatus)(nil),           // 22: corral.v1.NodeStatus
+	(*Event)(nil),                // 23: corral.v1.Event
 }
 var file_node_proto_depIdxs = []int32{
-	15, // 0: corral.v1.RegisterRequest.node:type_name -> corral.v1.Node
-	15, // 1: corral.v1.RegisterResponse.node:type_name -> corral.v1.Node
-	16, // 2: corral.v1.Assignment.pod:type_name -> corral.v1.Pod
-	17, // 3: corral.v1.Assignment.config_map:type_name -> corral.v1.ConfigMap
-	18, // 4: corral.v1.Assignment.removed:type_name -> corral.v1.ObjectKey
+	17, // 0: corral.v1.RegisterRequest.node:type_name -> corral.v1.Node
+	17, // 1: corral.v1.RegisterResponse.node:type_name -> corral.v1.Node
+	18, // 2: corral.v1.Assignment.pod:type_name -> corral.v1.Pod
+	19, // 3: corral.v1.Assignment.config_map:type_name -> corral.v1.ConfigMap
+	20, // 4: corral.v1.Assignment.removed:type_name -> corral.v1.ObjectKey
 	5,  // 5: corral.v1.AssignmentsMessage.items:type_name -> corral.v1.Assignment
-	19, // 6: corral.v1.PodStatusUpdate.status:type_name -> corral.v1.PodStatus
+	21, // 6: corral.v1.PodStatusUpdate.status:type_name -> corral.v1.PodStatus
 	7,  // 7: corral.v1.UpdateStatusRequest.pods:type_name -> corral.v1.PodStatusUpdate
-	20, // 8: corral.v1.UpdateStatusRequest.node_status:type_name -> corral.v1.NodeStatus
-	18, // 9: corral.v1.UpdateStatusResponse.gone:type_name -> corral.v1.ObjectKey
-	12, // 10: corral.v1.ExecInput.start:type_name -> corral.v1.ExecStart
-	0,  // 11: corral.v1.NodeAPI.Register:input_type -> corral.v1.RegisterRequest
-	2,  // 12: corral.v1.NodeAPI.Heartbeat:input_type -> corral.v1.HeartbeatRequest
-	4,  // 13: corral.v1.NodeAPI.Assignments:input_type -> corral.v1.AssignmentsRequest
-	8,  // 14: corral.v1.NodeAPI.UpdateStatus:input_type -> corral.v1.UpdateStatusRequest
-	10, // 15: corral.v1.AgentAPI.Logs:input_type -> corral.v1.LogsRequest
-	13, // 16: corral.v1.AgentAPI.Exec:input_type -> corral.v1.ExecInput
-	1,  // 17: corral.v1.NodeAPI.Register:output_type -> corral.v1.RegisterResponse
-	3,  // 18: corral.v1.NodeAPI.Heartbeat:output_type -> corral.v1.HeartbeatResponse
-	6,  // 19: corral.v1.NodeAPI.Assignments:output_type -> corral.v1.AssignmentsMessage
-	9,  // 20: corral.v1.NodeAPI.UpdateStatus:output_type -> corral.v1.UpdateStatusResponse
-	11, // 21: corral.v1.AgentAPI.Logs:output_type -> corral.v1.LogsChunk
-	14, // 22: corral.v1.AgentAPI.Exec:output_type -> corral.v1.ExecOutput
-	17, // [17:23] is the sub-list for method output_type
-	11, // [11:17] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	22, // 8: corral.v1.UpdateStatusRequest.node_status:type_name -> corral.v1.NodeStatus
+	20, // 9: corral.v1.UpdateStatusResponse.gone:type_name -> corral.v1.ObjectKey
+	23, // 10: corral.v1.RecordEventsRequest.events:type_name -> corral.v1.Event
+	14, // 11: corral.v1.ExecInput.start:type_name -> corral.v1.ExecStart
+	0,  // 12: corral.v1.NodeAPI.Register:input_type -> corral.v1.RegisterRequest
+	2,  // 13: corral.v1.NodeAPI.Heartbeat:input_type -> corral.v1.HeartbeatRequest
+	4,  // 14: corral.v1.NodeAPI.Assignments:input_type -> corral.v1.AssignmentsRequest
+	8,  // 15: corral.v1.NodeAPI.UpdateStatus:input_type -> corral.v1.UpdateStatusRequest
+	10, // 16: corral.v1.NodeAPI.RecordEvents:input_type -> corral.v1.RecordEventsRequest
+	12, // 17: corral.v1.AgentAPI.Logs:input_type -> corral.v1.LogsRequest
+	15, // 18: corral.v1.AgentAPI.Exec:input_type -> corral.v1.ExecInput
+	1,  // 19: corral.v1.NodeAPI.Register:output_type -> corral.v1.RegisterResponse
+	3,  // 20: corral.v1.NodeAPI.Heartbeat:output_type -> corral.v1.HeartbeatResponse
+	6,  // 21: corral.v1.NodeAPI.Assignments:output_type -> corral.v1.AssignmentsMessage
+	9,  // 22: corral.v1.NodeAPI.UpdateStatus:output_type -> corral.v1.UpdateStatusResponse
+	11, // 23: corral.v1.NodeAPI.RecordEvents:output_type -> corral.v1.RecordEventsResponse
+	13, // 24: corral.v1.AgentAPI.Logs:output_type -> corral.v1.LogsChunk
+	16, // 25: corral.v1.AgentAPI.Exec:output_type -> corral.v1.ExecOutput
+	19, // [19:26] is the sub-list for method output_type
+	12, // [12:19] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_node_proto_init() }
@@ -1232,12 +1344,12 @@ func file_node_proto_init() {
 		(*Assignment_ConfigMap)(nil),
 		(*Assignment_Removed)(nil),
 	}
-	file_node_proto_msgTypes[13].OneofWrappers = []any{
+	file_node_proto_msgTypes[15].OneofWrappers = []any{
 		(*ExecInput_Start)(nil),
 		(*ExecInput_Stdin)(nil),
 		(*ExecInput_StdinClose)(nil),
 	}
-	file_node_proto_msgTypes[14].OneofWrappers = []any{
+	file_node_proto_msgTypes[16].OneofWrappers = []any{
 		(*ExecOutput_Stdout)(nil),
 		(*ExecOutput_Stderr)(nil),
 		(*ExecOutput_ExitCode)(nil),
@@ -1248,7 +1360,7 @@ func file_node_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_node_proto_rawDesc), len(file_node_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   15,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -38,6 +38,11 @@ type Config struct {
 	// NodeGracePeriod is how long a node may go without heartbeats before
 	// it is marked Ready=Unknown (default 40s).
 	NodeGracePeriod time.Duration
+	// EventTTL is how long an event lives after it was last seen (default
+	// 1h); the leader looks for expired events every EventTTLPeriod
+	// (default 1m).
+	EventTTL       time.Duration
+	EventTTLPeriod time.Duration
 
 	Logger        *slog.Logger
 	RaftLogOutput io.Writer
@@ -89,16 +94,21 @@ func Start(cfg Config) (*Server, error) {
 	)
 	lifecycle := scheduler.NewNodeLifecycle(rs, cfg.NodeGracePeriod, cfg.Logger.With("component", "node-lifecycle"))
 	rs.SetHeartbeatHandler(func(nodes []string) { lifecycle.Seen(nodes, time.Now()) })
+	eventTTL := scheduler.NewEventTTL(rs, cfg.EventTTL, cfg.EventTTLPeriod, cfg.Logger.With("component", "event-ttl"))
 	hb := newHeartbeatBuffer(rs, cfg.Logger)
 	corralpb.RegisterPeerServer(s.grpc, rs.PeerService())
 	corralpb.RegisterClusterServer(s.grpc, &clusterService{rs: rs, agents: s.agents})
 	corralpb.RegisterNodeAPIServer(s.grpc, &nodeService{rs: rs, log: cfg.Logger, hb: hb})
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
-	s.wg.Add(4)
+	s.wg.Add(5)
 	go func() {
 		defer s.wg.Done()
 		lifecycle.Run(ctx)
+	}()
+	go func() {
+		defer s.wg.Done()
+		eventTTL.Run(ctx)
 	}()
 	go func() {
 		defer s.wg.Done()

@@ -1,0 +1,248 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/corral-dev/corral/api"
+	"github.com/corral-dev/corral/events"
+	corralpb "github.com/corral-dev/corral/proto"
+	"github.com/corral-dev/corral/raftstore"
+	"github.com/corral-dev/corral/raftstore/state"
+)
+
+// Limits of event recording.
+const (
+	// maxEventsPerCall bounds one RecordEvents call (a Buffer sends at most
+	// events.MaxBatch).
+	maxEventsPerCall = events.MaxPending
+	// eventAttempts bounds the compare-and-set retries of one event.
+	eventAttempts = 5
+	// eventWriters bounds the events of one call written at once.
+	eventWriters = 32
+)
+
+// RecordEvents stores events recorded in this process (the leader's
+// controllers send their events.Buffer here): each is correlated with the
+// stored events about its object and counted or created, as for agents.
+// The error is a gRPC status error.
+func (s *Server) RecordEvents(ctx context.Context, evs []*corralpb.Event) error {
+	return recordEvents(ctx, s.rs, evs)
+}
+
+// RecordEvents stores events an agent recorded about its own Node or the
+// pods bound to it (Kubernetes' node authorizer rule); an event about any
+// other object fails the whole call with PermissionDenied.
+func (n *nodeService) RecordEvents(ctx context.Context, req *corralpb.RecordEventsRequest) (*corralpb.RecordEventsResponse, error) {
+	if err := n.checkJoinToken(ctx, req.GetToken()); err != nil {
+		return nil, err
+	}
+	node := req.GetNodeName()
+	if node == "" {
+		return nil, invalidf("record events: node name is required")
+	}
+	admitted, err := admitEvents(req.GetEvents(), node, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	st, err := n.rs.ConsistentRead(ctx)
+	if err != nil {
+		return nil, toStatus(fmt.Errorf("record events: read state: %w", err))
+	}
+	for _, ev := range admitted {
+		if err := authorizeNodeEvent(st, node, ev); err != nil {
+			return nil, err
+		}
+	}
+	if err := writeEvents(ctx, n.rs, st, admitted); err != nil {
+		return nil, err
+	}
+	return &corralpb.RecordEventsResponse{}, nil
+}
+
+// authorizeNodeEvent lets a node record events about itself and about the
+// pods bound to it. A pod that no longer exists (or was recreated with
+// another uid) cannot be checked and is let through: agents report the
+// stopping of pods deleted a moment ago.
+func authorizeNodeEvent(st *state.Store, node string, ev *corralpb.Event) error {
+	ref := ev.GetInvolvedObject()
+	switch ref.GetKind() {
+	case "Node":
+		if ref.GetName() == node {
+			return nil
+		}
+	case "Pod":
+		pod, err := st.Get(nil, "Pod", ref.GetNamespace(), ref.GetName())
+		if err != nil {
+			return toStatus(err)
+		}
+		if pod == nil || (ref.GetUid() != "" && ref.GetUid() != pod.GetPod().GetMetadata().GetUid()) {
+			return nil
+		}
+		if bound := pod.GetPod().GetSpec().GetNodeName(); bound != node {
+			return status.Errorf(codes.PermissionDenied, "node %q may not record events about pod %s/%s bound to %q",
+				node, ref.GetNamespace(), ref.GetName(), bound)
+		}
+		return nil
+	}
+	return status.Errorf(codes.PermissionDenied, "node %q may not record events about %s %q",
+		node, ref.GetKind(), ref.GetName())
+}
+
+// recordEvents stores events: identical ones of the call are merged, then
+// each is correlated with the stored events about its object
+// (events.Aggregate) and written with compare-and-set, one batch per event
+// so that one failure does not hold back the others (the group committer
+// packs them into few Raft entries). Events in a namespace that does not
+// exist are dropped. Nothing is written when any event is invalid.
+func recordEvents(ctx context.Context, rs *raftstore.Server, evs []*corralpb.Event) error {
+	admitted, err := admitEvents(evs, "", time.Now())
+	if err != nil {
+		return err
+	}
+	st, err := rs.ConsistentRead(ctx)
+	if err != nil {
+		return toStatus(fmt.Errorf("record events: read state: %w", err))
+	}
+	return writeEvents(ctx, rs, st, admitted)
+}
+
+// writeEvents writes admitted events concurrently (at most eventWriters at
+// once), starting from st, a consistent read.
+func writeEvents(ctx context.Context, rs *raftstore.Server, st *state.Store, admitted []*corralpb.Event) error {
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		firstErr error
+		slots    = make(chan struct{}, eventWriters)
+	)
+	for _, ev := range admitted {
+		wg.Add(1)
+		slots <- struct{}{}
+		go func() {
+			defer func() { <-slots; wg.Done() }()
+			if err := recordEvent(ctx, rs, st, ev); err != nil {
+				mu.Lock()
+				if firstErr == nil {
+					firstErr = err
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return firstErr
+}
+
+// admitEvents checks every event, defaults an empty type to Normal and an
+// empty source host to host, and merges identical events (events.Key),
+// adding up their counts. Order is kept; evs is not changed.
+func admitEvents(evs []*corralpb.Event, host string, now time.Time) ([]*corralpb.Event, error) {
+	if len(evs) > maxEventsPerCall {
+		return nil, invalidf("record events: %d events in one call, at most %d", len(evs), maxEventsPerCall)
+	}
+	var out []*corralpb.Event
+	byKey := map[string]*corralpb.Event{}
+	for i, in := range evs {
+		ev := proto.Clone(in).(*corralpb.Event)
+		if ev.Type == "" {
+			ev.Type = events.TypeNormal
+		}
+		if ev.Source == nil {
+			ev.Source = &corralpb.EventSource{}
+		}
+		if ev.Source.Host == "" {
+			ev.Source.Host = host
+		}
+		ev.Count = max(ev.Count, 1)
+		if err := checkEvent(ev, now); err != nil {
+			return nil, invalidf("events[%d]: %v", i, err)
+		}
+		key := events.Key(ev)
+		if prev, ok := byKey[key]; ok {
+			prev.Count += ev.Count
+			continue
+		}
+		byKey[key] = ev
+		out = append(out, ev)
+	}
+	return out, nil
+}
+
+// checkEvent validates an incoming event and the Event it would create.
+func checkEvent(ev *corralpb.Event, now time.Time) error {
+	ref := ev.GetInvolvedObject()
+	switch {
+	case ref.GetKind() == "":
+		return fmt.Errorf("involvedObject.kind: Required value")
+	case ref.GetName() == "":
+		return fmt.Errorf("involvedObject.name: Required value")
+	case ev.GetReason() == "":
+		return fmt.Errorf("reason: Required value")
+	}
+	if k, ok := api.KindByName(ref.GetKind()); ok && k.Namespaced && ref.GetNamespace() == "" {
+		return fmt.Errorf("involvedObject.namespace: Required value: %s is namespaced", k.Kind)
+	}
+	probe, _ := events.Aggregate(nil, ev, now)
+	return api.Validate(api.Wrap(probe))
+}
+
+// recordEvent correlates one event with the stored ones and writes the
+// result with compare-and-set, re-reading and retrying a bounded number of
+// times when another writer got there first.
+func recordEvent(ctx context.Context, rs *raftstore.Server, st *state.Store, ev *corralpb.Event) error {
+	ref := ev.GetInvolvedObject()
+	ns := events.Namespace(ref)
+	for attempt := 0; attempt < eventAttempts; attempt++ {
+		if attempt > 0 {
+			var err error
+			if st, err = rs.ConsistentRead(ctx); err != nil {
+				return toStatus(fmt.Errorf("record event: read state: %w", err))
+			}
+		}
+		stored, err := st.EventsAbout(nil, ns, ref.GetName())
+		if err != nil {
+			return toStatus(err)
+		}
+		existing := make([]*corralpb.Event, len(stored))
+		for i, o := range stored {
+			existing[i] = o.GetEvent()
+		}
+		now := time.Now()
+		put, isNew := events.Aggregate(existing, ev, now)
+		obj := api.Wrap(put)
+		op := &corralpb.Op{Type: corralpb.Op_PUT, Object: obj}
+		if isNew {
+			prepareCreate(obj, now)
+			op.Precondition = corralpb.Op_MUST_NOT_EXIST
+		} else {
+			op.Precondition, op.ResourceVersion = corralpb.Op_RESOURCE_VERSION, put.GetMetadata().GetResourceVersion()
+			op.Uid = put.GetMetadata().GetUid()
+		}
+		res, err := rs.Write(ctx, &corralpb.Batch{Ops: []*corralpb.Op{op}})
+		if err != nil {
+			return toStatus(fmt.Errorf("record event %s %s/%s: %w", ev.GetReason(), ns, ref.GetName(), err))
+		}
+		switch res.GetCode() {
+		case corralpb.ErrorCode_OK:
+			return nil
+		case corralpb.ErrorCode_NOT_FOUND:
+			if isNew {
+				// The namespace is gone, and the object with it.
+				return nil
+			}
+			// The event expired meanwhile: create it afresh.
+		case corralpb.ErrorCode_CONFLICT, corralpb.ErrorCode_ALREADY_EXISTS:
+		default:
+			return resultError(res)
+		}
+	}
+	return status.Errorf(codes.Aborted, "record event %s %s/%s: gave up after %d attempts: the events keep changing",
+		ev.GetReason(), ns, ref.GetName(), eventAttempts)
+}
