@@ -25,6 +25,7 @@ type ContainerRuntime interface {
 	StopContainer(ctx context.Context, id string, grace time.Duration) error
 	RemoveContainer(ctx context.Context, id string) error
 	ListContainers(ctx context.Context) ([]*runtime.ContainerStatus, error)
+	ListPodContainers(ctx context.Context, podUID string) ([]*runtime.ContainerStatus, error)
 	Exec(ctx context.Context, id string, cmd []string, stdin io.Reader, stdout, stderr io.Writer, tty bool) (int, error)
 }
 
@@ -196,15 +197,13 @@ func (m *PodManager) Wait() { m.wg.Wait() }
 // containersOf returns the pod's container attempts by container name,
 // newest attempt first.
 func (m *PodManager) containersOf(ctx context.Context, uid string) (map[string][]*runtime.ContainerStatus, error) {
-	all, err := m.cfg.Runtime.ListContainers(ctx)
+	all, err := m.cfg.Runtime.ListPodContainers(ctx, uid)
 	if err != nil {
 		return nil, fmt.Errorf("list containers: %w", err)
 	}
 	out := map[string][]*runtime.ContainerStatus{}
 	for _, c := range all {
-		if c.PodUID == uid {
-			out[c.Name] = append(out[c.Name], c)
-		}
+		out[c.Name] = append(out[c.Name], c)
 	}
 	for _, list := range out {
 		sortAttempts(list)

@@ -109,6 +109,17 @@ func (f *fakeRuntime) ListContainers(context.Context) ([]*runtime.ContainerStatu
 	return out, nil
 }
 
+func (f *fakeRuntime) ListPodContainers(ctx context.Context, uid string) ([]*runtime.ContainerStatus, error) {
+	all, _ := f.ListContainers(ctx)
+	var out []*runtime.ContainerStatus
+	for _, c := range all {
+		if c.PodUID == uid {
+			out = append(out, c)
+		}
+	}
+	return out, nil
+}
+
 func (f *fakeRuntime) Exec(context.Context, string, []string, io.Reader, io.Writer, io.Writer, bool) (int, error) {
 	return 0, nil
 }

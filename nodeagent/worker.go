@@ -129,6 +129,7 @@ func (w *podWorker) sync(ctx context.Context, pod *corralpb.Pod, cms func(ns, na
 	if w.startTime.IsZero() {
 		w.startTime = time.Now()
 	}
+	t0 := time.Now()
 	if err := w.ensureSandbox(ctx, pod); err != nil {
 		w.eventOnce(pod, "sandbox", time.Minute, "Warning", "FailedCreatePodSandBox", fmt.Sprintf("Failed to create pod sandbox: %v", err))
 		w.report(ctx, pod, "ContainerCreating", err.Error())
@@ -139,11 +140,13 @@ func (w *podWorker) sync(ctx context.Context, pod *corralpb.Pod, cms func(ns, na
 		w.report(ctx, pod, "ContainerCreating", err.Error())
 		return 5 * time.Second
 	}
+	t1 := time.Now()
 	attempts, err := w.m.containersOf(ctx, w.uid)
 	if err != nil {
 		w.m.log.Warn("read containers", "pod", pod.GetMetadata().GetName(), "err", err)
 		return period
 	}
+	w.m.log.Debug("pod sync", "pod", pod.GetMetadata().GetName(), "sandbox_and_volumes", t1.Sub(t0), "read_containers", time.Since(t1))
 	next := period * 5
 	for _, c := range pod.GetSpec().GetContainers() {
 		if d := w.syncContainer(ctx, pod, cms, c, attempts[c.GetName()]); d > 0 && d < next {

@@ -73,10 +73,12 @@ func (w *podWorker) startNext(ctx context.Context, pod *corralpb.Pod, cms func(n
 			w.removeAttempt(ctx, old)
 		}
 	}
+	t0 := time.Now()
 	img, wait := w.pull(ctx, pod, c)
 	if img == nil {
 		return wait
 	}
+	t1 := time.Now()
 	id := runtime.ContainerID(w.uid, name, attempt)
 	rootfs, err := w.m.cfg.Images.Mount(ctx, id, img)
 	if err != nil {
@@ -102,6 +104,8 @@ func (w *podWorker) startNext(ctx context.Context, pod *corralpb.Pod, cms func(n
 		return time.Second
 	}
 	w.event(pod, "Normal", "Started", "Started container "+name)
+	w.m.log.Debug("container started", "pod", pod.GetMetadata().GetName(), "container", name, "attempt", attempt,
+		"pull", t1.Sub(t0), "mount_create_start", time.Since(t1))
 	delete(w.waiting, name)
 	w.watchProbes(pod, c, id)
 	return time.Second

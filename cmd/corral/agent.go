@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/corral-dev/corral/api"
+	"github.com/corral-dev/corral/events"
 	"github.com/corral-dev/corral/nodeagent"
 	"github.com/corral-dev/corral/nodeagent/image"
 	"github.com/corral-dev/corral/nodeagent/runtime"
@@ -162,11 +163,17 @@ func runAgent(ctx context.Context, f agentFlags, extraTaints []*corralpb.Taint, 
 	if err != nil {
 		return err
 	}
-	probes := nodeagent.NewProbeRunner(n.rt, nil)
+	nodeAPI := corralpb.NewNodeAPIClient(agent.Conn())
+	recorder := events.NewBuffer(func(ctx context.Context, evs []*corralpb.Event) error {
+		_, err := nodeAPI.RecordEvents(ctx, &corralpb.RecordEventsRequest{NodeName: f.name, Token: token, Events: evs})
+		return err
+	}, &corralpb.EventSource{Component: "kubelet", Host: f.name}, nil, log.With("component", "events"))
+	go func() { _ = recorder.Run(ctx) }()
+	probes := nodeagent.NewProbeRunner(n.rt, recorder)
 	defer probes.Close()
 	pods := nodeagent.NewPodManager(nodeagent.PodManagerConfig{
 		NodeName: f.name, NodeIP: agent.NodeIP(), PodsDir: filepath.Join(f.dataDir, "pods"), Runtime: n.rt, Images: n.images,
-		Volumes: n.volumes, Probes: probes, Reporter: agent.Reporter(), Logger: log.With("component", "pods"),
+		Volumes: n.volumes, Probes: probes, Events: recorder, Reporter: agent.Reporter(), Logger: log.With("component", "pods"),
 	})
 	probes.OnChange(pods.Poke)
 	stopAPI, err := serveAgentAPI(net.JoinHostPort(agent.NodeIP(), strconv.Itoa(f.agentPort)), pods, token, log)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/opencontainers/runc/libcontainer"
@@ -180,4 +181,29 @@ func finalStatusOf(m *containerMeta, oomKills int, now time.Time) *finalStatus {
 		}
 	}
 	return f
+}
+
+// ListPodContainers reports the containers of one pod, as ListContainers
+// does, reading only their state: container IDs start with the pod's UID.
+func (r *Runtime) ListPodContainers(ctx context.Context, podUID string) ([]*ContainerStatus, error) {
+	ids, err := r.containerIDs()
+	if err != nil {
+		return nil, fmt.Errorf("list containers of pod %s: %w", podUID, err)
+	}
+	var out []*ContainerStatus
+	for _, id := range ids {
+		if !strings.HasPrefix(id, podUID+"-") {
+			continue
+		}
+		st, err := r.status(id)
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			st = &ContainerStatus{ID: id, PodUID: podUID, State: StateUnknown, Message: err.Error()}
+		}
+		out = append(out, st)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out, nil
 }

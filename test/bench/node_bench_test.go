@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -41,7 +42,7 @@ func BenchmarkPodStart(b *testing.B) {
 	requireRoot(b)
 	const pods = 20
 	dir := b.TempDir()
-	node := fmt.Sprintf("bench-%d", os.Getpid())
+	node := fmt.Sprintf("bench-%d-%d", os.Getpid(), time.Now().UnixNano()%1000000)
 	b.Cleanup(func() { framework.CleanupNode(b, dir, node) })
 	rt, err := runtime.New(runtime.Config{StateDir: filepath.Join(dir, "run"), PodsDir: filepath.Join(dir, "pods"),
 		CgroupParent: "/corral/" + node, InitBinary: framework.Binary(b)})
@@ -55,7 +56,7 @@ func BenchmarkPodStart(b *testing.B) {
 	reg := framework.NewRegistry(b)
 	ref := reg.Push(b, "workload:1", framework.WorkloadImage(b))
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+	b.Cleanup(cancel) // before the node clean-up, which runs first
 	img, _, _, err := images.Pull(ctx, ref, "IfNotPresent", nil)
 	if err != nil {
 		b.Fatal(err)
@@ -68,7 +69,7 @@ func BenchmarkPodStart(b *testing.B) {
 		raw := rawStarts(b, ctx, rt, images, img, pods)
 		m := nodeagent.NewPodManager(nodeagent.PodManagerConfig{NodeName: node, NodeIP: "127.0.0.1",
 			PodsDir: filepath.Join(dir, "pods"), Runtime: rt, Images: images, Volumes: vols, Reporter: nullSink{},
-			SyncPeriod: 5 * time.Millisecond})
+			Logger: benchLogger()})
 		var total time.Duration
 		desired := map[string]*corralpb.Pod{}
 		for i := 0; i < pods; i++ {
@@ -78,16 +79,22 @@ func BenchmarkPodStart(b *testing.B) {
 			t0 := time.Now()
 			m.Sync(ctx, desired, nil)
 			id := runtime.ContainerID(p.Metadata.Uid, "c", 0)
-			framework.WaitFor(b, "pod running", 30*time.Second, func() bool {
-				st, err := rt.ContainerStatus(ctx, id)
-				return err == nil && st.State == runtime.StateRunning
-			})
+			// Poll finely: a coarse poll would add its own latency.
+			for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(time.Millisecond) {
+				if st, err := rt.ContainerStatus(ctx, id); err == nil && st.State == runtime.StateRunning {
+					break
+				}
+				if time.Now().After(deadline) {
+					b.Fatalf("pod %d not running after 30s", i)
+				}
+			}
 			total += time.Since(t0)
 		}
 		m.Sync(ctx, map[string]*corralpb.Pod{}, nil)
 		framework.WaitFor(b, "pods removed", 60*time.Second, func() bool {
 			cs, _ := rt.ListContainers(ctx)
-			return len(cs) == 0
+			sbs, _ := rt.ListSandboxes(ctx)
+			return len(cs) == 0 && len(sbs) == 0
 		})
 		podMs := float64(total.Microseconds()) / 1000 / pods
 		b.ReportMetric(podMs, "pod-start-ms")
@@ -142,7 +149,7 @@ func BenchmarkAgentMemory(b *testing.B) {
 		c := framework.NewProcesses(b, 1)
 		conf := c.AdminConf()
 		dir := b.TempDir()
-		node := fmt.Sprintf("membench-%d-%d", os.Getpid(), n)
+		node := fmt.Sprintf("membench-%d-%d", os.Getpid(), time.Now().UnixNano()%1000000)
 		agent := exec.Command(framework.Binary(b), "agent", "--name", node, "--data-dir", dir, "--server", c.APIAddr(0),
 			"--token-file", filepath.Join(filepath.Dir(conf), "token"), "--node-ip", "127.0.0.1")
 		agent.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -241,4 +248,12 @@ func pssKiB(pid int) int {
 		}
 	}
 	return 0
+}
+
+// benchLogger shows the pod workers' step timings with CORRAL_BENCH_DEBUG=1.
+func benchLogger() *slog.Logger {
+	if os.Getenv("CORRAL_BENCH_DEBUG") == "" {
+		return nil
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }

@@ -495,6 +495,15 @@ spec:
 		c := container(t, conf, "badpath")
 		return waitingReason(c) == "ContainerCreating" && strings.Contains(c.State.Waiting.Message, "hostPath type check failed")
 	})
+	// Each condition left its event, as kubectl describe shows them.
+	framework.WaitFor(t, "the agent's events", 30*time.Second, func() bool {
+		probed, _, _ := corral(t, conf, "", "describe", "pod", "probed")
+		badpath, _, _ := corral(t, conf, "", "describe", "pod", "badpath")
+		crasher, _, _ := corral(t, conf, "", "describe", "pod", "crasher")
+		return strings.Contains(probed, "Started") && strings.Contains(probed, "Unhealthy") &&
+			strings.Contains(probed, "Liveness probe failed") && strings.Contains(probed, "Killing") &&
+			strings.Contains(badpath, "FailedMount") && strings.Contains(crasher, "BackOff")
+	})
 	// The good pod was never disturbed by the bad ones, and the agent still
 	// answers.
 	if c := container(t, conf, "probed"); c == nil || !c.Ready {
