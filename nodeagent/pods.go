@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/corral-dev/corral/api"
 	"github.com/corral-dev/corral/nodeagent/image"
 	"github.com/corral-dev/corral/nodeagent/runtime"
 	"github.com/corral-dev/corral/nodeagent/volume"
@@ -97,9 +98,10 @@ type PodManager struct {
 	cfg PodManagerConfig
 	log *slog.Logger
 
-	mu      sync.Mutex
-	workers map[string]*podWorker // by pod uid
-	byName  map[string]string     // namespace/name → uid
+	mu       sync.Mutex
+	workers  map[string]*podWorker // by pod uid
+	byName   map[string]string     // namespace/name → uid
+	rejected map[string]bool       // pods refused at admission, by uid: Failed for good
 	wg      sync.WaitGroup
 }
 
@@ -113,7 +115,8 @@ func NewPodManager(cfg PodManagerConfig) *PodManager {
 	if cfg.SyncPeriod == 0 {
 		cfg.SyncPeriod = time.Second
 	}
-	return &PodManager{cfg: cfg, log: cfg.Logger, workers: map[string]*podWorker{}, byName: map[string]string{}}
+	return &PodManager{cfg: cfg, log: cfg.Logger, workers: map[string]*podWorker{}, byName: map[string]string{},
+		rejected: map[string]bool{}}
 }
 
 // Sync implements PodSyncer.
@@ -124,7 +127,16 @@ func (m *PodManager) Sync(ctx context.Context, pods map[string]*corralpb.Pod, co
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	for uid := range m.rejected {
+		if _, ok := desired[uid]; !ok {
+			delete(m.rejected, uid)
+		}
+	}
+	m.admit(desired)
 	for uid, p := range desired {
+		if m.rejected[uid] {
+			continue
+		}
 		w, ok := m.workers[uid]
 		if !ok {
 			w = newPodWorker(m, uid, p, configMaps)
@@ -145,6 +157,34 @@ func (m *PodManager) Sync(ctx context.Context, pods map[string]*corralpb.Pod, co
 		}
 	}
 	m.adoptOrphans(ctx, desired)
+}
+
+// admit refuses, for good, pods whose host ports are taken by pods admitted
+// before them (the kubelet's NodePorts check). Callers hold m.mu.
+func (m *PodManager) admit(desired map[string]*corralpb.Pod) {
+	var candidates []*corralpb.Pod
+	running := map[string]bool{}
+	for uid, p := range desired {
+		if m.rejected[uid] {
+			continue
+		}
+		candidates = append(candidates, p)
+		if _, ok := m.workers[uid]; ok {
+			running[uid] = true
+		}
+	}
+	_, rejected := admitPods(candidates, running)
+	for _, p := range rejected {
+		uid := p.GetMetadata().GetUid()
+		m.rejected[uid] = true
+		m.log.Info("pod rejected: host ports taken", "pod", p.GetMetadata().GetName(), "pod_uid", uid)
+		if m.cfg.Events != nil {
+			m.cfg.Events.Event(api.Wrap(p), "Warning", reasonNodePorts, messageNodePorts)
+		}
+		if m.cfg.Reporter != nil {
+			m.cfg.Reporter.Report(p, rejectedStatus(m.cfg.NodeIP))
+		}
+	}
 }
 
 func (m *PodManager) start(ctx context.Context, w *podWorker) {

@@ -264,3 +264,25 @@ func TestPodManagerAdoptsRunningAndCleansOrphans(t *testing.T) {
 		t.Fatalf("re-adoption created containers (%d → %d) or disturbed the running one", createdBefore, created)
 	}
 }
+
+func TestPodManagerRejectsHostPortConflicts(t *testing.T) {
+	rt, s := newFakeRuntime(), &sink{last: map[string]*corralpb.PodStatus{}}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	m := newTestManager(rt, s)
+	withPort := func(name, uid string) *corralpb.Pod {
+		p := testPod(name, uid)
+		p.Spec.Containers[0].Ports = []*corralpb.ContainerPort{{ContainerPort: 9100, HostPort: 9100}}
+		return p
+	}
+	m.Sync(ctx, map[string]*corralpb.Pod{"default/first": withPort("first", "u1")}, nil)
+	waitUntil(t, "first running", func() bool { return rt.state(runtime.ContainerID("u1", "app", 0)) == runtime.StateRunning })
+	m.Sync(ctx, map[string]*corralpb.Pod{"default/first": withPort("first", "u1"), "default/second": withPort("second", "u2")}, nil)
+	waitUntil(t, "second rejected", func() bool {
+		st := s.get("second")
+		return st.GetPhase() == "Failed" && st.GetReason() == "NodePorts"
+	})
+	if rt.state(runtime.ContainerID("u2", "app", 0)) != "" {
+		t.Fatal("a rejected pod got a container")
+	}
+}
