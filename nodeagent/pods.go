@@ -102,7 +102,7 @@ type PodManager struct {
 	workers  map[string]*podWorker // by pod uid
 	byName   map[string]string     // namespace/name → uid
 	rejected map[string]bool       // pods refused at admission, by uid: Failed for good
-	wg      sync.WaitGroup
+	wg       sync.WaitGroup
 }
 
 var _ PodSyncer = (*PodManager)(nil)
