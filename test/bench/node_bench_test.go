@@ -34,6 +34,72 @@ type nullSink struct{}
 
 func (nullSink) Report(*corralpb.Pod, *corralpb.PodStatus) {}
 
+// BenchmarkAgentMemory runs a `corral agent` process against a server
+// process and reports its resident memory idle and the memory each running
+// pod adds, counting the agent's growth and every container's init.
+func BenchmarkAgentMemory(b *testing.B) {
+	requireRoot(b)
+	const pods = 10
+	for n := 0; n < b.N; n++ {
+		c := framework.NewProcesses(b, 1)
+		conf := c.AdminConf()
+		dir := b.TempDir()
+		node := fmt.Sprintf("membench-%d-%d", os.Getpid(), time.Now().UnixNano()%1000000)
+		agent := exec.Command(framework.Binary(b), "agent", "--name", node, "--data-dir", dir, "--server", c.APIAddr(0),
+			"--token-file", filepath.Join(filepath.Dir(conf), "token"), "--node-ip", "127.0.0.1")
+		agent.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+		if err := agent.Start(); err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() {
+			_ = agent.Process.Kill()
+			_ = agent.Wait()
+			framework.CleanupNode(b, dir, node)
+		})
+		cl := c.Client(b, 0)
+		framework.WaitFor(b, "node registered", 30*time.Second, func() bool {
+			_, err := cl.Get(context.Background(), &corralpb.GetRequest{Kind: "Node", Name: node})
+			return err == nil
+		})
+		time.Sleep(5 * time.Second) // idle means idle: let start-up garbage be collected
+		idle := statusKiB(b, agent.Process.Pid, "VmRSS:")
+		reg := framework.NewRegistry(b)
+		ref := reg.Push(b, "workload:1", framework.WorkloadImage(b))
+		for i := 0; i < pods; i++ {
+			pod := &corralpb.Pod{Metadata: &corralpb.ObjectMeta{Name: fmt.Sprintf("m%d", i)},
+				Spec: &corralpb.PodSpec{NodeName: node, Containers: []*corralpb.Container{{Name: "c", Image: ref}}}}
+			if _, err := cl.Create(context.Background(), &corralpb.CreateRequest{Object: &corralpb.Object{Kind: &corralpb.Object_Pod{Pod: pod}}}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		var inits []int
+		framework.WaitFor(b, "all pods running", 120*time.Second, func() bool {
+			inits = initPids(dir)
+			return len(inits) == pods
+		})
+		time.Sleep(5 * time.Second) // settle after the starts
+		busy := statusKiB(b, agent.Process.Pid, "VmRSS:")
+		helpers := 0
+		for _, pid := range inits {
+			helpers += pssKiB(pid)
+		}
+		// Delete the pods and let the agent remove them before it is
+		// killed, so nothing is left to the emergency clean-up.
+		for i := 0; i < pods; i++ {
+			if _, err := cl.Delete(context.Background(), &corralpb.DeleteRequest{Kind: "Pod", Name: fmt.Sprintf("m%d", i)}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		framework.WaitFor(b, "pods removed by the agent", 60*time.Second, func() bool {
+			entries, _ := os.ReadDir(filepath.Join(dir, "pods"))
+			return len(entries) == 0
+		})
+		b.ReportMetric(float64(idle)/1024, "agent-idle-RSS-MiB")
+		b.ReportMetric(float64(busy-idle+helpers)/1024/pods, "per-pod-MiB")
+		b.ReportMetric(float64(helpers)/1024/pods, "init-PSS-per-pod-MiB")
+	}
+}
+
 // BenchmarkPodStart measures a pod's start with a cached image, from the
 // assignment reaching the agent's pod manager to its container running,
 // beside the bare runtime's create+start of the same container in the same
@@ -137,61 +203,6 @@ func rawStarts(b *testing.B, ctx context.Context, rt *runtime.Runtime, images *i
 		_ = rt.RemoveSandbox(ctx, strings.TrimSuffix(id, "-c-0"))
 	}
 	return float64(total.Microseconds()) / 1000 / float64(n)
-}
-
-// BenchmarkAgentMemory runs a `corral agent` process against a server
-// process and reports its resident memory idle and the memory each running
-// pod adds, counting the agent's growth and every container's init.
-func BenchmarkAgentMemory(b *testing.B) {
-	requireRoot(b)
-	const pods = 10
-	for n := 0; n < b.N; n++ {
-		c := framework.NewProcesses(b, 1)
-		conf := c.AdminConf()
-		dir := b.TempDir()
-		node := fmt.Sprintf("membench-%d-%d", os.Getpid(), time.Now().UnixNano()%1000000)
-		agent := exec.Command(framework.Binary(b), "agent", "--name", node, "--data-dir", dir, "--server", c.APIAddr(0),
-			"--token-file", filepath.Join(filepath.Dir(conf), "token"), "--node-ip", "127.0.0.1")
-		agent.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-		if err := agent.Start(); err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(func() {
-			_ = agent.Process.Kill()
-			_ = agent.Wait()
-			framework.CleanupNode(b, dir, node)
-		})
-		cl := c.Client(b, 0)
-		framework.WaitFor(b, "node registered", 30*time.Second, func() bool {
-			_, err := cl.Get(context.Background(), &corralpb.GetRequest{Kind: "Node", Name: node})
-			return err == nil
-		})
-		time.Sleep(5 * time.Second) // idle means idle: let start-up garbage be collected
-		idle := statusKiB(b, agent.Process.Pid, "VmRSS:")
-		reg := framework.NewRegistry(b)
-		ref := reg.Push(b, "workload:1", framework.WorkloadImage(b))
-		for i := 0; i < pods; i++ {
-			pod := &corralpb.Pod{Metadata: &corralpb.ObjectMeta{Name: fmt.Sprintf("m%d", i)},
-				Spec: &corralpb.PodSpec{NodeName: node, Containers: []*corralpb.Container{{Name: "c", Image: ref}}}}
-			if _, err := cl.Create(context.Background(), &corralpb.CreateRequest{Object: &corralpb.Object{Kind: &corralpb.Object_Pod{Pod: pod}}}); err != nil {
-				b.Fatal(err)
-			}
-		}
-		var inits []int
-		framework.WaitFor(b, "all pods running", 120*time.Second, func() bool {
-			inits = initPids(dir)
-			return len(inits) == pods
-		})
-		time.Sleep(5 * time.Second) // settle after the starts
-		busy := statusKiB(b, agent.Process.Pid, "VmRSS:")
-		helpers := 0
-		for _, pid := range inits {
-			helpers += pssKiB(pid)
-		}
-		b.ReportMetric(float64(idle)/1024, "agent-idle-RSS-MiB")
-		b.ReportMetric(float64(busy-idle+helpers)/1024/pods, "per-pod-MiB")
-		b.ReportMetric(float64(helpers)/1024/pods, "init-PSS-per-pod-MiB")
-	}
 }
 
 // initPids lists the pids of running container inits under an agent's
