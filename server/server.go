@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/keepalive"
 
+	"github.com/corral-dev/corral/events"
 	corralpb "github.com/corral-dev/corral/proto"
 	"github.com/corral-dev/corral/raftstore"
 	"github.com/corral-dev/corral/scheduler"
@@ -101,7 +102,18 @@ func Start(cfg Config) (*Server, error) {
 	corralpb.RegisterNodeAPIServer(s.grpc, &nodeService{rs: rs, log: cfg.Logger, hb: hb})
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
-	s.wg.Add(5)
+	recorder := events.NewBuffer(s.RecordEvents, &corralpb.EventSource{Component: "daemonset-controller"}, nil,
+		cfg.Logger.With("component", "daemonset-events"))
+	daemons := scheduler.NewDaemonSetController(rs, recorder, cfg.Logger.With("component", "daemonset-controller"))
+	s.wg.Add(7)
+	go func() {
+		defer s.wg.Done()
+		_ = recorder.Run(ctx)
+	}()
+	go func() {
+		defer s.wg.Done()
+		daemons.Run(ctx)
+	}()
 	go func() {
 		defer s.wg.Done()
 		lifecycle.Run(ctx)

@@ -65,15 +65,22 @@ func SeedSurvivesLeaderLoss(t *testing.T, c framework.Cluster) {
 			t.Errorf("%s: action %q, want created", api.Ref(r.GetObject()), r.GetAction())
 		}
 	}
-	before, n := listJSON(t, c, 0, "DaemonSet")
-	if n != 10 {
-		t.Fatalf("%d DaemonSets stored, want the seed's 10:\n%s", n, before)
-	}
-	for i := 1; i < c.Size(); i++ {
-		if got, _ := listJSON(t, c, i, "DaemonSet"); got != before {
-			t.Fatalf("server %d returns different DaemonSets:\n%s\nwant\n%s", i, got, before)
+	// The controller writes the DaemonSets' status right after they are
+	// created: wait until it has, then every server must return the same.
+	var before string
+	framework.WaitFor(t, "every server to return the same DaemonSets", 20*time.Second, func() bool {
+		var n int
+		before, n = listJSON(t, c, 0, "DaemonSet")
+		if n != 10 || !strings.Contains(before, `"observedGeneration": 1`) {
+			return false
 		}
-	}
+		for i := 1; i < c.Size(); i++ {
+			if got, _ := listJSON(t, c, i, "DaemonSet"); got != before {
+				return false
+			}
+		}
+		return strings.Count(before, `"observedGeneration": 1`) == 10
+	})
 	// Re-applying changes nothing.
 	resp, err = c.Client(t, 1).Apply(ctx(t), &corralpb.ApplyRequest{Objects: objs})
 	if err != nil {

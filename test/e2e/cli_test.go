@@ -98,7 +98,21 @@ func TestSeedOnThreeServerProcesses(t *testing.T) {
 	if again := ok(t, conf, "apply", "-f", common.ExamplesDir()); strings.Contains(again, "created") || !strings.Contains(again, "daemonset.apps/nginx-daemonset unchanged") {
 		t.Errorf("re-apply output:\n%s", again)
 	}
-	want := ok(t, conf, "get", "ds", "-A", "-o", "json")
+	// The controller writes each DaemonSet's status once: wait for it, then
+	// every server must return the same document.
+	var want string
+	framework.WaitFor(t, "DaemonSet status written and the same on every server", 20*time.Second, func() bool {
+		want = ok(t, conf, "get", "ds", "-A", "-o", "json")
+		if strings.Count(want, `"observedGeneration": 1`) != 10 {
+			return false
+		}
+		for i := 0; i < 3; i++ {
+			if got := ok(t, confFor(t, c, i), "get", "ds", "-A", "-o", "json"); got != want {
+				return false
+			}
+		}
+		return true
+	})
 	var list struct {
 		Kind  string `json:"kind"`
 		Items []struct {
@@ -114,11 +128,6 @@ func TestSeedOnThreeServerProcesses(t *testing.T) {
 	}
 	if list.Kind != "List" || len(list.Items) != 10 || list.Items[0].Metadata.Generation != 1 {
 		t.Fatalf("get ds -A -o json: kind %q, %d items:\n%s", list.Kind, len(list.Items), want)
-	}
-	for i := 0; i < 3; i++ {
-		if got := ok(t, confFor(t, c, i), "get", "ds", "-A", "-o", "json"); got != want {
-			t.Fatalf("server %d returns different DaemonSets", i)
-		}
 	}
 	table := ok(t, conf, "get", "ds", "-n", "kube-system")
 	if !regexp.MustCompile(`(?m)^NAME\s+DESIRED\s+CURRENT\s+READY\s+UP-TO-DATE\s+AVAILABLE\s+NODE SELECTOR\s+AGE$`).MatchString(table) ||

@@ -1,0 +1,468 @@
+package scheduler
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/corral-dev/corral/api"
+	"github.com/corral-dev/corral/events"
+	corralpb "github.com/corral-dev/corral/proto"
+	"github.com/corral-dev/corral/raftstore/state"
+)
+
+// DaemonSetController runs on the leader: a work queue keyed by DaemonSet
+// (namespace/name), fed by the state's change events (DaemonSets, their
+// pods, nodes) and a periodic resync. Each sync plans from one snapshot
+// with the pure PlanDaemonSet and commits the whole plan as one Raft batch
+// guarded by the snapshot's index: if any pod, node or DaemonSet changed
+// since, the FSM refuses it and the controller plans again, so a stale view
+// can never put a second pod on a node.
+type DaemonSetController struct {
+	cluster Cluster
+	events  events.Recorder
+	log     *slog.Logger
+	resync  time.Duration
+
+	mu      sync.Mutex
+	queue   map[string]bool
+	kick    chan struct{}
+	backOff map[string]map[string]BackOff // DaemonSet key → node → back-off
+	later   map[string]*time.Timer
+}
+
+// NewDaemonSetController returns the controller; Run drives it.
+func NewDaemonSetController(c Cluster, rec events.Recorder, log *slog.Logger) *DaemonSetController {
+	if rec == nil {
+		rec = events.Discard
+	}
+	return &DaemonSetController{cluster: c, events: rec, log: log, resync: 30 * time.Second,
+		queue: map[string]bool{}, kick: make(chan struct{}, 1), backOff: map[string]map[string]BackOff{}, later: map[string]*time.Timer{}}
+}
+
+// Run follows leadership until ctx ends: while this server leads, it syncs
+// DaemonSets.
+func (c *DaemonSetController) Run(ctx context.Context) {
+	leader := c.cluster.SubscribeLeadership()
+	cancelLead := context.CancelFunc(func() {})
+	var done chan struct{}
+	halt := func() {
+		cancelLead()
+		if done != nil {
+			<-done
+			done = nil
+		}
+	}
+	defer halt()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case v, ok := <-leader:
+			if !ok {
+				return
+			}
+			halt()
+			if v {
+				lctx, cancel := context.WithCancel(ctx)
+				cancelLead = cancel
+				done = make(chan struct{})
+				go func(d chan struct{}) { defer close(d); c.lead(lctx) }(done)
+			}
+		}
+	}
+}
+
+// lead runs the watch and the worker while leadership lasts.
+func (c *DaemonSetController) lead(ctx context.Context) {
+	c.log.Info("daemonset controller started")
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); c.watch(ctx) }()
+	go func() { defer wg.Done(); c.work(ctx) }()
+	wg.Wait()
+	c.mu.Lock()
+	for _, t := range c.later {
+		t.Stop()
+	}
+	c.later = map[string]*time.Timer{}
+	c.mu.Unlock()
+	c.log.Info("daemonset controller stopped")
+}
+
+func (c *DaemonSetController) enqueue(key string) {
+	c.mu.Lock()
+	c.queue[key] = true
+	c.mu.Unlock()
+	select {
+	case c.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (c *DaemonSetController) enqueueAll(st *state.Store) {
+	dss, err := st.List(nil, "DaemonSet", "")
+	if err != nil {
+		return
+	}
+	for _, o := range dss {
+		c.enqueue(dsKey(o.GetDaemonSet()))
+	}
+}
+
+func (c *DaemonSetController) enqueueAfter(key string, d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if t, ok := c.later[key]; ok {
+		t.Stop()
+	}
+	c.later[key] = time.AfterFunc(d, func() { c.enqueue(key) })
+}
+
+func dsKey(ds *corralpb.DaemonSet) string {
+	return ds.GetMetadata().GetNamespace() + "/" + ds.GetMetadata().GetName()
+}
+
+// watch turns state changes into queued DaemonSets; every resync period,
+// and whenever it falls behind the event ring, it queues them all.
+func (c *DaemonSetController) watch(ctx context.Context) {
+	t := time.NewTicker(c.resync)
+	defer t.Stop()
+	for ctx.Err() == nil {
+		st := c.cluster.State()
+		sub, err := st.Subscribe(st.LatestIndex())
+		if err != nil {
+			continue
+		}
+		c.enqueueAll(st)
+		c.follow(ctx, st, sub, t.C)
+		sub.Close()
+	}
+}
+
+func (c *DaemonSetController) follow(ctx context.Context, st *state.Store, sub *state.Subscription, resync <-chan time.Time) {
+	evs := make(chan []state.Event)
+	errc := make(chan error, 1)
+	go func() {
+		for {
+			batch, err := sub.Next(ctx)
+			if err != nil {
+				errc <- err
+				return
+			}
+			select {
+			case evs <- batch:
+			case <-ctx.Done():
+				errc <- ctx.Err()
+				return
+			}
+		}
+	}()
+	for {
+		select {
+		case <-errc:
+			return
+		case <-resync:
+			c.enqueueAll(st)
+		case batch := <-evs:
+			for _, ev := range batch {
+				c.route(st, ev)
+			}
+		}
+	}
+}
+
+// route queues the DaemonSets a change may concern.
+func (c *DaemonSetController) route(st *state.Store, ev state.Event) {
+	switch o := ev.Object.Kind.(type) {
+	case *corralpb.Object_DaemonSet:
+		c.enqueue(dsKey(o.DaemonSet))
+	case *corralpb.Object_Node:
+		c.enqueueAll(st)
+	case *corralpb.Object_Pod:
+		m := o.Pod.GetMetadata()
+		for _, r := range m.GetOwnerReferences() {
+			if r.GetController() && r.GetKind() == "DaemonSet" {
+				c.enqueue(m.GetNamespace() + "/" + r.GetName())
+				return
+			}
+		}
+		// An orphan: any DaemonSet of its namespace may adopt it.
+		dss, _ := st.List(nil, "DaemonSet", m.GetNamespace())
+		for _, d := range dss {
+			c.enqueue(dsKey(d.GetDaemonSet()))
+		}
+	}
+}
+
+func (c *DaemonSetController) work(ctx context.Context) {
+	for {
+		c.mu.Lock()
+		var key string
+		for k := range c.queue {
+			key = k
+			break
+		}
+		if key != "" {
+			delete(c.queue, key)
+		}
+		c.mu.Unlock()
+		if key == "" {
+			select {
+			case <-ctx.Done():
+				return
+			case <-c.kick:
+			}
+			continue
+		}
+		if err := c.sync(ctx, key); err != nil && ctx.Err() == nil {
+			c.log.Warn("sync daemonset", "daemonset", key, "err", err)
+			c.enqueueAfter(key, time.Second)
+		}
+	}
+}
+
+// maxReplans bounds the plans one sync makes when its snapshots keep going
+// stale.
+const maxReplans = 10
+
+// errStale is a plan refused because the state moved on.
+var errStale = errors.New("stale plan")
+
+func (c *DaemonSetController) sync(ctx context.Context, key string) error {
+	for attempt := 0; attempt < maxReplans; attempt++ {
+		err := c.syncOnce(ctx, key)
+		if !errors.Is(err, errStale) {
+			return err
+		}
+	}
+	return fmt.Errorf("%d plans in a row were stale", maxReplans)
+}
+
+func (c *DaemonSetController) syncOnce(ctx context.Context, key string) error {
+	ns, name, _ := strings.Cut(key, "/")
+	view := c.cluster.State().Snapshot()
+	index := view.LatestIndex()
+	obj, err := view.Get(nil, "DaemonSet", ns, name)
+	if err != nil {
+		return err
+	}
+	if obj == nil {
+		c.mu.Lock()
+		delete(c.backOff, key)
+		c.mu.Unlock()
+		return c.collectOrphans(ctx, view, index, ns)
+	}
+	ds := obj.GetDaemonSet()
+	in, err := c.planInput(view, ds)
+	if err != nil {
+		return err
+	}
+	plan := PlanDaemonSet(in)
+	b, created := c.batch(ds, plan, index)
+	if len(b.Ops) == 0 {
+		c.finish(key, plan)
+		return nil
+	}
+	res, err := c.cluster.Write(ctx, b)
+	if err != nil {
+		return err
+	}
+	switch res.GetCode() {
+	case corralpb.ErrorCode_OK:
+	case corralpb.ErrorCode_STALE, corralpb.ErrorCode_CONFLICT, corralpb.ErrorCode_NOT_FOUND:
+		return errStale
+	default:
+		return fmt.Errorf("commit plan: %s: %s", res.GetCode(), res.GetMessage())
+	}
+	c.record(ds, plan, created)
+	c.finish(key, plan)
+	return nil
+}
+
+func (c *DaemonSetController) finish(key string, plan *DaemonPlan) {
+	c.mu.Lock()
+	c.backOff[key] = plan.BackOff
+	c.mu.Unlock()
+	if plan.Requeue > 0 {
+		c.enqueueAfter(key, plan.Requeue)
+	}
+}
+
+// planInput gathers the DaemonSet's nodes and pods from one snapshot.
+func (c *DaemonSetController) planInput(view *state.Store, ds *corralpb.DaemonSet) (DaemonPlanInput, error) {
+	nodeObjs, err := view.List(nil, "Node", "")
+	if err != nil {
+		return DaemonPlanInput{}, err
+	}
+	in := DaemonPlanInput{DaemonSet: ds, Now: time.Now()}
+	for _, o := range nodeObjs {
+		in.Nodes = append(in.Nodes, o.GetNode())
+	}
+	sel, err := api.LabelSelectorAsSelector(ds.GetSpec().GetSelector())
+	if err != nil || sel.Empty() {
+		// Kubernetes' SelectingAll guard: an empty selector selects nothing.
+		sel = labels.Nothing()
+	}
+	podObjs, err := view.List(nil, "Pod", ds.GetMetadata().GetNamespace())
+	if err != nil {
+		return DaemonPlanInput{}, err
+	}
+	uid := ds.GetMetadata().GetUid()
+	for _, o := range podObjs {
+		p := o.GetPod()
+		_, owner := controllerOf(p.GetMetadata())
+		switch {
+		case owner == uid:
+			in.Pods = append(in.Pods, p)
+		case owner == "" && p.GetSpec().GetNodeName() != "" && sel.Matches(labels.Set(p.GetMetadata().GetLabels())):
+			in.Pods = append(in.Pods, p)
+		}
+	}
+	c.mu.Lock()
+	in.FailedBackOff = c.backOff[dsKey(ds)]
+	c.mu.Unlock()
+	return in, nil
+}
+
+// batch turns a plan into one guarded Raft batch. It returns the created
+// pods with their names.
+func (c *DaemonSetController) batch(ds *corralpb.DaemonSet, plan *DaemonPlan, index uint64) (*corralpb.Batch, []*corralpb.Pod) {
+	b := &corralpb.Batch{GuardIndex: index, GuardKinds: []string{"Pod", "Node", "DaemonSet"}}
+	now := timestamppb.New(time.Now().UTC().Truncate(time.Second))
+	var created []*corralpb.Pod
+	for _, p := range plan.Create {
+		p = proto.Clone(p).(*corralpb.Pod)
+		m := p.Metadata
+		m.Name = m.GetGenerateName() + randomSuffix(5)
+		m.Uid = newUID()
+		m.CreationTimestamp = now
+		m.Generation = 1
+		p.Status = &corralpb.PodStatus{Phase: "Pending"}
+		created = append(created, p)
+		b.Ops = append(b.Ops, &corralpb.Op{Type: corralpb.Op_PUT, Object: api.Wrap(p), Precondition: corralpb.Op_MUST_NOT_EXIST})
+	}
+	for _, p := range plan.Delete {
+		m := p.GetMetadata()
+		b.Ops = append(b.Ops, &corralpb.Op{Type: corralpb.Op_DELETE, Uid: m.GetUid(),
+			Key: &corralpb.ObjectKey{Kind: "Pod", Namespace: m.GetNamespace(), Name: m.GetName()}})
+	}
+	yes := true
+	for _, p := range plan.Adopt {
+		p = proto.Clone(p).(*corralpb.Pod)
+		p.Metadata.OwnerReferences = append(p.Metadata.OwnerReferences, &corralpb.OwnerReference{ApiVersion: "apps/v1", Kind: "DaemonSet",
+			Name: ds.GetMetadata().GetName(), Uid: ds.GetMetadata().GetUid(), Controller: &yes, BlockOwnerDeletion: &yes})
+		b.Ops = append(b.Ops, &corralpb.Op{Type: corralpb.Op_PUT, Object: api.Wrap(p),
+			Precondition: corralpb.Op_RESOURCE_VERSION, ResourceVersion: p.GetMetadata().GetResourceVersion()})
+	}
+	m := ds.GetMetadata()
+	if m.GetDeletionTimestamp() != nil {
+		if len(plan.Delete) == 0 && hasFinalizer(m, "foregroundDeletion") {
+			// Every pod is gone: the DaemonSet itself can go.
+			b.Ops = append(b.Ops, &corralpb.Op{Type: corralpb.Op_DELETE, Uid: m.GetUid(),
+				Key: &corralpb.ObjectKey{Kind: "DaemonSet", Namespace: m.GetNamespace(), Name: m.GetName()}})
+		}
+		return b, created
+	}
+	if !proto.Equal(plan.Status, ds.GetStatus()) {
+		b.Ops = append(b.Ops, &corralpb.Op{Type: corralpb.Op_STATUS, Uid: m.GetUid(),
+			Object: api.Wrap(&corralpb.DaemonSet{Metadata: &corralpb.ObjectMeta{Namespace: m.GetNamespace(), Name: m.GetName()}, Status: plan.Status})})
+	}
+	return b, created
+}
+
+func hasFinalizer(m *corralpb.ObjectMeta, f string) bool {
+	for _, x := range m.GetFinalizers() {
+		if x == f {
+			return true
+		}
+	}
+	return false
+}
+
+// record emits the plan's events once it committed.
+func (c *DaemonSetController) record(ds *corralpb.DaemonSet, plan *DaemonPlan, created []*corralpb.Pod) {
+	obj := api.Wrap(ds)
+	for _, p := range created {
+		c.events.Event(obj, "Normal", "SuccessfulCreate", "Created pod: "+p.GetMetadata().GetName())
+	}
+	for _, p := range plan.Delete {
+		c.events.Event(obj, "Normal", "SuccessfulDelete", "Deleted pod: "+p.GetMetadata().GetName())
+	}
+	for _, e := range plan.Events {
+		c.events.Event(obj, e.Type, e.Reason, e.Message)
+	}
+}
+
+// collectOrphans deletes pods whose controlling DaemonSet no longer exists
+// (background deletion) in namespace ns.
+func (c *DaemonSetController) collectOrphans(ctx context.Context, view *state.Store, index uint64, ns string) error {
+	pods, err := view.List(nil, "Pod", ns)
+	if err != nil {
+		return err
+	}
+	b := &corralpb.Batch{GuardIndex: index, GuardKinds: []string{"DaemonSet"}}
+	for _, o := range pods {
+		m := o.GetPod().GetMetadata()
+		kind, uid := controllerOf(m)
+		if kind != "DaemonSet" {
+			continue
+		}
+		if owners, err := view.List(nil, "DaemonSet", ns); err == nil && ownerExists(owners, uid) {
+			continue
+		}
+		b.Ops = append(b.Ops, &corralpb.Op{Type: corralpb.Op_DELETE, Uid: m.GetUid(),
+			Key: &corralpb.ObjectKey{Kind: "Pod", Namespace: ns, Name: m.GetName()}})
+	}
+	if len(b.Ops) == 0 {
+		return nil
+	}
+	res, err := c.cluster.Write(ctx, b)
+	if err != nil {
+		return err
+	}
+	if res.GetCode() == corralpb.ErrorCode_STALE || res.GetCode() == corralpb.ErrorCode_NOT_FOUND || res.GetCode() == corralpb.ErrorCode_CONFLICT {
+		return errStale
+	}
+	if res.GetCode() != corralpb.ErrorCode_OK {
+		return fmt.Errorf("garbage-collect pods: %s", res.GetMessage())
+	}
+	c.log.Info("garbage-collected pods of a deleted daemonset", "namespace", ns, "pods", len(b.Ops))
+	return nil
+}
+
+func ownerExists(dss []*corralpb.Object, uid string) bool {
+	for _, o := range dss {
+		if o.GetDaemonSet().GetMetadata().GetUid() == uid {
+			return true
+		}
+	}
+	return false
+}
+
+func randomSuffix(n int) string {
+	const alphabet = "bcdfghjklmnpqrstvwxz2456789"
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	for i := range b {
+		b[i] = alphabet[int(b[i])%len(alphabet)]
+	}
+	return string(b)
+}
+
+func newUID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
