@@ -1,0 +1,256 @@
+package scheduler
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
+	"pgregory.net/rapid"
+
+	corralpb "github.com/corral-dev/corral/proto"
+)
+
+var planNow = time.Unix(1_800_000_000, 0)
+
+func dsFor(spec *corralpb.PodSpec) *corralpb.DaemonSet {
+	if spec == nil {
+		spec = &corralpb.PodSpec{}
+	}
+	spec.Containers = []*corralpb.Container{{Name: "c", Image: "nginx:1.25"}}
+	return &corralpb.DaemonSet{
+		Metadata: &corralpb.ObjectMeta{Name: "ds", Namespace: "default", Uid: "ds-uid", Generation: 1},
+		Spec: &corralpb.DaemonSetSpec{
+			Selector: &corralpb.LabelSelector{MatchLabels: map[string]string{"app": "x"}},
+			Template: &corralpb.PodTemplateSpec{Metadata: &corralpb.ObjectMeta{Labels: map[string]string{"app": "x"}}, Spec: spec},
+		},
+	}
+}
+
+func nodeWith(name string, labels map[string]string, taints ...*corralpb.Taint) *corralpb.Node {
+	return &corralpb.Node{Metadata: &corralpb.ObjectMeta{Name: name, Labels: labels}, Spec: &corralpb.NodeSpec{Taints: taints}}
+}
+
+func TestNodeShouldRunDaemonPod(t *testing.T) {
+	cp := &corralpb.Taint{Key: "node-role.kubernetes.io/control-plane", Effect: "NoSchedule"}
+	noExec := &corralpb.Taint{Key: "dedicated", Value: "db", Effect: "NoExecute"}
+	for _, tc := range []struct {
+		name      string
+		spec      *corralpb.PodSpec
+		node      *corralpb.Node
+		run, cont bool
+	}{
+		{"no constraints", nil, nodeWith("n", nil), true, true},
+		{"nodeSelector matches", &corralpb.PodSpec{NodeSelector: map[string]string{"disktype": "ssd"}}, nodeWith("n", map[string]string{"disktype": "ssd"}), true, true},
+		{"nodeSelector does not match", &corralpb.PodSpec{NodeSelector: map[string]string{"disktype": "ssd"}}, nodeWith("n", nil), false, false},
+		{"affinity In matches", &corralpb.PodSpec{Affinity: affinityIn("environment", "production", "staging")}, nodeWith("n", map[string]string{"environment": "staging"}), true, true},
+		{"affinity In does not match", &corralpb.PodSpec{Affinity: affinityIn("environment", "production", "staging")}, nodeWith("n", map[string]string{"environment": "dev"}), false, false},
+		{"template nodeName elsewhere", &corralpb.PodSpec{NodeName: "other"}, nodeWith("n", nil), false, false},
+		{"untolerated NoSchedule", nil, nodeWith("n", nil, cp), false, true},
+		{"tolerated with Exists", &corralpb.PodSpec{Tolerations: []*corralpb.Toleration{{Key: cp.Key, Operator: "Exists", Effect: "NoSchedule"}}}, nodeWith("n", nil, cp), true, true},
+		{"tolerated with an empty value", &corralpb.PodSpec{Tolerations: []*corralpb.Toleration{{Key: cp.Key, Operator: "Equal", Effect: "NoSchedule"}}}, nodeWith("n", nil, cp), true, true},
+		{"tolerate everything NoSchedule", &corralpb.PodSpec{Tolerations: []*corralpb.Toleration{{Operator: "Exists", Effect: "NoSchedule"}}}, nodeWith("n", nil, cp), true, true},
+		{"untolerated NoExecute evicts", nil, nodeWith("n", nil, noExec), false, false},
+		{"PreferNoSchedule ignored", nil, nodeWith("n", nil, &corralpb.Taint{Key: "k", Effect: "PreferNoSchedule"}), true, true},
+		{"cordoned nodes still run", nil, &corralpb.Node{Metadata: &corralpb.ObjectMeta{Name: "n"}, Spec: &corralpb.NodeSpec{Unschedulable: true,
+			Taints: []*corralpb.Taint{{Key: TaintUnschedulable, Effect: "NoSchedule"}}}}, true, true},
+		{"unreachable tolerated automatically", nil, nodeWith("n", nil, &corralpb.Taint{Key: TaintUnreachable, Effect: "NoExecute"}), true, true},
+		{"not-ready tolerated automatically", nil, nodeWith("n", nil, &corralpb.Taint{Key: TaintNotReady, Effect: "NoExecute"}), true, true},
+		{"network-unavailable stops pod networking", nil, nodeWith("n", nil, &corralpb.Taint{Key: taintNetworkUnavailable, Effect: "NoSchedule"}), false, true},
+		{"network-unavailable tolerated with hostNetwork", &corralpb.PodSpec{HostNetwork: true}, nodeWith("n", nil, &corralpb.Taint{Key: taintNetworkUnavailable, Effect: "NoSchedule"}), true, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			run, cont := NodeShouldRunDaemonPod(tc.node, dsFor(tc.spec))
+			if run != tc.run || cont != tc.cont {
+				t.Fatalf("(shouldRun, shouldContinueRunning) = (%v, %v), want (%v, %v)", run, cont, tc.run, tc.cont)
+			}
+		})
+	}
+}
+
+func affinityIn(key string, values ...string) *corralpb.Affinity {
+	return &corralpb.Affinity{NodeAffinity: &corralpb.NodeAffinity{RequiredDuringSchedulingIgnoredDuringExecution: &corralpb.NodeSelector{
+		NodeSelectorTerms: []*corralpb.NodeSelectorTerm{{MatchExpressions: []*corralpb.NodeSelectorRequirement{{Key: key, Operator: "In", Values: values}}}}}}}
+}
+
+// daemonPod is a pod of ds on node, created age ago, in phase, ready or not.
+func daemonPod(ds *corralpb.DaemonSet, name, node string, age time.Duration, phase string, ready bool) *corralpb.Pod {
+	p := NewDaemonPod(ds, node, TemplateHash(ds))
+	p.Metadata.Name, p.Metadata.Uid = name, "uid-"+name
+	p.Metadata.CreationTimestamp = timestamppb.New(planNow.Add(-age))
+	readyStatus := "False"
+	if ready {
+		readyStatus = "True"
+	}
+	p.Status = &corralpb.PodStatus{Phase: phase, Conditions: []*corralpb.PodCondition{{Type: "Ready", Status: readyStatus,
+		LastTransitionTime: timestamppb.New(planNow.Add(-age))}}}
+	return p
+}
+
+func names(pods []*corralpb.Pod) []string {
+	var out []string
+	for _, p := range pods {
+		out = append(out, p.GetMetadata().GetName()+"@"+p.GetSpec().GetNodeName())
+	}
+	return out
+}
+
+func TestPlanDaemonSet(t *testing.T) {
+	ds := dsFor(nil)
+	n1, n2, n3 := nodeWith("n1", nil), nodeWith("n2", nil), nodeWith("n3", nil)
+	tainted := nodeWith("n3", nil, &corralpb.Taint{Key: "k", Effect: "NoSchedule"})
+	evict := nodeWith("n3", nil, &corralpb.Taint{Key: "k", Effect: "NoExecute"})
+	orphan := daemonPod(ds, "orphan", "n2", time.Hour, "Running", true)
+	orphan.Metadata.OwnerReferences = nil
+	for _, tc := range []struct {
+		name         string
+		ds           *corralpb.DaemonSet
+		nodes        []*corralpb.Node
+		pods         []*corralpb.Pod
+		creates      int
+		deletes      []string
+		adopts       int
+		desired, mis int32
+		current, avl int32
+	}{
+		{"a pod for every node", ds, []*corralpb.Node{n1, n2, n3}, nil, 3, nil, 0, 3, 0, 0, 0},
+		{"converged", ds, []*corralpb.Node{n1, n2}, []*corralpb.Pod{daemonPod(ds, "a", "n1", time.Hour, "Running", true), daemonPod(ds, "b", "n2", time.Hour, "Running", true)}, 0, nil, 0, 2, 0, 2, 2},
+		{"two pods on a node: the younger goes", ds, []*corralpb.Node{n1}, []*corralpb.Pod{daemonPod(ds, "old", "n1", time.Hour, "Running", true), daemonPod(ds, "young", "n1", time.Minute, "Running", true)}, 0, []string{"young@n1"}, 0, 1, 0, 1, 1},
+		{"NoSchedule added later: misscheduled, kept", ds, []*corralpb.Node{tainted}, []*corralpb.Pod{daemonPod(ds, "a", "n3", time.Hour, "Running", true)}, 0, nil, 0, 0, 1, 0, 0},
+		{"NoSchedule: no new pod", ds, []*corralpb.Node{tainted}, nil, 0, nil, 0, 0, 0, 0, 0},
+		{"NoExecute evicts", ds, []*corralpb.Node{evict}, []*corralpb.Pod{daemonPod(ds, "a", "n3", time.Hour, "Running", true)}, 0, []string{"a@n3"}, 0, 0, 0, 0, 0},
+		{"pod of a deleted node", ds, []*corralpb.Node{n1}, []*corralpb.Pod{daemonPod(ds, "a", "n1", time.Hour, "Running", true), daemonPod(ds, "gone", "n9", time.Hour, "Running", true)}, 0, []string{"gone@n9"}, 0, 1, 0, 1, 1},
+		{"failed pod deleted, replacement backs off", ds, []*corralpb.Node{n1}, []*corralpb.Pod{daemonPod(ds, "f", "n1", time.Minute, "Failed", false)}, 0, []string{"f@n1"}, 0, 1, 0, 0, 0},
+		{"succeeded pod replaced", ds, []*corralpb.Node{n1}, []*corralpb.Pod{daemonPod(ds, "s", "n1", time.Minute, "Succeeded", false)}, 0, []string{"s@n1"}, 0, 1, 0, 0, 0},
+		{"orphan adopted, not duplicated", ds, []*corralpb.Node{n2}, []*corralpb.Pod{orphan}, 0, nil, 1, 1, 0, 1, 1},
+		{"not ready is not available", ds, []*corralpb.Node{n1}, []*corralpb.Pod{daemonPod(ds, "a", "n1", time.Hour, "Running", false)}, 0, nil, 0, 1, 0, 1, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			plan := PlanDaemonSet(DaemonPlanInput{DaemonSet: tc.ds, Nodes: tc.nodes, Pods: tc.pods, Now: planNow})
+			if len(plan.Create) != tc.creates || fmt.Sprint(names(plan.Delete)) != fmt.Sprint(tc.deletes) || len(plan.Adopt) != tc.adopts {
+				t.Fatalf("create %v, delete %v, adopt %v; want %d creates, deletes %v, %d adoptions",
+					names(plan.Create), names(plan.Delete), names(plan.Adopt), tc.creates, tc.deletes, tc.adopts)
+			}
+			st := plan.Status
+			if st.GetDesiredNumberScheduled() != tc.desired || st.GetNumberMisscheduled() != tc.mis ||
+				st.GetCurrentNumberScheduled() != tc.current || st.GetNumberAvailable() != tc.avl {
+				t.Fatalf("status %v", st)
+			}
+			if st.GetNumberUnavailable() != st.GetDesiredNumberScheduled()-st.GetNumberAvailable() || st.GetObservedGeneration() != 1 {
+				t.Fatalf("status %v", st)
+			}
+		})
+	}
+}
+
+func TestPlanFailedPodBackOff(t *testing.T) {
+	ds := dsFor(nil)
+	n1 := nodeWith("n1", nil)
+	plan := PlanDaemonSet(DaemonPlanInput{DaemonSet: ds, Nodes: []*corralpb.Node{n1},
+		Pods: []*corralpb.Pod{daemonPod(ds, "f", "n1", time.Minute, "Failed", false)}, Now: planNow})
+	b := plan.BackOff["n1"]
+	if b.Delay != time.Second || len(plan.Events) != 1 || plan.Events[0].Reason != "FailedDaemonPod" || plan.Requeue != time.Second {
+		t.Fatalf("first failure: backoff %+v events %v requeue %v", b, plan.Events, plan.Requeue)
+	}
+	// Inside the back-off no replacement is made; after it, one is.
+	inside := PlanDaemonSet(DaemonPlanInput{DaemonSet: ds, Nodes: []*corralpb.Node{n1}, FailedBackOff: plan.BackOff, Now: planNow.Add(500 * time.Millisecond)})
+	after := PlanDaemonSet(DaemonPlanInput{DaemonSet: ds, Nodes: []*corralpb.Node{n1}, FailedBackOff: plan.BackOff, Now: planNow.Add(2 * time.Second)})
+	if len(inside.Create) != 0 || len(after.Create) != 1 {
+		t.Fatalf("creates inside back-off %d, after %d", len(inside.Create), len(after.Create))
+	}
+	// A second failure doubles the delay.
+	again := PlanDaemonSet(DaemonPlanInput{DaemonSet: ds, Nodes: []*corralpb.Node{n1}, FailedBackOff: plan.BackOff,
+		Pods: []*corralpb.Pod{daemonPod(ds, "f2", "n1", 0, "Failed", false)}, Now: planNow.Add(3 * time.Second)})
+	if d := again.BackOff["n1"].Delay; d != 2*time.Second {
+		t.Fatalf("second failure delay %v, want 2s", d)
+	}
+}
+
+func TestPlanForegroundDeletion(t *testing.T) {
+	ds := dsFor(nil)
+	ds.Metadata.DeletionTimestamp = timestamppb.New(planNow)
+	ds.Metadata.Finalizers = []string{"foregroundDeletion"}
+	plan := PlanDaemonSet(DaemonPlanInput{DaemonSet: ds, Nodes: []*corralpb.Node{nodeWith("n1", nil)},
+		Pods: []*corralpb.Pod{daemonPod(ds, "a", "n1", time.Hour, "Running", true)}, Now: planNow})
+	if len(plan.Create) != 0 || len(plan.Delete) != 1 {
+		t.Fatalf("foreground deletion: create %v delete %v", names(plan.Create), names(plan.Delete))
+	}
+}
+
+// TestPlanConverges is the controller's invariant as a property: whatever
+// the nodes (labels, taints) and the pods already there, applying the plan
+// leaves exactly one pod on every node that should run one, none on a node
+// that must not keep one, and planning again changes nothing.
+func TestPlanConverges(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		spec := &corralpb.PodSpec{}
+		if rapid.Bool().Draw(t, "selector") {
+			spec.NodeSelector = map[string]string{"disktype": "ssd"}
+		}
+		ds := dsFor(spec)
+		var nodes []*corralpb.Node
+		var pods []*corralpb.Pod
+		for i := range rapid.IntRange(0, 8).Draw(t, "nodes") {
+			name := fmt.Sprintf("n%d", i)
+			labels := map[string]string{}
+			if rapid.Bool().Draw(t, "ssd") {
+				labels["disktype"] = "ssd"
+			}
+			var taints []*corralpb.Taint
+			if effect := rapid.SampledFrom([]string{"", "NoSchedule", "NoExecute", "PreferNoSchedule"}).Draw(t, "taint"); effect != "" {
+				taints = append(taints, &corralpb.Taint{Key: "k", Effect: effect})
+			}
+			nodes = append(nodes, nodeWith(name, labels, taints...))
+			for j := range rapid.IntRange(0, 3).Draw(t, "pods") {
+				phase := rapid.SampledFrom([]string{"Running", "Pending", "Failed", "Succeeded"}).Draw(t, "phase")
+				pods = append(pods, daemonPod(ds, fmt.Sprintf("p%d-%d", i, j), name, time.Duration(j)*time.Minute, phase, true))
+			}
+		}
+		for round := 0; round < 3; round++ {
+			plan := PlanDaemonSet(DaemonPlanInput{DaemonSet: ds, Nodes: nodes, Pods: pods, Now: planNow.Add(time.Hour * time.Duration(round))})
+			pods = applyPlan(pods, plan)
+		}
+		final := PlanDaemonSet(DaemonPlanInput{DaemonSet: ds, Nodes: nodes, Pods: pods, Now: planNow.Add(10 * time.Hour)})
+		if len(final.Create)+len(final.Delete) != 0 {
+			t.Fatalf("not converged: create %v delete %v", names(final.Create), names(final.Delete))
+		}
+		perNode := map[string]int{}
+		for _, p := range pods {
+			perNode[p.GetSpec().GetNodeName()]++
+		}
+		for _, n := range nodes {
+			run, cont := NodeShouldRunDaemonPod(n, ds)
+			got := perNode[n.GetMetadata().GetName()]
+			switch {
+			case got > 1:
+				t.Fatalf("node %s has %d pods", n.GetMetadata().GetName(), got)
+			case run && got != 1:
+				t.Fatalf("eligible node %s has %d pods", n.GetMetadata().GetName(), got)
+			case !cont && got != 0:
+				t.Fatalf("node %s must not run the pod but has %d", n.GetMetadata().GetName(), got)
+			}
+		}
+	})
+}
+
+// applyPlan is what committing a plan does to the pods: deletions, then
+// creations (running and ready at once).
+func applyPlan(pods []*corralpb.Pod, plan *DaemonPlan) []*corralpb.Pod {
+	gone := map[*corralpb.Pod]bool{}
+	for _, p := range plan.Delete {
+		gone[p] = true
+	}
+	var out []*corralpb.Pod
+	for _, p := range pods {
+		if !gone[p] {
+			out = append(out, p)
+		}
+	}
+	for i, p := range plan.Create {
+		p.Metadata.Name = fmt.Sprintf("new-%d-%s", i, p.GetSpec().GetNodeName())
+		p.Metadata.CreationTimestamp = timestamppb.New(planNow)
+		p.Status = &corralpb.PodStatus{Phase: "Running", Conditions: []*corralpb.PodCondition{{Type: "Ready", Status: "True"}}}
+		out = append(out, p)
+	}
+	return out
+}
