@@ -113,6 +113,7 @@ func (g *globals) commands() []*cobra.Command {
 		newGetCommand(g),
 		newLabelCommand(g),
 		newLogsCommand(g),
+		newRolloutCommand(g),
 		newSnapshotCommand(g),
 		newTaintCommand(g),
 		newVersionCommand(g),

@@ -99,6 +99,9 @@ func TestDaemonSetOnAgents(t *testing.T) {
 		out := ok(t, conf, "get", "ds", "nginx-daemonset")
 		return regexp.MustCompile(`(?m)^nginx-daemonset\s+2\s+2\s+2\s+2\s+2\s+<none>\s+\S+$`).MatchString(out)
 	})
+	if out := ok(t, conf, "rollout", "status", "ds", "nginx-daemonset", "--timeout", "60s"); !strings.Contains(out, `daemon set "nginx-daemonset" successfully rolled out`) {
+		t.Errorf("rollout status:\n%s", out)
+	}
 	desc := ok(t, conf, "describe", "ds", "nginx-daemonset")
 	for _, want := range []string{"Desired Number of Nodes Scheduled: 2", "Number of Nodes Scheduled with Available Pods: 2",
 		"Pods Status:  2 Running / 0 Waiting / 0 Succeeded / 0 Failed", "SuccessfulCreate", "daemonset-controller", "Created pod: nginx-daemonset-"} {
