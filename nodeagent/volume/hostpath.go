@@ -22,7 +22,8 @@ const (
 	hostPathBlockDevice       = "BlockDevice"
 )
 
-// checkHostPath runs Kubernetes' hostPath type check: "" checks nothing,
+// checkHostPath runs Kubernetes' hostPath type check: "" checks nothing
+// (a missing path becomes a directory, as container runtimes make it),
 // the *OrCreate types create what is missing (a directory with mkdir -p
 // 0755, an empty 0644 file whose parent must exist), the others require an
 // existing object of that type. Symlinks are followed, as stat(2) does.
@@ -34,6 +35,15 @@ func checkHostPath(hp *corralpb.HostPathVolumeSource) error {
 	typ := hp.GetType()
 	switch typ {
 	case hostPathUnset:
+		// No check; but a missing path is created as a directory, as
+		// Docker and containerd do for a bind mount's source, so that
+		// manifests written for them (the tutorial's fluentd mounts
+		// /var/lib/docker/containers) run here too.
+		if !exists(path) {
+			if err := os.MkdirAll(path, 0o755); err != nil {
+				return fmt.Errorf("create directory %s: %w", path, underlying(err))
+			}
+		}
 		return nil
 	case hostPathDirectoryOrCreate:
 		if !exists(path) {

@@ -54,13 +54,23 @@ func newHostPathFixture(t *testing.T) hostPathFixture {
 	return f
 }
 
+func TestHostPathUnsetCreatesMissingDirectory(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "var", "lib", "docker", "containers")
+	if err := checkHostPath(&corralpb.HostPathVolumeSource{Path: path}); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(path); err != nil || !fi.IsDir() {
+		t.Fatalf("missing path with no type was not created as a directory: %v", err)
+	}
+}
+
 func TestHostPathTypeChecks(t *testing.T) {
 	fx := newHostPathFixture(t)
 	type row struct {
 		name, typ, path, wantErr string // wantErr "" = success
 	}
 	rows := []row{
-		{"unset checks nothing", "", fx.missing, ""},
+		{"unset on a file checks nothing", "", fx.file, ""},
 		{"Directory ok", "Directory", fx.dir, ""},
 		{"Directory through a symlink", "Directory", fx.link, ""},
 		{"Directory is a file", "Directory", fx.file, "hostPath type check failed: " + fx.file + " is not a directory"},
