@@ -5,6 +5,8 @@ import (
 	"sort"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	corralpb "github.com/corral-dev/corral/proto"
 )
 
@@ -125,8 +127,9 @@ func currentStatus(ds *corralpb.DaemonSet) *corralpb.DaemonSetStatus {
 	if ds.GetStatus() == nil {
 		return &corralpb.DaemonSetStatus{}
 	}
-	s := *ds.GetStatus()
-	return &s
+	// A copy, never the stored message itself (callers change it, and a
+	// value copy of a message races with its concurrent marshalling).
+	return proto.Clone(ds.GetStatus()).(*corralpb.DaemonSetStatus)
 }
 
 // planNode decides one node, Kubernetes' podsShouldBeOnNode.
