@@ -125,11 +125,20 @@ func TestApplyCreatesConfiguresAndBumpsGeneration(t *testing.T) {
 func TestUpdateKeepsStatusAndRejectsStaleVersion(t *testing.T) {
 	c := framework.NewInProcess(t, 1)
 	cl := c.Client(t, 0)
-	resp, err := cl.Apply(ctx(t), &corralpb.ApplyRequest{Objects: decode(t, dsYAML)})
-	if err != nil {
+	if _, err := cl.Apply(ctx(t), &corralpb.ApplyRequest{Objects: decode(t, dsYAML)}); err != nil {
 		t.Fatal(err)
 	}
-	obj := resp.GetResults()[0].GetObject()
+	// The DaemonSet controller writes the status once: read the object
+	// after that, as a client would before editing.
+	var obj *corralpb.Object
+	framework.WaitFor(t, "the controller's status", 10*time.Second, func() bool {
+		got, err := cl.Get(ctx(t), &corralpb.GetRequest{Kind: "DaemonSet", Name: "web"})
+		if err != nil {
+			return false
+		}
+		obj = got.GetObject()
+		return obj.GetDaemonSet().GetStatus().GetObservedGeneration() == 1
+	})
 	stale := api.Meta(obj).GetResourceVersion()
 	edit := decode(t, dsYAML)[0]
 	api.Meta(edit).ResourceVersion = stale
@@ -149,38 +158,35 @@ func TestUpdateKeepsStatusAndRejectsStaleVersion(t *testing.T) {
 	wantCode(t, err, codes.Aborted, `Operation cannot be fulfilled on daemonsets.apps "web"`)
 }
 
+// TestDeletePropagation checks the API's propagation policies with an
+// owner no controller acts on (a ConfigMap), so that what the server itself
+// does is what is seen; the DaemonSet controller's part (it completes
+// foreground deletions and collects the pods of deleted DaemonSets) is
+// tested with the controller.
 func TestDeletePropagation(t *testing.T) {
 	c := framework.NewInProcess(t, 1)
 	cl := c.Client(t, 0)
-	resp, err := cl.Apply(ctx(t), &corralpb.ApplyRequest{Objects: decode(t, dsYAML)})
-	if err != nil {
-		t.Fatal(err)
+	owner := func(name string) *corralpb.Object {
+		resp, err := cl.Apply(ctx(t), &corralpb.ApplyRequest{Objects: decode(t, "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: "+name+"}\ndata: {a: b}\n")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.GetResults()[0].GetObject()
 	}
-	owner := resp.GetResults()[0].GetObject()
-	pod := func(name string) *corralpb.Object {
-		o := decode(t, `
-apiVersion: v1
-kind: Pod
-metadata:
-  name: `+name+`
-  labels: {app: web}
-spec:
-  containers:
-  - name: web
-    image: nginx:1.25
-`)[0]
-		api.Meta(o).OwnerReferences = []*corralpb.OwnerReference{{ApiVersion: "apps/v1", Kind: "DaemonSet",
-			Name: "web", Uid: api.Meta(owner).Uid}}
-		return o
+	dependent := func(name string, o *corralpb.Object) {
+		d := decode(t, "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: "+name+", labels: {app: web}}\n")[0]
+		api.Meta(d).OwnerReferences = []*corralpb.OwnerReference{{ApiVersion: "v1", Kind: "ConfigMap", Name: api.Meta(o).Name, Uid: api.Meta(o).Uid}}
+		if _, err := cl.Apply(ctx(t), &corralpb.ApplyRequest{Objects: []*corralpb.Object{d}}); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if _, err := cl.Apply(ctx(t), &corralpb.ApplyRequest{Objects: []*corralpb.Object{pod("web-a"), pod("web-b")}}); err != nil {
-		t.Fatal(err)
-	}
+	fg := owner("fg")
+	dependent("fg-a", fg)
 	// Foreground: the owner stays, marked, while dependents exist.
-	if _, err := cl.Delete(ctx(t), &corralpb.DeleteRequest{Kind: "DaemonSet", Name: "web", PropagationPolicy: "Foreground"}); err != nil {
+	if _, err := cl.Delete(ctx(t), &corralpb.DeleteRequest{Kind: "ConfigMap", Name: "fg", PropagationPolicy: "Foreground"}); err != nil {
 		t.Fatal(err)
 	}
-	got, err := cl.Get(ctx(t), &corralpb.GetRequest{Kind: "DaemonSet", Name: "web"})
+	got, err := cl.Get(ctx(t), &corralpb.GetRequest{Kind: "ConfigMap", Name: "fg"})
 	if err != nil {
 		t.Fatalf("foreground delete removed the owner at once: %v", err)
 	}
@@ -188,21 +194,21 @@ spec:
 		t.Fatalf("foreground delete did not mark the owner: %v", m)
 	}
 	// Orphan: the owner goes, the dependents stay without the reference.
-	if _, err := cl.Delete(ctx(t), &corralpb.DeleteRequest{Kind: "DaemonSet", Name: "web", PropagationPolicy: "Orphan"}); err != nil {
+	or := owner("or")
+	dependent("or-a", or)
+	dependent("or-b", or)
+	if _, err := cl.Delete(ctx(t), &corralpb.DeleteRequest{Kind: "ConfigMap", Name: "or", PropagationPolicy: "Orphan"}); err != nil {
 		t.Fatal(err)
 	}
-	_, err = cl.Get(ctx(t), &corralpb.GetRequest{Kind: "DaemonSet", Name: "web"})
-	wantCode(t, err, codes.NotFound, `daemonsets.apps "web" not found`)
-	pods, err := cl.List(ctx(t), &corralpb.ListRequest{Kind: "Pod", Namespace: "default", LabelSelector: "app=web"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(pods.GetItems()) != 2 {
-		t.Fatalf("%d pods after an orphan delete, want 2", len(pods.GetItems()))
-	}
-	for _, p := range pods.GetItems() {
-		if len(api.Meta(p).OwnerReferences) != 0 {
-			t.Fatalf("orphaned pod %s keeps its owner reference", api.Meta(p).Name)
+	_, err = cl.Get(ctx(t), &corralpb.GetRequest{Kind: "ConfigMap", Name: "or"})
+	wantCode(t, err, codes.NotFound, `configmaps "or" not found`)
+	for _, name := range []string{"or-a", "or-b"} {
+		d, err := cl.Get(ctx(t), &corralpb.GetRequest{Kind: "ConfigMap", Name: name})
+		if err != nil {
+			t.Fatalf("orphaned dependent %s: %v", name, err)
+		}
+		if len(api.Meta(d.GetObject()).OwnerReferences) != 0 {
+			t.Fatalf("orphaned %s keeps its owner reference", name)
 		}
 	}
 	_, err = cl.Delete(ctx(t), &corralpb.DeleteRequest{Kind: "Namespace", Name: "kube-system"})
