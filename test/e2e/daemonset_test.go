@@ -102,7 +102,12 @@ func TestDaemonSetOnAgents(t *testing.T) {
 	if out := ok(t, conf, "rollout", "status", "ds", "nginx-daemonset", "--timeout", "60s"); !strings.Contains(out, `daemon set "nginx-daemonset" successfully rolled out`) {
 		t.Errorf("rollout status:\n%s", out)
 	}
-	desc := ok(t, conf, "describe", "ds", "nginx-daemonset")
+	// Events are recorded in batches, a moment after the pods.
+	var desc string
+	framework.WaitFor(t, "the controller's events in describe", 30*time.Second, func() bool {
+		desc = ok(t, conf, "describe", "ds", "nginx-daemonset")
+		return strings.Count(desc, "SuccessfulCreate") == 2
+	})
 	for _, want := range []string{"Desired Number of Nodes Scheduled: 2", "Number of Nodes Scheduled with Available Pods: 2",
 		"Pods Status:  2 Running / 0 Waiting / 0 Succeeded / 0 Failed", "SuccessfulCreate", "daemonset-controller", "Created pod: nginx-daemonset-"} {
 		if !strings.Contains(desc, want) {
