@@ -37,11 +37,11 @@ type agentProc struct {
 	cmd  *exec.Cmd
 }
 
-func startAgentProc(t *testing.T, name, server, tokenFile, dir string) *agentProc {
+func startAgentProc(t *testing.T, name, server, tokenFile, dir string, extra ...string) *agentProc {
 	t.Helper()
-	a := &agentProc{t: t, dir: dir, args: []string{"agent", "--name", name, "--data-dir", dir, "--server", server,
-		"--token-file", tokenFile, "--node-ip", "127.0.0.1", "--labels", "corral-test=yes", "--log-level", "debug",
-		"--agent-port", fmt.Sprint(freePort(t))}}
+	a := &agentProc{t: t, dir: dir, args: append([]string{"agent", "--name", name, "--data-dir", dir, "--server", server,
+		"--token-file", tokenFile, "--node-ip", "127.0.0.1", "--log-level", "debug",
+		"--agent-port", fmt.Sprint(freePort(t))}, extra...)}
 	a.start()
 	t.Cleanup(func() {
 		a.kill()

@@ -19,7 +19,13 @@ import (
 // phases.
 func podsOf(t *testing.T, conf, selector string) (map[string]string, map[string]string) {
 	t.Helper()
-	out, _, code := corral(t, conf, "", "get", "pods", "-l", selector, "-o", "json")
+	args := []string{"get", "pods", "-o", "json"}
+	if strings.HasPrefix(selector, "-") {
+		args = append(args, strings.Fields(selector)...)
+	} else {
+		args = append(args, "-l", selector)
+	}
+	out, _, code := corral(t, conf, "", args...)
 	if code != 0 {
 		return nil, nil
 	}
@@ -71,8 +77,10 @@ func TestDaemonSetOnAgents(t *testing.T) {
 	reg := framework.NewRegistry(t)
 	reg.Push(t, "library/nginx:1.25", framework.WorkloadImage(t))
 	token := filepath.Join(filepath.Dir(conf), "token")
-	var nodes []string
-	for _, n := range []string{"a", "b"} {
+	reg.Push(t, "fluent/fluentd:v1.16", framework.WorkloadImage(t))
+	// Two workers and a node tainted like a control-plane server.
+	var nodes, all []string
+	for _, n := range []string{"a", "b", "cp"} {
 		name := uniqueName("ds-" + n)
 		dir := filepath.Join(t.TempDir(), "agent-"+n)
 		if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -81,13 +89,20 @@ func TestDaemonSetOnAgents(t *testing.T) {
 		// Every registry is mirrored by the test's: the seed's images are
 		// stand-ins.
 		writeFile(t, filepath.Join(dir, "registries.yaml"), fmt.Sprintf("mirrors:\n  \"*\":\n    endpoint: [\"http://%s\"]\n", reg.Host))
-		startAgentProc(t, name, c.APIAddr(0), token, dir)
-		nodes = append(nodes, name)
+		var extra []string
+		if n == "cp" {
+			extra = []string{"--labels", "node-role.kubernetes.io/control-plane=", "--taints", "node-role.kubernetes.io/control-plane:NoSchedule"}
+		} else {
+			nodes = append(nodes, name)
+		}
+		startAgentProc(t, name, c.APIAddr(0), token, dir, extra...)
+		all = append(all, name)
 	}
 	sort.Strings(nodes)
-	framework.WaitFor(t, "both nodes Ready", 30*time.Second, func() bool {
+	sort.Strings(all)
+	framework.WaitFor(t, "three nodes Ready", 30*time.Second, func() bool {
 		out, _, code := corral(t, conf, "", "get", "nodes")
-		return code == 0 && strings.Count(out, " Ready ") == 2
+		return code == 0 && strings.Count(out, " Ready ") == 3
 	})
 	basic := filepath.Join(common.ExamplesDir(), "daemonset-basic.yml")
 	ok(t, conf, "apply", "-f", basic)
@@ -114,6 +129,34 @@ func TestDaemonSetOnAgents(t *testing.T) {
 			t.Errorf("describe ds lacks %q:\n%s", want, desc)
 		}
 	}
+	// Tolerations: special-daemon and fluentd also run on the control-plane
+	// node; fluentd's memory limit reaches its cgroup.
+	ok(t, conf, "apply", "-f", filepath.Join(common.ExamplesDir(), "daemonset-tolerations.yml"), "-f", filepath.Join(common.ExamplesDir(), "fluentd.yml"))
+	for _, sel := range []string{"app=special-daemon", "app=fluentd"} {
+		framework.WaitFor(t, sel+" running on all three nodes", 90*time.Second, func() bool {
+			args := "-l " + sel
+			if sel == "app=fluentd" {
+				args = "-n kube-system " + args
+			}
+			podNodes, phases := podsOf(t, conf, args)
+			return strings.Join(sortedValues(podNodes), ",") == strings.Join(all, ",") && allRunning(phases)
+		})
+	}
+	fluentd, _ := podsOf(t, conf, "-n kube-system -l app=fluentd")
+	for pod := range fluentd {
+		if lim := ok(t, conf, "exec", "-n", "kube-system", pod, "--", "/workload", "cat", "/sys/fs/cgroup/memory/memory.limit_in_bytes"); strings.TrimSpace(lim) != "209715200" {
+			t.Errorf("fluentd memory limit in its cgroup: %q, want 209715200 (200Mi)", lim)
+		}
+		break
+	}
+	// Node affinity: production-monitor goes where environment is
+	// production or staging.
+	ok(t, conf, "label", "nodes", nodes[1], "environment=staging")
+	ok(t, conf, "apply", "-f", filepath.Join(common.ExamplesDir(), "daemonset-node-affinity.yml"))
+	framework.WaitFor(t, "production-monitor on the staging node only", 60*time.Second, func() bool {
+		podNodes, phases := podsOf(t, conf, "-l app=prod-monitor")
+		return len(podNodes) == 1 && sortedValues(podNodes)[0] == nodes[1] && allRunning(phases)
+	})
 	// nodeSelector: the ssd-monitor pod follows the disktype=ssd label.
 	ok(t, conf, "label", "nodes", nodes[0], "disktype=ssd")
 	ok(t, conf, "apply", "-f", filepath.Join(common.ExamplesDir(), "daemonset-node-selector.yml"))
