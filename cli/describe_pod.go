@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/corral-dev/corral/api"
 	corralpb "github.com/corral-dev/corral/proto"
 )
 
@@ -242,33 +243,10 @@ func sortMounts(ms []*corralpb.VolumeMount) {
 }
 
 // qosClass returns the pod's QoS class: as reported, else computed from
-// the containers' requests and limits (Guaranteed, Burstable, BestEffort).
+// the containers' requests and limits.
 func qosClass(pod *corralpb.Pod) string {
 	if q := pod.GetStatus().GetQosClass(); q != "" {
 		return q
 	}
-	any, guaranteed := false, true
-	for _, c := range append(append([]*corralpb.Container{}, pod.GetSpec().GetInitContainers()...), pod.GetSpec().GetContainers()...) {
-		req, lim := c.GetResources().GetRequests(), c.GetResources().GetLimits()
-		if len(req) > 0 || len(lim) > 0 {
-			any = true
-		}
-		for _, r := range []string{"cpu", "memory"} {
-			l, ok := lim[r]
-			if !ok {
-				guaranteed = false
-				continue
-			}
-			if q, ok := req[r]; ok && q != l {
-				guaranteed = false
-			}
-		}
-	}
-	switch {
-	case !any:
-		return "BestEffort"
-	case guaranteed:
-		return "Guaranteed"
-	}
-	return "Burstable"
+	return api.QOSClass(pod)
 }

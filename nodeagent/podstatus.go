@@ -5,6 +5,7 @@ import (
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/corral-dev/corral/api"
 	"github.com/corral-dev/corral/nodeagent/runtime"
 	corralpb "github.com/corral-dev/corral/proto"
 )
@@ -107,7 +108,7 @@ func podStatus(pod *corralpb.Pod, views []containerView, hostIP, podIP string, s
 		HostIp:    hostIP,
 		PodIp:     podIP,
 		StartTime: ts(startTime),
-		QosClass:  qosClass(pod),
+		QosClass:  api.QOSClass(pod),
 	}
 	if podIP != "" {
 		st.PodIps = []*corralpb.PodIP{{Ip: podIP}}
@@ -128,33 +129,4 @@ func podStatus(pod *corralpb.Pod, views []containerView, hostIP, podIP string, s
 		{Type: "Ready", Status: ready},
 	}
 	return st
-}
-
-// qosClass is Kubernetes' quality-of-service class of a pod.
-func qosClass(pod *corralpb.Pod) string {
-	guaranteed, anySet := true, false
-	for _, c := range pod.GetSpec().GetContainers() {
-		req, lim := c.GetResources().GetRequests(), c.GetResources().GetLimits()
-		if len(req) > 0 || len(lim) > 0 {
-			anySet = true
-		}
-		for _, r := range []string{"cpu", "memory"} {
-			l, ok := lim[r]
-			if !ok {
-				guaranteed = false
-				continue
-			}
-			if q, ok := req[r]; ok && q != l {
-				guaranteed = false
-			}
-		}
-	}
-	switch {
-	case !anySet:
-		return "BestEffort"
-	case guaranteed:
-		return "Guaranteed"
-	default:
-		return "Burstable"
-	}
 }

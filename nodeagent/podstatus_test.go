@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/corral-dev/corral/api"
 	"github.com/corral-dev/corral/nodeagent/runtime"
 	corralpb "github.com/corral-dev/corral/proto"
 )
@@ -73,7 +74,7 @@ func TestQOSClass(t *testing.T) {
 		{mk(nil, map[string]string{"cpu": "1", "memory": "1Gi"}), "Guaranteed"},
 		{mk(map[string]string{"memory": "100Mi"}, map[string]string{"memory": "200Mi"}), "Burstable"},
 	} {
-		if got := qosClass(tc.pod); got != tc.want {
+		if got := api.QOSClass(tc.pod); got != tc.want {
 			t.Errorf("qos of %v = %s, want %s", tc.pod.GetSpec().GetContainers()[0].GetResources(), got, tc.want)
 		}
 	}
