@@ -130,3 +130,20 @@ func podStatus(pod *corralpb.Pod, views []containerView, hostIP, podIP string, s
 	}
 	return st
 }
+
+// carryTransitions stamps each condition of cur with when it last changed:
+// the time from prev when its status is the same, now when it flipped or is
+// new. Pods' Ready transition times drive minReadySeconds.
+func carryTransitions(prev, cur *corralpb.PodStatus, now time.Time) {
+	old := map[string]*corralpb.PodCondition{}
+	for _, c := range prev.GetConditions() {
+		old[c.GetType()] = c
+	}
+	for _, c := range cur.GetConditions() {
+		if o, ok := old[c.GetType()]; ok && o.GetStatus() == c.GetStatus() && o.GetLastTransitionTime() != nil {
+			c.LastTransitionTime = o.GetLastTransitionTime()
+		} else {
+			c.LastTransitionTime = ts(now)
+		}
+	}
+}

@@ -79,3 +79,22 @@ func TestQOSClass(t *testing.T) {
 		}
 	}
 }
+
+func TestCarryTransitions(t *testing.T) {
+	t0, t1 := time.Unix(1_800_000_000, 0), time.Unix(1_800_000_100, 0)
+	prev := &corralpb.PodStatus{Conditions: []*corralpb.PodCondition{
+		{Type: "Ready", Status: "True", LastTransitionTime: ts(t0)},
+		{Type: "PodScheduled", Status: "True", LastTransitionTime: ts(t0)},
+	}}
+	cur := &corralpb.PodStatus{Conditions: []*corralpb.PodCondition{
+		{Type: "Ready", Status: "False"}, {Type: "PodScheduled", Status: "True"}, {Type: "Initialized", Status: "True"},
+	}}
+	carryTransitions(prev, cur, t1)
+	got := map[string]int64{}
+	for _, c := range cur.GetConditions() {
+		got[c.GetType()] = c.GetLastTransitionTime().GetSeconds()
+	}
+	if got["Ready"] != t1.Unix() || got["PodScheduled"] != t0.Unix() || got["Initialized"] != t1.Unix() {
+		t.Fatalf("transition times %v", got)
+	}
+}

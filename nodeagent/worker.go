@@ -32,12 +32,13 @@ type podWorker struct {
 	wake       chan struct{}
 
 	// Worker-goroutine state.
-	backOff   map[string]containerBackOff
-	pullBack  map[string]pullBackOff
-	waiting   map[string][2]string // container → reason, message
-	sandbox   *runtime.Sandbox
-	startTime time.Time
-	lastEvent map[string]time.Time
+	backOff    map[string]containerBackOff
+	pullBack   map[string]pullBackOff
+	waiting    map[string][2]string // container → reason, message
+	sandbox    *runtime.Sandbox
+	startTime  time.Time
+	lastEvent  map[string]time.Time
+	lastStatus *corralpb.PodStatus
 }
 
 type pullBackOff struct {

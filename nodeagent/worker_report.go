@@ -3,6 +3,7 @@ package nodeagent
 import (
 	"context"
 	"errors"
+	"time"
 	"os"
 	"path/filepath"
 
@@ -46,7 +47,16 @@ func (w *podWorker) report(ctx context.Context, pod *corralpb.Pod, podWaiting, m
 		}
 		views = append(views, v)
 	}
-	w.m.cfg.Reporter.Report(pod, podStatus(pod, views, w.m.cfg.NodeIP, w.podIP(pod), w.startTime))
+	st := podStatus(pod, views, w.m.cfg.NodeIP, w.podIP(pod), w.startTime)
+	prev := w.lastStatus
+	if prev == nil {
+		// After an agent restart, the status the servers hold is the
+		// previous one: keep its transition times.
+		prev = pod.GetStatus()
+	}
+	carryTransitions(prev, st, time.Now())
+	w.lastStatus = st
+	w.m.cfg.Reporter.Report(pod, st)
 }
 
 // terminate stops and removes everything of the pod: containers (SIGTERM,
