@@ -3,9 +3,9 @@ package nodeagent
 import (
 	"context"
 	"errors"
-	"time"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/corral-dev/corral/nodeagent/runtime"
 	corralpb "github.com/corral-dev/corral/proto"
