@@ -21,7 +21,7 @@ func newRolloutCommand(g *globals) *cobra.Command {
 		Args:  cobra.ArbitraryArgs,
 		RunE:  g.groupRunE(),
 	}
-	cmd.AddCommand(newRolloutStatusCommand(g))
+	cmd.AddCommand(newRolloutStatusCommand(g), newRolloutHistoryCommand(g), newRolloutUndoCommand(g), newRolloutRestartCommand(g))
 	return cmd
 }
 
