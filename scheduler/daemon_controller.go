@@ -38,6 +38,8 @@ type DaemonSetController struct {
 	kick    chan struct{}
 	backOff map[string]map[string]BackOff // DaemonSet key → node → back-off
 	later   map[string]*time.Timer
+	// waiting are the DaemonSets with pods waiting for room on their node.
+	waiting map[string]bool
 }
 
 // NewDaemonSetController returns the controller; Run drives it.
@@ -46,7 +48,8 @@ func NewDaemonSetController(c Cluster, rec events.Recorder, log *slog.Logger) *D
 		rec = events.Discard
 	}
 	return &DaemonSetController{cluster: c, events: rec, log: log, resync: 30 * time.Second,
-		queue: map[string]bool{}, kick: make(chan struct{}, 1), backOff: map[string]map[string]BackOff{}, later: map[string]*time.Timer{}}
+		queue: map[string]bool{}, kick: make(chan struct{}, 1), backOff: map[string]map[string]BackOff{}, later: map[string]*time.Timer{},
+		waiting: map[string]bool{}}
 }
 
 // Run follows leadership until ctx ends: while this server leads, it syncs
@@ -186,9 +189,12 @@ func (c *DaemonSetController) route(st *state.Store, ev state.Event) {
 	switch o := ev.Object.Kind.(type) {
 	case *corralpb.Object_DaemonSet:
 		c.enqueue(dsKey(o.DaemonSet))
-	case *corralpb.Object_Node:
+	case *corralpb.Object_Node, *corralpb.Object_PriorityClass:
 		c.enqueueAll(st)
 	case *corralpb.Object_Pod:
+		if ev.Type == state.EventDeleted || terminated(o.Pod) {
+			c.enqueueWaiting()
+		}
 		m := o.Pod.GetMetadata()
 		for _, r := range m.GetOwnerReferences() {
 			if r.GetController() && r.GetKind() == "DaemonSet" {
@@ -201,6 +207,20 @@ func (c *DaemonSetController) route(st *state.Store, ev state.Event) {
 		for _, d := range dss {
 			c.enqueue(dsKey(d.GetDaemonSet()))
 		}
+	}
+}
+
+// enqueueWaiting queues the DaemonSets whose pods wait for room: a pod
+// left a node, and the room may be enough.
+func (c *DaemonSetController) enqueueWaiting() {
+	c.mu.Lock()
+	keys := make([]string, 0, len(c.waiting))
+	for k := range c.waiting {
+		keys = append(keys, k)
+	}
+	c.mu.Unlock()
+	for _, k := range keys {
+		c.enqueue(k)
 	}
 }
 
@@ -259,17 +279,22 @@ func (c *DaemonSetController) syncOnce(ctx context.Context, key string) error {
 	if obj == nil {
 		c.mu.Lock()
 		delete(c.backOff, key)
+		delete(c.waiting, key)
 		c.mu.Unlock()
 		return c.collectOrphans(ctx, view, index, ns)
 	}
 	ds := obj.GetDaemonSet()
-	in, err := c.planInput(view, ds)
+	in, pods, err := c.planInput(view, ds)
 	if err != nil {
 		return err
 	}
 	plan := PlanDaemonSet(in)
+	if pods.err != nil {
+		return pods.err
+	}
 	b, created := c.batch(ds, plan, index)
 	if len(b.Ops) == 0 {
+		c.record(ds, plan, created)
 		c.finish(key, plan)
 		return nil
 	}
@@ -292,21 +317,35 @@ func (c *DaemonSetController) syncOnce(ctx context.Context, key string) error {
 func (c *DaemonSetController) finish(key string, plan *DaemonPlan) {
 	c.mu.Lock()
 	c.backOff[key] = plan.BackOff
+	if plan.Waiting > 0 {
+		c.waiting[key] = true
+	} else {
+		delete(c.waiting, key)
+	}
 	c.mu.Unlock()
 	if plan.Requeue > 0 {
 		c.enqueueAfter(key, plan.Requeue)
 	}
 }
 
-// planInput gathers the DaemonSet's nodes and pods from one snapshot.
-func (c *DaemonSetController) planInput(view *state.Store, ds *corralpb.DaemonSet) (DaemonPlanInput, error) {
+// planInput gathers the DaemonSet's nodes and pods, the priority classes,
+// and (on demand) the pods bound to each node, from one snapshot.
+func (c *DaemonSetController) planInput(view *state.Store, ds *corralpb.DaemonSet) (DaemonPlanInput, *nodePods, error) {
 	nodeObjs, err := view.List(nil, "Node", "")
 	if err != nil {
-		return DaemonPlanInput{}, err
+		return DaemonPlanInput{}, nil, err
 	}
-	in := DaemonPlanInput{DaemonSet: ds, Now: time.Now()}
+	pods := &nodePods{view: view}
+	in := DaemonPlanInput{DaemonSet: ds, Now: time.Now(), PodsOnNode: pods.get}
 	for _, o := range nodeObjs {
 		in.Nodes = append(in.Nodes, o.GetNode())
+	}
+	pcs, err := view.List(nil, "PriorityClass", "")
+	if err != nil {
+		return DaemonPlanInput{}, nil, err
+	}
+	for _, o := range pcs {
+		in.PriorityClasses = append(in.PriorityClasses, o.GetPriorityClass())
 	}
 	sel, err := api.LabelSelectorAsSelector(ds.GetSpec().GetSelector())
 	if err != nil || sel.Empty() {
@@ -315,7 +354,7 @@ func (c *DaemonSetController) planInput(view *state.Store, ds *corralpb.DaemonSe
 	}
 	podObjs, err := view.List(nil, "Pod", ds.GetMetadata().GetNamespace())
 	if err != nil {
-		return DaemonPlanInput{}, err
+		return DaemonPlanInput{}, nil, err
 	}
 	uid := ds.GetMetadata().GetUid()
 	for _, o := range podObjs {
@@ -331,13 +370,36 @@ func (c *DaemonSetController) planInput(view *state.Store, ds *corralpb.DaemonSe
 	c.mu.Lock()
 	in.FailedBackOff = c.backOff[dsKey(ds)]
 	c.mu.Unlock()
-	return in, nil
+	return in, pods, nil
+}
+
+// nodePods reads the pods bound to a node from a snapshot, for the
+// planner, which asks only for the nodes it places pods on. The planner
+// cannot take an error: the first one is kept for the sync to return.
+type nodePods struct {
+	view *state.Store
+	err  error
+}
+
+func (n *nodePods) get(node string) []*corralpb.Pod {
+	objs, err := n.view.PodsByNode(nil, node)
+	if err != nil {
+		if n.err == nil {
+			n.err = fmt.Errorf("list pods on node %s: %w", node, err)
+		}
+		return nil
+	}
+	out := make([]*corralpb.Pod, 0, len(objs))
+	for _, o := range objs {
+		out = append(out, o.GetPod())
+	}
+	return out
 }
 
 // batch turns a plan into one guarded Raft batch. It returns the created
-// pods with their names.
+// pods with their names, in plan.Create's order.
 func (c *DaemonSetController) batch(ds *corralpb.DaemonSet, plan *DaemonPlan, index uint64) (*corralpb.Batch, []*corralpb.Pod) {
-	b := &corralpb.Batch{GuardIndex: index, GuardKinds: []string{"Pod", "Node", "DaemonSet"}}
+	b := &corralpb.Batch{GuardIndex: index, GuardKinds: []string{"Pod", "Node", "DaemonSet", "PriorityClass"}}
 	now := timestamppb.New(time.Now().UTC().Truncate(time.Second))
 	var created []*corralpb.Pod
 	for _, p := range plan.Create {
@@ -347,11 +409,22 @@ func (c *DaemonSetController) batch(ds *corralpb.DaemonSet, plan *DaemonPlan, in
 		m.Uid = newUID()
 		m.CreationTimestamp = now
 		m.Generation = 1
-		p.Status = &corralpb.PodStatus{Phase: "Pending"}
+		if p.Status == nil {
+			p.Status = &corralpb.PodStatus{}
+		}
+		p.Status.Phase = "Pending"
 		created = append(created, p)
 		b.Ops = append(b.Ops, &corralpb.Op{Type: corralpb.Op_PUT, Object: api.Wrap(p), Precondition: corralpb.Op_MUST_NOT_EXIST})
 	}
-	for _, p := range plan.Delete {
+	for _, p := range plan.Bind {
+		b.Ops = append(b.Ops, &corralpb.Op{Type: corralpb.Op_PUT, Object: api.Wrap(p),
+			Precondition: corralpb.Op_RESOURCE_VERSION, ResourceVersion: p.GetMetadata().GetResourceVersion()})
+	}
+	for _, p := range plan.UpdateStatus {
+		b.Ops = append(b.Ops, &corralpb.Op{Type: corralpb.Op_STATUS, Uid: p.GetMetadata().GetUid(), Object: api.Wrap(p),
+			Precondition: corralpb.Op_RESOURCE_VERSION, ResourceVersion: p.GetMetadata().GetResourceVersion()})
+	}
+	for _, p := range append(append([]*corralpb.Pod(nil), plan.Delete...), plan.Preempt...) {
 		m := p.GetMetadata()
 		b.Ops = append(b.Ops, &corralpb.Op{Type: corralpb.Op_DELETE, Uid: m.GetUid(),
 			Key: &corralpb.ObjectKey{Kind: "Pod", Namespace: m.GetNamespace(), Name: m.GetName()}})
@@ -364,20 +437,26 @@ func (c *DaemonSetController) batch(ds *corralpb.DaemonSet, plan *DaemonPlan, in
 		b.Ops = append(b.Ops, &corralpb.Op{Type: corralpb.Op_PUT, Object: api.Wrap(p),
 			Precondition: corralpb.Op_RESOURCE_VERSION, ResourceVersion: p.GetMetadata().GetResourceVersion()})
 	}
+	b.Ops = append(b.Ops, dsOps(ds, plan)...)
+	return b, created
+}
+
+// dsOps are the plan's ops on the DaemonSet itself: its status, or, once a
+// foreground deletion removed every pod, the DaemonSet.
+func dsOps(ds *corralpb.DaemonSet, plan *DaemonPlan) []*corralpb.Op {
 	m := ds.GetMetadata()
 	if m.GetDeletionTimestamp() != nil {
 		if len(plan.Delete) == 0 && hasFinalizer(m, "foregroundDeletion") {
-			// Every pod is gone: the DaemonSet itself can go.
-			b.Ops = append(b.Ops, &corralpb.Op{Type: corralpb.Op_DELETE, Uid: m.GetUid(),
-				Key: &corralpb.ObjectKey{Kind: "DaemonSet", Namespace: m.GetNamespace(), Name: m.GetName()}})
+			return []*corralpb.Op{{Type: corralpb.Op_DELETE, Uid: m.GetUid(),
+				Key: &corralpb.ObjectKey{Kind: "DaemonSet", Namespace: m.GetNamespace(), Name: m.GetName()}}}
 		}
-		return b, created
+		return nil
 	}
-	if !proto.Equal(plan.Status, ds.GetStatus()) {
-		b.Ops = append(b.Ops, &corralpb.Op{Type: corralpb.Op_STATUS, Uid: m.GetUid(),
-			Object: api.Wrap(&corralpb.DaemonSet{Metadata: &corralpb.ObjectMeta{Namespace: m.GetNamespace(), Name: m.GetName()}, Status: plan.Status})})
+	if proto.Equal(plan.Status, ds.GetStatus()) {
+		return nil
 	}
-	return b, created
+	return []*corralpb.Op{{Type: corralpb.Op_STATUS, Uid: m.GetUid(),
+		Object: api.Wrap(&corralpb.DaemonSet{Metadata: &corralpb.ObjectMeta{Namespace: m.GetNamespace(), Name: m.GetName()}, Status: plan.Status})}}
 }
 
 func hasFinalizer(m *corralpb.ObjectMeta, f string) bool {
@@ -389,17 +468,33 @@ func hasFinalizer(m *corralpb.ObjectMeta, f string) bool {
 	return false
 }
 
-// record emits the plan's events once it committed.
+// record emits the plan's events once it committed: those about the
+// DaemonSet, and those about pods (FailedScheduling, Scheduled, Preempted
+// on a victim), with the names and uids the controller gave the pods it
+// created.
 func (c *DaemonSetController) record(ds *corralpb.DaemonSet, plan *DaemonPlan, created []*corralpb.Pod) {
 	obj := api.Wrap(ds)
-	for _, p := range created {
+	named := make(map[*corralpb.Pod]*corralpb.Pod, len(created))
+	for i, p := range created {
+		named[plan.Create[i]] = p
 		c.events.Event(obj, "Normal", "SuccessfulCreate", "Created pod: "+p.GetMetadata().GetName())
 	}
 	for _, p := range plan.Delete {
 		c.events.Event(obj, "Normal", "SuccessfulDelete", "Deleted pod: "+p.GetMetadata().GetName())
 	}
 	for _, e := range plan.Events {
-		c.events.Event(obj, e.Type, e.Reason, e.Message)
+		about, msg := obj, e.Message
+		if e.Regarding != nil {
+			p := e.Regarding
+			if n, ok := named[p]; ok {
+				p = n
+			}
+			about = api.Wrap(p)
+		}
+		if n, ok := named[e.Preemptor]; ok {
+			msg = preemptedMessage(n, n.GetSpec().GetNodeName())
+		}
+		c.events.Event(about, e.Type, e.Reason, msg)
 	}
 }
 

@@ -18,6 +18,13 @@ type DaemonPlanInput struct {
 	// Pods are the DaemonSet's pods: those it controls (by uid) and
 	// orphans in its namespace that its selector matches.
 	Pods []*corralpb.Pod
+	// PodsOnNode returns the pods bound to a node (spec.nodeName), of every
+	// namespace and owner, from the same snapshot; the DaemonSet's own pods
+	// among them are left out of the fit. Nil means no node holds any.
+	PodsOnNode func(node string) []*corralpb.Pod
+	// PriorityClasses are the cluster's PriorityClass objects (the
+	// built-in system- classes need not be among them).
+	PriorityClasses []*corralpb.PriorityClass
 	// FailedBackOff holds, per node, the back-off after a failed pod: no
 	// replacement is created there before it ends.
 	FailedBackOff map[string]BackOff
@@ -27,22 +34,43 @@ type DaemonPlanInput struct {
 // PlanEvent is an event the controller records once the plan committed.
 type PlanEvent struct {
 	Type, Reason, Message string
-	// Pod, when set, is the pod the message names (its name is known only
-	// once the controller has named the pods it creates).
-	Pod *corralpb.Pod
+	// Regarding, when set, is the pod the event is about (one the plan
+	// creates or binds, or one already stored); otherwise the event is
+	// about the DaemonSet.
+	Regarding *corralpb.Pod
+	// Preemptor, set on a Preempted event, is the DaemonSet's pod that took
+	// the victim's room. A pod the plan creates has no uid yet: the
+	// controller writes the message again once it has named the pod.
+	Preemptor *corralpb.Pod
 }
 
 // DaemonPlan is what the controller must do for one DaemonSet.
 type DaemonPlan struct {
-	// Create are new pods, bound to their nodes; the controller names them.
+	// Create are new pods, bound to their nodes, or, when they do not fit,
+	// unbound and Pending (their node affinity still names the one node);
+	// the controller names them.
 	Create []*corralpb.Pod
-	// Delete are pods to remove.
+	// Bind are pending pods of the DaemonSet that now fit their node:
+	// copies with spec.nodeName set, to write only if the stored pod has
+	// not changed (compare-and-set on its resourceVersion).
+	Bind []*corralpb.Pod
+	// UpdateStatus are pending pods whose PodScheduled condition changed
+	// (copies, written compare-and-set).
+	UpdateStatus []*corralpb.Pod
+	// Delete are pods of the DaemonSet to remove.
 	Delete []*corralpb.Pod
+	// Preempt are lower-priority pods of any owner removed so that a pod of
+	// the DaemonSet fits their node, in the same batch as that pod's
+	// binding; each has a Preempted event.
+	Preempt []*corralpb.Pod
 	// Adopt are orphans the DaemonSet takes (their owner reference is set).
 	Adopt []*corralpb.Pod
 	// Status is the DaemonSet's status after the plan.
 	Status *corralpb.DaemonSetStatus
 	Events []PlanEvent
+	// Waiting counts the DaemonSet's pods left unbound for want of room;
+	// the controller plans again when pods leave any node.
+	Waiting int
 	// BackOff is the failed-pod back-off per node after the plan.
 	BackOff map[string]BackOff
 	// Requeue, when non-zero, asks for another sync after that long (a
@@ -65,8 +93,12 @@ const (
 // PlanDaemonSet is the pure DaemonSet controller: for every node, whether
 // the DaemonSet's pod belongs there, and what to create and delete so that
 // exactly one runs on every eligible node, and the status Kubernetes
-// reports. A DaemonSet being deleted in the foreground plans the deletion
-// of all its pods.
+// reports. It also does the scheduler's part for its pods: new pods get
+// their priority from their class (as Kubernetes' admission); a pod is
+// bound only when its requests fit the node's allocatable minus what the
+// pods there request, preempting lower-priority pods if that makes it fit,
+// and otherwise waits unbound until room appears. A DaemonSet being
+// deleted in the foreground plans the deletion of all its pods.
 func PlanDaemonSet(in DaemonPlanInput) *DaemonPlan {
 	ds := in.DaemonSet
 	plan := &DaemonPlan{BackOff: map[string]BackOff{}}
@@ -84,7 +116,8 @@ func PlanDaemonSet(in DaemonPlanInput) *DaemonPlan {
 		} else if owner != uid {
 			continue
 		}
-		byNode[p.GetSpec().GetNodeName()] = append(byNode[p.GetSpec().GetNodeName()], p)
+		n := targetNode(p)
+		byNode[n] = append(byNode[n], p)
 	}
 	if ds.GetMetadata().GetDeletionTimestamp() != nil {
 		for _, p := range in.Pods {
@@ -101,15 +134,16 @@ func PlanDaemonSet(in DaemonPlanInput) *DaemonPlan {
 	if cur := ds.GetStatus(); cur != nil {
 		st.CollisionCount = cur.CollisionCount
 	}
+	pl := newPlacer(in)
 	known := map[string]bool{}
 	nodes := append([]*corralpb.Node(nil), in.Nodes...)
 	sort.Slice(nodes, func(i, j int) bool { return nodes[i].GetMetadata().GetName() < nodes[j].GetMetadata().GetName() })
 	for _, node := range nodes {
 		name := node.GetMetadata().GetName()
 		known[name] = true
-		plan.planNode(in, node, byNode[name], hash, st)
+		plan.planNode(pl, node, byNode[name], hash, st)
 	}
-	// Pods bound to nodes that no longer exist are garbage.
+	// Pods of nodes that no longer exist, bound or waiting, are garbage.
 	for node, pods := range byNode {
 		if !known[node] {
 			for _, p := range pods {
@@ -133,7 +167,8 @@ func currentStatus(ds *corralpb.DaemonSet) *corralpb.DaemonSetStatus {
 }
 
 // planNode decides one node, Kubernetes' podsShouldBeOnNode.
-func (plan *DaemonPlan) planNode(in DaemonPlanInput, node *corralpb.Node, pods []*corralpb.Pod, hash string, st *corralpb.DaemonSetStatus) {
+func (plan *DaemonPlan) planNode(pl *placer, node *corralpb.Node, pods []*corralpb.Pod, hash string, st *corralpb.DaemonSetStatus) {
+	in := pl.in
 	name := node.GetMetadata().GetName()
 	shouldRun, shouldContinue := NodeShouldRunDaemonPod(node, in.DaemonSet)
 	var live []*corralpb.Pod
@@ -160,7 +195,7 @@ func (plan *DaemonPlan) planNode(in DaemonPlanInput, node *corralpb.Node, pods [
 			plan.requeueAfter(b.Until.Sub(in.Now))
 			break
 		}
-		plan.Create = append(plan.Create, NewDaemonPod(in.DaemonSet, name, hash))
+		plan.place(pl, node, hash)
 	case shouldContinue && len(live) > 1:
 		// Keep the oldest; delete the others (at most one pod per node).
 		sort.Slice(live, func(i, j int) bool { return olderPod(live[i], live[j]) })
@@ -179,6 +214,9 @@ func (plan *DaemonPlan) planNode(in DaemonPlanInput, node *corralpb.Node, pods [
 		return
 	}
 	p := live[0]
+	if p.GetSpec().GetNodeName() == "" {
+		plan.bind(pl, node, p)
+	}
 	st.CurrentNumberScheduled++
 	if p.GetMetadata().GetLabels()[LabelRevisionHash] == hash {
 		st.UpdatedNumberScheduled++

@@ -178,79 +178,222 @@ func TestPlanForegroundDeletion(t *testing.T) {
 }
 
 // TestPlanConverges is the controller's invariant as a property: whatever
-// the nodes (labels, taints) and the pods already there, applying the plan
-// leaves exactly one pod on every node that should run one, none on a node
-// that must not keep one, and planning again changes nothing.
+// the nodes (labels, taints, allocatable), the pods of others already on
+// them, and two DaemonSets with random requests and priority classes,
+// committing plan after plan, each against the state the one before left
+// (as the guarded batches force), keeps every pod a plan binds within its
+// node's allocatable, and ends with at most one pod of each DaemonSet per
+// node (bound or waiting), exactly one on every node that should run one,
+// none on a node that must not keep one; planning again then changes
+// nothing (in particular, no waiting pod could be bound).
 func TestPlanConverges(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
-		spec := &corralpb.PodSpec{}
-		if rapid.Bool().Draw(t, "selector") {
-			spec.NodeSelector = map[string]string{"disktype": "ssd"}
-		}
-		ds := dsFor(spec)
-		var nodes []*corralpb.Node
-		var pods []*corralpb.Pod
-		for i := range rapid.IntRange(0, 8).Draw(t, "nodes") {
-			name := fmt.Sprintf("n%d", i)
-			labels := map[string]string{}
-			if rapid.Bool().Draw(t, "ssd") {
-				labels["disktype"] = "ssd"
-			}
-			var taints []*corralpb.Taint
-			if effect := rapid.SampledFrom([]string{"", "NoSchedule", "NoExecute", "PreferNoSchedule"}).Draw(t, "taint"); effect != "" {
-				taints = append(taints, &corralpb.Taint{Key: "k", Effect: effect})
-			}
-			nodes = append(nodes, nodeWith(name, labels, taints...))
-			for j := range rapid.IntRange(0, 3).Draw(t, "pods") {
-				phase := rapid.SampledFrom([]string{"Running", "Pending", "Failed", "Succeeded"}).Draw(t, "phase")
-				pods = append(pods, daemonPod(ds, fmt.Sprintf("p%d-%d", i, j), name, time.Duration(j)*time.Minute, phase, true))
+		w := drawWorld(t)
+		for round := range 4 {
+			for _, ds := range w.dss {
+				plan := w.plan(ds, planNow.Add(time.Hour*time.Duration(round)))
+				w.apply(plan, fmt.Sprintf("r%d-%s", round, ds.GetMetadata().GetName()))
+				w.checkBoundFit(t, plan)
 			}
 		}
-		for round := 0; round < 3; round++ {
-			plan := PlanDaemonSet(DaemonPlanInput{DaemonSet: ds, Nodes: nodes, Pods: pods, Now: planNow.Add(time.Hour * time.Duration(round))})
-			pods = applyPlan(pods, plan)
-		}
-		final := PlanDaemonSet(DaemonPlanInput{DaemonSet: ds, Nodes: nodes, Pods: pods, Now: planNow.Add(10 * time.Hour)})
-		if len(final.Create)+len(final.Delete) != 0 {
-			t.Fatalf("not converged: create %v delete %v", names(final.Create), names(final.Delete))
-		}
-		perNode := map[string]int{}
-		for _, p := range pods {
-			perNode[p.GetSpec().GetNodeName()]++
-		}
-		for _, n := range nodes {
-			run, cont := NodeShouldRunDaemonPod(n, ds)
-			got := perNode[n.GetMetadata().GetName()]
-			switch {
-			case got > 1:
-				t.Fatalf("node %s has %d pods", n.GetMetadata().GetName(), got)
-			case run && got != 1:
-				t.Fatalf("eligible node %s has %d pods", n.GetMetadata().GetName(), got)
-			case !cont && got != 0:
-				t.Fatalf("node %s must not run the pod but has %d", n.GetMetadata().GetName(), got)
+		for _, ds := range w.dss {
+			final := w.plan(ds, planNow.Add(10*time.Hour))
+			if n := len(final.Create) + len(final.Delete) + len(final.Bind) + len(final.Preempt) + len(final.UpdateStatus); n != 0 {
+				t.Fatalf("%s not converged: create %v delete %v bind %v preempt %v status %v", ds.GetMetadata().GetName(), names(final.Create),
+					names(final.Delete), names(final.Bind), names(final.Preempt), names(final.UpdateStatus))
 			}
+			w.checkPlacement(t, ds)
 		}
 	})
 }
 
-// applyPlan is what committing a plan does to the pods: deletions, then
-// creations (running and ready at once).
-func applyPlan(pods []*corralpb.Pod, plan *DaemonPlan) []*corralpb.Pod {
-	gone := map[*corralpb.Pod]bool{}
-	for _, p := range plan.Delete {
-		gone[p] = true
+// world is the state the property test's plans run against.
+type world struct {
+	nodes   []*corralpb.Node
+	pods    []*corralpb.Pod // every pod: others' and the DaemonSets'
+	dss     []*corralpb.DaemonSet
+	classes []*corralpb.PriorityClass
+}
+
+func drawWorld(t *rapid.T) *world {
+	never := PreemptNever
+	w := &world{classes: []*corralpb.PriorityClass{
+		{Metadata: &corralpb.ObjectMeta{Name: "low"}, Value: 100},
+		{Metadata: &corralpb.ObjectMeta{Name: "high"}, Value: 1000},
+		{Metadata: &corralpb.ObjectMeta{Name: "high-never"}, Value: 1000, PreemptionPolicy: &never},
+	}}
+	spec := &corralpb.PodSpec{}
+	if rapid.Bool().Draw(t, "selector") {
+		spec.NodeSelector = map[string]string{"disktype": "ssd"}
+	}
+	first, second := dsFor(spec), dsFor(nil)
+	second.Metadata.Name, second.Metadata.Uid = "ds2", "ds2-uid"
+	second.Spec.Selector.MatchLabels = map[string]string{"app": "y"}
+	second.Spec.Template.Metadata.Labels = map[string]string{"app": "y"}
+	for _, ds := range []*corralpb.DaemonSet{first, second} {
+		tpl := ds.Spec.Template.Spec
+		tpl.PriorityClassName = rapid.SampledFrom([]string{"", "low", "high", "high-never", PriorityClassNodeCritical}).Draw(t, "class")
+		tpl.Containers[0].Resources = drawResources(t)
+		w.dss = append(w.dss, ds)
+	}
+	for i := range rapid.IntRange(0, 6).Draw(t, "nodes") {
+		name := fmt.Sprintf("n%d", i)
+		labels := map[string]string{}
+		if rapid.Bool().Draw(t, "ssd") {
+			labels["disktype"] = "ssd"
+		}
+		var taints []*corralpb.Taint
+		if effect := rapid.SampledFrom([]string{"", "NoSchedule", "NoExecute", "PreferNoSchedule"}).Draw(t, "taint"); effect != "" {
+			taints = append(taints, &corralpb.Taint{Key: "k", Effect: effect})
+		}
+		node := nodeWith(name, labels, taints...)
+		if rapid.IntRange(0, 3).Draw(t, "known") > 0 {
+			node.Status = &corralpb.NodeStatus{Allocatable: map[string]string{
+				"cpu":    rapid.SampledFrom([]string{"1", "2", "4"}).Draw(t, "cpu"),
+				"memory": rapid.SampledFrom([]string{"1Gi", "2Gi", "4Gi"}).Draw(t, "memory"),
+				"pods":   rapid.SampledFrom([]string{"1", "2", "3", "110"}).Draw(t, "pods"),
+			}}
+		}
+		w.nodes = append(w.nodes, node)
+		for j := range rapid.IntRange(0, 3).Draw(t, "others") {
+			prio := rapid.SampledFrom([]int32{0, 100, 1000, 2000}).Draw(t, "priority")
+			p := other(fmt.Sprintf("o%d-%d", i, j), name, prio, drawResources(t), time.Duration(rapid.IntRange(-1, 5).Draw(t, "age"))*time.Hour)
+			p.Status.Phase = rapid.SampledFrom([]string{"Running", "Running", "Succeeded"}).Draw(t, "otherPhase")
+			w.pods = append(w.pods, p)
+		}
+		for j := range rapid.IntRange(0, 3).Draw(t, "pods") {
+			phase := rapid.SampledFrom([]string{"Running", "Pending", "Failed", "Succeeded"}).Draw(t, "phase")
+			p := daemonPod(first, fmt.Sprintf("p%d-%d", i, j), name, time.Duration(j)*time.Minute, phase, true)
+			if phase == "Pending" && rapid.Bool().Draw(t, "unbound") {
+				p.Spec.NodeName = ""
+			}
+			w.pods = append(w.pods, p)
+		}
+	}
+	return w
+}
+
+func drawResources(t *rapid.T) *corralpb.ResourceRequirements {
+	r := map[string]string{}
+	if c := rapid.SampledFrom([]string{"", "250m", "1"}).Draw(t, "reqCPU"); c != "" {
+		r["cpu"] = c
+	}
+	if m := rapid.SampledFrom([]string{"", "512Mi", "1Gi", "2Gi"}).Draw(t, "reqMemory"); m != "" {
+		r["memory"] = m
+	}
+	if rapid.Bool().Draw(t, "asLimits") {
+		return res(nil, r)
+	}
+	return res(r, nil)
+}
+
+// plan plans ds against the world as it stands.
+func (w *world) plan(ds *corralpb.DaemonSet, now time.Time) *DaemonPlan {
+	var mine []*corralpb.Pod
+	for _, p := range w.pods {
+		if _, owner := controllerOf(p.GetMetadata()); owner == ds.GetMetadata().GetUid() {
+			mine = append(mine, p)
+		}
+	}
+	return PlanDaemonSet(DaemonPlanInput{DaemonSet: ds, Nodes: w.nodes, Pods: mine, PodsOnNode: onNodes(w.pods...),
+		PriorityClasses: w.classes, Now: now})
+}
+
+// apply is what committing a plan does: deletions and preemptions,
+// bindings and status updates, then creations (bound ones run at once).
+func (w *world) apply(plan *DaemonPlan, tag string) {
+	gone, replaced := map[string]bool{}, map[string]*corralpb.Pod{}
+	for _, p := range append(append([]*corralpb.Pod(nil), plan.Delete...), plan.Preempt...) {
+		gone[p.GetMetadata().GetUid()] = true
+	}
+	for _, p := range append(append([]*corralpb.Pod(nil), plan.UpdateStatus...), plan.Bind...) {
+		replaced[p.GetMetadata().GetUid()] = p
 	}
 	var out []*corralpb.Pod
-	for _, p := range pods {
-		if !gone[p] {
+	for _, p := range w.pods {
+		uid := p.GetMetadata().GetUid()
+		if r, ok := replaced[uid]; ok {
+			p = r
+		}
+		if !gone[uid] {
 			out = append(out, p)
 		}
 	}
 	for i, p := range plan.Create {
-		p.Metadata.Name = fmt.Sprintf("new-%d-%s", i, p.GetSpec().GetNodeName())
+		p.Metadata.Name = fmt.Sprintf("new-%s-%d", tag, i)
+		p.Metadata.Uid = "uid-" + p.Metadata.Name
 		p.Metadata.CreationTimestamp = timestamppb.New(planNow)
-		p.Status = &corralpb.PodStatus{Phase: "Running", Conditions: []*corralpb.PodCondition{{Type: "Ready", Status: "True"}}}
+		if p.GetSpec().GetNodeName() != "" {
+			p.Status = &corralpb.PodStatus{Phase: "Running", Conditions: []*corralpb.PodCondition{{Type: "Ready", Status: "True"}}}
+		}
 		out = append(out, p)
 	}
-	return out
+	w.pods = out
+}
+
+// checkBoundFit checks that every pod the plan bound fits its node: for
+// each resource it asks for, the requests of the running pods there stay
+// within the node's allocatable. (The pods drawn at the start may
+// overcommit a node; a pod asking for none of a resource may join it, as in
+// Kubernetes.)
+func (w *world) checkBoundFit(t *rapid.T, plan *DaemonPlan) {
+	for _, p := range append(append([]*corralpb.Pod(nil), plan.Create...), plan.Bind...) {
+		node := p.GetSpec().GetNodeName()
+		if node == "" {
+			continue
+		}
+		var alloc resourceList
+		for _, n := range w.nodes {
+			if n.GetMetadata().GetName() == node {
+				alloc = allocatableOf(n)
+			}
+		}
+		used := resourceList{}
+		for _, q := range onNodes(w.pods...)(node) {
+			if !terminated(q) {
+				used.add(podRequests(q.GetSpec()), 1)
+			}
+		}
+		for name, want := range podRequests(p.GetSpec()) {
+			if have, ok := alloc[name]; ok && want > 0 && used[name] > have {
+				t.Fatalf("pod %s bound to %s: %s %d of %d", p.GetMetadata().GetName(), node, name, used[name], have)
+			}
+		}
+	}
+}
+
+// checkPlacement checks where ds's pods are, bound or waiting.
+func (w *world) checkPlacement(t *rapid.T, ds *corralpb.DaemonSet) {
+	perNode := map[string]int{}
+	for _, p := range w.pods {
+		if _, owner := controllerOf(p.GetMetadata()); owner == ds.GetMetadata().GetUid() {
+			perNode[targetNode(p)]++
+		}
+	}
+	known := 0
+	for _, n := range w.nodes {
+		name := n.GetMetadata().GetName()
+		run, cont := NodeShouldRunDaemonPod(n, ds)
+		got := perNode[name]
+		known += got
+		switch {
+		case got > 1:
+			t.Fatalf("%s: node %s has %d pods", ds.GetMetadata().GetName(), name, got)
+		case run && got != 1:
+			t.Fatalf("%s: eligible node %s has %d pods", ds.GetMetadata().GetName(), name, got)
+		case !cont && got != 0:
+			t.Fatalf("%s: node %s must not run the pod but has %d", ds.GetMetadata().GetName(), name, got)
+		}
+	}
+	if total := sum(perNode); total != known {
+		t.Fatalf("%s: %d pods belong to no node", ds.GetMetadata().GetName(), total-known)
+	}
+}
+
+func sum(m map[string]int) int {
+	n := 0
+	for _, v := range m {
+		n += v
+	}
+	return n
 }

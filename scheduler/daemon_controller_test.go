@@ -1,0 +1,159 @@
+package scheduler
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/corral-dev/corral/api"
+	"github.com/corral-dev/corral/events"
+	corralpb "github.com/corral-dev/corral/proto"
+)
+
+// recorder keeps the events recorded, as "Kind/name Type Reason: message".
+type recorder struct {
+	mu  sync.Mutex
+	got []string
+}
+
+var _ events.Recorder = (*recorder)(nil)
+
+func (r *recorder) Event(obj *corralpb.Object, eventType, reason, message string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.got = append(r.got, fmt.Sprintf("%s/%s %s %s: %s", api.KindOf(obj), api.Meta(obj).GetName(), eventType, reason, message))
+}
+
+func (r *recorder) take() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := r.got
+	r.got = nil
+	slices.Sort(out)
+	return out
+}
+
+func put(o proto.Message) *corralpb.Op {
+	return &corralpb.Op{Type: corralpb.Op_PUT, Object: api.Wrap(o)}
+}
+
+// storedPods returns the stored pods by name.
+func storedPods(t *testing.T, c *storeCluster) map[string]*corralpb.Pod {
+	t.Helper()
+	objs, err := c.st.List(nil, "Pod", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]*corralpb.Pod{}
+	for _, o := range objs {
+		out[o.GetPod().GetMetadata().GetName()] = o.GetPod()
+	}
+	return out
+}
+
+// The controller passes the node's pods and the priority classes to the
+// planner, commits preemption and binding in one batch, and records the
+// events on the DaemonSet and on the pods.
+func TestDaemonSetControllerFitAndPreemption(t *testing.T) {
+	c := newStoreCluster(t)
+	n1 := allocNode("n1", "2", "4Gi", "110")
+	n1.Kind, n1.ApiVersion = "Node", "v1"
+	n1.Metadata.Uid = "uid-n1"
+	low := other("low", "n1", 0, res(mem("3Gi"), nil), time.Hour)
+	c.apply(t, put(&corralpb.Namespace{Metadata: &corralpb.ObjectMeta{Name: "kube-system", Uid: "ns-ks"}}), put(n1), put(low),
+		put(&corralpb.PriorityClass{Metadata: &corralpb.ObjectMeta{Name: "high", Uid: "pc-high"}, Value: 1000}))
+	rec := &recorder{}
+	ctl := NewDaemonSetController(c, rec, slog.New(slog.DiscardHandler))
+	syncDS := func(ds *corralpb.DaemonSet) {
+		t.Helper()
+		if err := ctl.sync(context.Background(), dsKey(ds)); err != nil {
+			t.Fatalf("sync %s: %v", dsKey(ds), err)
+		}
+	}
+
+	// A pod of priority 0 on n1 makes room for the DaemonSet's pod.
+	high := dsAsking(res(mem("2Gi"), nil), "high")
+	high.Metadata.Name, high.Metadata.Uid = "agent", "uid-agent"
+	c.apply(t, put(high))
+	syncDS(high)
+	pods := storedPods(t, c)
+	if _, ok := pods["low"]; ok || len(pods) != 1 {
+		t.Fatalf("pods %v: want low preempted and one pod", pods)
+	}
+	var agent *corralpb.Pod
+	for _, p := range pods {
+		agent = p
+	}
+	if agent.GetSpec().GetNodeName() != "n1" || agent.GetSpec().GetPriority() != 1000 {
+		t.Fatalf("pod %s on %q priority %d", agent.GetMetadata().GetName(), agent.GetSpec().GetNodeName(), agent.GetSpec().GetPriority())
+	}
+	want := []string{
+		"DaemonSet/agent Normal SuccessfulCreate: Created pod: " + agent.GetMetadata().GetName(),
+		fmt.Sprintf("Pod/low Normal Preempted: Preempted by pod %s on node n1", agent.GetMetadata().GetUid()),
+	}
+	if got := rec.take(); !slices.Equal(got, want) {
+		t.Fatalf("events\n%q\nwant\n%q", got, want)
+	}
+
+	// A DaemonSet whose pod cannot fit: created unbound, FailedScheduling
+	// on the pod; bound once the node grows.
+	big := dsAsking(res(mem("4Gi"), nil), "")
+	big.Metadata.Name, big.Metadata.Uid = "big", "uid-big"
+	big.Spec.Selector.MatchLabels = map[string]string{"app": "big"}
+	big.Spec.Template.Metadata.Labels = map[string]string{"app": "big"}
+	c.apply(t, put(big))
+	syncDS(big)
+	var pending *corralpb.Pod
+	for _, p := range storedPods(t, c) {
+		if p.GetMetadata().GetLabels()["app"] == "big" {
+			pending = p
+		}
+	}
+	if pending == nil || pending.GetSpec().GetNodeName() != "" || targetNode(pending) != "n1" || pending.GetStatus().GetPhase() != "Pending" {
+		t.Fatalf("pending pod %v", pending)
+	}
+	name := pending.GetMetadata().GetName()
+	want = []string{"DaemonSet/big Normal SuccessfulCreate: Created pod: " + name,
+		"Pod/" + name + " Warning FailedScheduling: 0/1 nodes are available: 1 Insufficient memory."}
+	if got := rec.take(); !slices.Equal(got, want) {
+		t.Fatalf("events\n%q\nwant\n%q", got, want)
+	}
+	syncDS(big) // the status counts the pod
+	writes := c.writes
+	syncDS(big) // nothing changed: no new event, no write
+	if got := rec.take(); len(got) != 0 || c.writes != writes {
+		t.Fatalf("events %q, %d writes", got, c.writes-writes)
+	}
+	grown := proto.Clone(n1).(*corralpb.Node)
+	grown.Status.Allocatable["memory"] = "8Gi"
+	c.apply(t, put(grown))
+	syncDS(big)
+	if p := storedPods(t, c)[name]; p.GetSpec().GetNodeName() != "n1" {
+		t.Fatalf("pod %s not bound: %v", name, p.GetSpec().GetNodeName())
+	}
+	want = []string{"Pod/" + name + " Normal Scheduled: Successfully assigned default/" + name + " to n1"}
+	if got := rec.take(); !slices.Equal(got, want) {
+		t.Fatalf("events\n%q\nwant\n%q", got, want)
+	}
+
+	// A class that does not exist: nothing created, FailedCreate on the
+	// DaemonSet though the plan writes nothing else.
+	unknown := dsAsking(nil, "nope")
+	unknown.Metadata.Name, unknown.Metadata.Uid = "unknown", "uid-unknown"
+	unknown.Spec.Selector.MatchLabels = map[string]string{"app": "unknown"}
+	unknown.Spec.Template.Metadata.Labels = map[string]string{"app": "unknown"}
+	// Its status is already what the plan computes: the plan writes nothing.
+	unknown.Status = &corralpb.DaemonSetStatus{DesiredNumberScheduled: 1, NumberUnavailable: 1, ObservedGeneration: 1}
+	c.apply(t, put(unknown))
+	syncDS(unknown)
+	want = []string{`DaemonSet/unknown Warning FailedCreate: Error creating: pods "unknown-" is forbidden: no PriorityClass with name nope was found`}
+	if got := rec.take(); !slices.Equal(got, want) {
+		t.Fatalf("events\n%q\nwant\n%q", got, want)
+	}
+}
