@@ -76,6 +76,9 @@ type DaemonPlan struct {
 	// Requeue, when non-zero, asks for another sync after that long (a
 	// back-off ends, a pod's minReadySeconds pass).
 	Requeue time.Duration
+	// rollout is what the rolling update works on: each node's surviving
+	// pods of the current and of an older template.
+	rollout []rolloutNode
 }
 
 // BackOff is one node's failed-pod back-off.
@@ -136,12 +139,23 @@ func PlanDaemonSet(in DaemonPlanInput) *DaemonPlan {
 	}
 	pl := newPlacer(in)
 	known := map[string]bool{}
+	byName := map[string]*corralpb.Node{}
 	nodes := append([]*corralpb.Node(nil), in.Nodes...)
 	sort.Slice(nodes, func(i, j int) bool { return nodes[i].GetMetadata().GetName() < nodes[j].GetMetadata().GetName() })
 	for _, node := range nodes {
 		name := node.GetMetadata().GetName()
 		known[name] = true
+		byName[name] = node
 		plan.planNode(pl, node, byNode[name], hash, st)
+	}
+	if rollingUpdate(ds) {
+		del, create := planRollingUpdate(ds, plan.rollout, in.Now)
+		for _, p := range del {
+			plan.deletePod(p)
+		}
+		for _, n := range create {
+			plan.place(pl, byName[n], hash)
+		}
 	}
 	// Pods of nodes that no longer exist, bound or waiting, are garbage.
 	for node, pods := range byNode {
@@ -197,15 +211,26 @@ func (plan *DaemonPlan) planNode(pl *placer, node *corralpb.Node, pods []*corral
 		}
 		plan.place(pl, node, hash)
 	case shouldContinue && len(live) > 1:
-		// Keep the oldest; delete the others (at most one pod per node).
-		sort.Slice(live, func(i, j int) bool { return olderPod(live[i], live[j]) })
-		for _, p := range live[1:] {
-			plan.deletePod(p)
-		}
-		live = live[:1]
+		live = plan.keepOnNode(in.DaemonSet, live, hash)
 	}
 	if len(live) == 0 {
+		if shouldRun {
+			// No pod yet (or its replacement not made): the rolling update
+			// counts the node as unavailable.
+			plan.rollout = append(plan.rollout, rolloutNode{node: name, shouldRun: true})
+		}
 		return
+	}
+	if shouldContinue {
+		rn := rolloutNode{node: name, shouldRun: shouldRun}
+		for _, p := range live {
+			if p.GetMetadata().GetLabels()[LabelRevisionHash] == hash {
+				rn.newPod = p
+			} else {
+				rn.oldPod = p
+			}
+		}
+		plan.rollout = append(plan.rollout, rn)
 	}
 	if !shouldRun {
 		if shouldContinue {
@@ -258,6 +283,52 @@ func (plan *DaemonPlan) requeueAfter(d time.Duration) {
 	if d > 0 && (plan.Requeue == 0 || d < plan.Requeue) {
 		plan.Requeue = d
 	}
+}
+
+// keepOnNode chooses which of several live pods of the DaemonSet on one
+// node stay, oldest first, and deletes the rest: the oldest pod, or, while
+// a surge rollout runs, the oldest pod of the current template and the
+// oldest of an older one.
+func (plan *DaemonPlan) keepOnNode(ds *corralpb.DaemonSet, live []*corralpb.Pod, hash string) []*corralpb.Pod {
+	sort.Slice(live, func(i, j int) bool { return olderPod(live[i], live[j]) })
+	if !allowsSurge(ds) {
+		for _, p := range live[1:] {
+			plan.deletePod(p)
+		}
+		return live[:1]
+	}
+	var keptNew, keptOld *corralpb.Pod
+	var kept []*corralpb.Pod
+	for _, p := range live {
+		isNew := p.GetMetadata().GetLabels()[LabelRevisionHash] == hash
+		switch {
+		case isNew && keptNew == nil:
+			keptNew = p
+			kept = append(kept, p)
+		case !isNew && keptOld == nil:
+			keptOld = p
+			kept = append(kept, p)
+		default:
+			plan.deletePod(p)
+		}
+	}
+	return kept
+}
+
+// rollingUpdate reports whether template changes roll out by themselves
+// (RollingUpdate, the default) rather than on deletion (OnDelete).
+func rollingUpdate(ds *corralpb.DaemonSet) bool {
+	t := ds.GetSpec().GetUpdateStrategy().GetType()
+	return t == "" || t == "RollingUpdate"
+}
+
+// allowsSurge reports whether a rolling update may run two pods on a node.
+func allowsSurge(ds *corralpb.DaemonSet) bool {
+	if !rollingUpdate(ds) {
+		return false
+	}
+	surge, _ := rollingBudget(ds, 1)
+	return surge > 0
 }
 
 // olderPod orders pods by creation time, then name.
