@@ -293,6 +293,16 @@ func (c *DaemonSetController) syncOnce(ctx context.Context, key string) error {
 		return pods.err
 	}
 	b, created := c.batch(ds, plan, index)
+	if ds.GetMetadata().GetDeletionTimestamp() == nil {
+		hist, err := c.history(view, ds, in.Pods)
+		if err != nil {
+			return err
+		}
+		if hist.Collision {
+			return c.bumpCollisionCount(ctx, ds, index)
+		}
+		b.Ops = append(historyOps(hist), b.Ops...)
+	}
 	if len(b.Ops) == 0 {
 		c.record(ds, plan, created)
 		c.finish(key, plan)
@@ -399,7 +409,7 @@ func (n *nodePods) get(node string) []*corralpb.Pod {
 // batch turns a plan into one guarded Raft batch. It returns the created
 // pods with their names, in plan.Create's order.
 func (c *DaemonSetController) batch(ds *corralpb.DaemonSet, plan *DaemonPlan, index uint64) (*corralpb.Batch, []*corralpb.Pod) {
-	b := &corralpb.Batch{GuardIndex: index, GuardKinds: []string{"Pod", "Node", "DaemonSet", "PriorityClass"}}
+	b := &corralpb.Batch{GuardIndex: index, GuardKinds: []string{"Pod", "Node", "DaemonSet", "PriorityClass", "ControllerRevision"}}
 	now := timestamppb.New(time.Now().UTC().Truncate(time.Second))
 	var created []*corralpb.Pod
 	for _, p := range plan.Create {
@@ -439,6 +449,64 @@ func (c *DaemonSetController) batch(ds *corralpb.DaemonSet, plan *DaemonPlan, in
 	}
 	b.Ops = append(b.Ops, dsOps(ds, plan)...)
 	return b, created
+}
+
+// history plans the DaemonSet's ControllerRevisions from the snapshot.
+func (c *DaemonSetController) history(view *state.Store, ds *corralpb.DaemonSet, pods []*corralpb.Pod) (*historyPlan, error) {
+	objs, err := view.ByOwner(nil, ds.GetMetadata().GetUid())
+	if err != nil {
+		return nil, err
+	}
+	var revs []*corralpb.ControllerRevision
+	for _, o := range objs {
+		if r := o.GetControllerRevision(); r != nil {
+			revs = append(revs, r)
+		}
+	}
+	live := map[string]bool{}
+	for _, p := range pods {
+		live[p.GetMetadata().GetLabels()[LabelRevisionHash]] = true
+	}
+	return planHistory(ds, revs, live, time.Now())
+}
+
+// historyOps turns a history plan into ops: new revisions created,
+// renumbered ones updated with compare-and-set, trimmed ones deleted.
+func historyOps(h *historyPlan) []*corralpb.Op {
+	var ops []*corralpb.Op
+	for _, r := range h.Put {
+		if r.GetMetadata().GetResourceVersion() == "" {
+			r.Metadata.Uid = newUID()
+			ops = append(ops, &corralpb.Op{Type: corralpb.Op_PUT, Object: api.Wrap(r), Precondition: corralpb.Op_MUST_NOT_EXIST})
+			continue
+		}
+		ops = append(ops, &corralpb.Op{Type: corralpb.Op_PUT, Object: api.Wrap(r),
+			Precondition: corralpb.Op_RESOURCE_VERSION, ResourceVersion: r.GetMetadata().GetResourceVersion()})
+	}
+	for _, r := range h.Delete {
+		m := r.GetMetadata()
+		ops = append(ops, &corralpb.Op{Type: corralpb.Op_DELETE, Uid: m.GetUid(),
+			Key: &corralpb.ObjectKey{Kind: "ControllerRevision", Namespace: m.GetNamespace(), Name: m.GetName()}})
+	}
+	return ops
+}
+
+// bumpCollisionCount raises status.collisionCount after a revision name
+// collision, which changes the template hash; the next sync retries.
+func (c *DaemonSetController) bumpCollisionCount(ctx context.Context, ds *corralpb.DaemonSet, index uint64) error {
+	st := currentStatus(ds)
+	n := st.GetCollisionCount() + 1
+	st.CollisionCount = &n
+	m := ds.GetMetadata()
+	b := &corralpb.Batch{GuardIndex: index, GuardKinds: []string{"DaemonSet", "ControllerRevision"}, Ops: []*corralpb.Op{{
+		Type: corralpb.Op_STATUS, Uid: m.GetUid(),
+		Object: api.Wrap(&corralpb.DaemonSet{Metadata: &corralpb.ObjectMeta{Namespace: m.GetNamespace(), Name: m.GetName()}, Status: st}),
+	}}}
+	if _, err := c.cluster.Write(ctx, b); err != nil {
+		return err
+	}
+	c.log.Warn("controllerrevision name collision; collisionCount raised", "daemonset", dsKey(ds), "collision_count", n)
+	return errStale
 }
 
 // dsOps are the plan's ops on the DaemonSet itself: its status, or, once a
@@ -501,22 +569,25 @@ func (c *DaemonSetController) record(ds *corralpb.DaemonSet, plan *DaemonPlan, c
 // collectOrphans deletes pods whose controlling DaemonSet no longer exists
 // (background deletion) in namespace ns.
 func (c *DaemonSetController) collectOrphans(ctx context.Context, view *state.Store, index uint64, ns string) error {
-	pods, err := view.List(nil, "Pod", ns)
+	owners, err := view.List(nil, "DaemonSet", ns)
 	if err != nil {
 		return err
 	}
 	b := &corralpb.Batch{GuardIndex: index, GuardKinds: []string{"DaemonSet"}}
-	for _, o := range pods {
-		m := o.GetPod().GetMetadata()
-		kind, uid := controllerOf(m)
-		if kind != "DaemonSet" {
-			continue
+	// Pods and ControllerRevisions whose controlling DaemonSet is gone.
+	for _, kind := range []string{"Pod", "ControllerRevision"} {
+		objs, err := view.List(nil, kind, ns)
+		if err != nil {
+			return err
 		}
-		if owners, err := view.List(nil, "DaemonSet", ns); err == nil && ownerExists(owners, uid) {
-			continue
+		for _, o := range objs {
+			m := api.Meta(o)
+			if k, uid := controllerOf(m); k != "DaemonSet" || ownerExists(owners, uid) {
+				continue
+			}
+			b.Ops = append(b.Ops, &corralpb.Op{Type: corralpb.Op_DELETE, Uid: m.GetUid(),
+				Key: &corralpb.ObjectKey{Kind: kind, Namespace: ns, Name: m.GetName()}})
 		}
-		b.Ops = append(b.Ops, &corralpb.Op{Type: corralpb.Op_DELETE, Uid: m.GetUid(),
-			Key: &corralpb.ObjectKey{Kind: "Pod", Namespace: ns, Name: m.GetName()}})
 	}
 	if len(b.Ops) == 0 {
 		return nil
@@ -529,9 +600,9 @@ func (c *DaemonSetController) collectOrphans(ctx context.Context, view *state.St
 		return errStale
 	}
 	if res.GetCode() != corralpb.ErrorCode_OK {
-		return fmt.Errorf("garbage-collect pods: %s", res.GetMessage())
+		return fmt.Errorf("garbage-collect dependents: %s", res.GetMessage())
 	}
-	c.log.Info("garbage-collected pods of a deleted daemonset", "namespace", ns, "pods", len(b.Ops))
+	c.log.Info("garbage-collected the dependents of deleted daemonsets", "namespace", ns, "objects", len(b.Ops))
 	return nil
 }
 

@@ -20,6 +20,10 @@ type historyPlan struct {
 	Delete []*corralpb.ControllerRevision
 	// Current is the revision of the current template.
 	Current *corralpb.ControllerRevision
+	// Collision is set when another template's revision already has the
+	// current template's name: the DaemonSet's collisionCount must go up
+	// (which changes the hash) before a revision can be made.
+	Collision bool
 }
 
 // planHistory is Kubernetes' constructHistory and cleanupHistory: the
@@ -46,6 +50,11 @@ func planHistory(ds *corralpb.DaemonSet, revisions []*corralpb.ControllerRevisio
 	switch {
 	case current == nil:
 		current = newRevision(ds, hash, data, maxRev+1, now)
+		for _, r := range revisions {
+			if r.GetMetadata().GetName() == current.GetMetadata().GetName() {
+				return &historyPlan{Collision: true}, nil
+			}
+		}
 		plan.Put = append(plan.Put, current)
 	case current.GetRevision() < maxRev:
 		current = proto.Clone(current).(*corralpb.ControllerRevision)

@@ -35,6 +35,11 @@ func TestPlanHistory(t *testing.T) {
 	if len(undo.Put) != 1 || undo.Put[0].GetMetadata().GetName() != r1.GetMetadata().GetName() || undo.Put[0].GetRevision() != 3 {
 		t.Fatalf("undo: %v", undo.Put)
 	}
+	// Another template's revision under the current name is a collision.
+	clash := newRevision(ds2, TemplateHash(ds), []byte(`{"other":true}`), 7, planNow)
+	if c, _ := planHistory(ds, []*corralpb.ControllerRevision{clash}, nil, planNow); !c.Collision {
+		t.Fatal("name collision not reported")
+	}
 	// History beyond the limit goes, oldest first, except revisions live
 	// pods use.
 	var revs []*corralpb.ControllerRevision
