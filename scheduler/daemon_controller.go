@@ -451,23 +451,54 @@ func (c *DaemonSetController) batch(ds *corralpb.DaemonSet, plan *DaemonPlan, in
 	return b, created
 }
 
-// history plans the DaemonSet's ControllerRevisions from the snapshot.
+// history plans the DaemonSet's ControllerRevisions from the snapshot:
+// those it controls, and orphans its selector matches (left by a DaemonSet
+// deleted with --cascade=orphan), which it adopts as Kubernetes does.
 func (c *DaemonSetController) history(view *state.Store, ds *corralpb.DaemonSet, pods []*corralpb.Pod) (*historyPlan, error) {
-	objs, err := view.ByOwner(nil, ds.GetMetadata().GetUid())
+	objs, err := view.List(nil, "ControllerRevision", ds.GetMetadata().GetNamespace())
 	if err != nil {
 		return nil, err
 	}
-	var revs []*corralpb.ControllerRevision
+	sel, err := api.LabelSelectorAsSelector(ds.GetSpec().GetSelector())
+	if err != nil || sel.Empty() {
+		sel = labels.Nothing()
+	}
+	uid := ds.GetMetadata().GetUid()
+	var revs, adopt []*corralpb.ControllerRevision
 	for _, o := range objs {
-		if r := o.GetControllerRevision(); r != nil {
+		r := o.GetControllerRevision()
+		_, owner := controllerOf(r.GetMetadata())
+		switch {
+		case owner == uid:
 			revs = append(revs, r)
+		case owner == "" && sel.Matches(labels.Set(r.GetMetadata().GetLabels())):
+			r = proto.Clone(r).(*corralpb.ControllerRevision)
+			yes := true
+			r.Metadata.OwnerReferences = append(r.Metadata.OwnerReferences, &corralpb.OwnerReference{ApiVersion: "apps/v1",
+				Kind: "DaemonSet", Name: ds.GetMetadata().GetName(), Uid: uid, Controller: &yes, BlockOwnerDeletion: &yes})
+			revs = append(revs, r)
+			adopt = append(adopt, r)
 		}
 	}
 	live := map[string]bool{}
 	for _, p := range pods {
 		live[p.GetMetadata().GetLabels()[LabelRevisionHash]] = true
 	}
-	return planHistory(ds, revs, live, time.Now())
+	h, err := planHistory(ds, revs, live, time.Now())
+	if err != nil || h.Collision {
+		return h, err
+	}
+	// Adopted revisions are written with their new owner, renumbered or not.
+	for _, a := range adopt {
+		put := false
+		for _, p := range h.Put {
+			put = put || p.GetMetadata().GetName() == a.GetMetadata().GetName()
+		}
+		if !put {
+			h.Put = append(h.Put, a)
+		}
+	}
+	return h, nil
 }
 
 // historyOps turns a history plan into ops: new revisions created,
