@@ -4,7 +4,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X github.com/corral-dev/corral/version.Version=$(VERSION)
 FUZZTIME ?= 20s
 
-.PHONY: build test unit fuzz proto bench lint clean
+.PHONY: build test unit fuzz proto bench lint clean lab
 
 # The binary is static: it is also every container's init, bind-mounted into
 # images that have no C library.
@@ -12,6 +12,12 @@ STATIC_FLAGS := -tags 'netgo osusergo' -ldflags '$(LDFLAGS) -linkmode external -
 
 build:
 	CGO_ENABLED=1 $(GO) build $(STATIC_FLAGS) -o $(BIN) ./cmd/corral
+
+# A 3-server + 3-agent cluster on this machine (needs root): see
+# `bin/corral lab --help`; `bin/corral lab down --dir $(LAB_DIR)` removes it.
+LAB_DIR ?= /var/lib/corral-lab
+lab: build
+	$(BIN) lab up --dir $(LAB_DIR)
 
 # Every test: unit, state store, in-process clusters and real server
 # processes (the binary under test is bin/corral), then a bounded fuzz run

@@ -11,13 +11,18 @@ import (
 	"github.com/corral-dev/corral/cli"
 	"github.com/corral-dev/corral/nodeagent/runtime"
 	_ "github.com/corral-dev/corral/nodeagent/runtime/containerinit"
+	"github.com/corral-dev/corral/standin"
 )
 
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "init" {
 		runtime.Init() // never returns: it becomes the container's process
 	}
-	root := cli.NewRootCommand(os.Stdin, os.Stdout, os.Stderr, newServerCmd(), newAgentCmd())
+	if os.Getenv(standin.EnvVar) == "1" {
+		// The lab's stand-in images run this binary as their workload.
+		os.Exit(standin.Main(os.Args, standin.LabListen))
+	}
+	root := cli.NewRootCommand(os.Stdin, os.Stdout, os.Stderr, newServerCmd(), newAgentCmd(), newLabCmd())
 	// `snapshot restore` works on a data dir, offline: it belongs beside the
 	// CLI's `snapshot save`.
 	for _, c := range root.Commands() {
