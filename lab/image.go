@@ -30,6 +30,35 @@ var StandinImages = []string{
 	"security-scanner:latest",
 }
 
+// standinListen are the ports of the stand-ins that the seed runs with
+// hostNetwork, where every port is the node's: their real programs' ports,
+// so that they do not collide on a node. Others listen on
+// standin.LabListen in their pod's own network namespace.
+var standinListen = map[string]string{
+	"prom/node-exporter:latest":          ":9100",
+	"registry.k8s.io/kube-proxy:v1.28.0": ":10249,:10256",
+}
+
+// StandinFor is the stand-in image as served under ref: base with the
+// listen addresses ref's real program uses, when it has its own.
+func StandinFor(base v1.Image, ref string) (v1.Image, error) {
+	listen, ok := standinListen[ref]
+	if !ok {
+		return base, nil
+	}
+	cf, err := base.ConfigFile()
+	if err != nil {
+		return nil, fmt.Errorf("stand-in image config: %w", err)
+	}
+	cf = cf.DeepCopy()
+	cf.Config.Env = append(cf.Config.Env, "WORKLOAD_LISTEN="+listen)
+	img, err := mutate.ConfigFile(base, cf)
+	if err != nil {
+		return nil, fmt.Errorf("stand-in image for %s: %w", ref, err)
+	}
+	return img, nil
+}
+
 // standinPath is where the stand-in images hold the corral binary; the
 // entrypoint.
 const standinPath = "usr/local/bin/corral-standin"

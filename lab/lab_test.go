@@ -121,3 +121,33 @@ func TestStateRoundTrip(t *testing.T) {
 		t.Fatalf("loadState of an empty dir = %v, %v", none, err)
 	}
 }
+
+func TestStandinForHostNetworkImages(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "corral")
+	if err := os.WriteFile(bin, []byte("#!binary"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	base, err := StandinImage(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for ref, want := range map[string]string{"prom/node-exporter:latest": "WORKLOAD_LISTEN=:9100", "nginx:1.25": ""} {
+		img, err := StandinFor(base, ref)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cf, err := img.ConfigFile()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := ""
+		for _, e := range cf.Config.Env {
+			if len(e) > 16 && e[:16] == "WORKLOAD_LISTEN=" {
+				got = e
+			}
+		}
+		if got != want {
+			t.Errorf("%s: listen env %q, want %q", ref, got, want)
+		}
+	}
+}

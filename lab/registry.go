@@ -75,7 +75,11 @@ func seedRegistry(ctx context.Context, dir, addr, bin string, logger *slog.Logge
 		return err
 	}
 	for _, ref := range StandinImages {
-		if err := pushTo(ctx, addr, ref, img); err != nil {
+		one, err := StandinFor(img, ref)
+		if err != nil {
+			return err
+		}
+		if err := pushTo(ctx, addr, ref, one); err != nil {
 			return err
 		}
 	}

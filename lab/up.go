@@ -180,7 +180,8 @@ func (l *Lab) printNext(st *State, took time.Duration) {
 	fmt.Fprintf(w, "\nLab up in %s: %d servers, %d agents on bridge %s (%s.0/24), image registry at %s.\n",
 		took.Round(100*time.Millisecond), countRole(st, RoleServer), countRole(st, RoleAgent), st.Bridge, st.Prefix, st.RegistryAddr)
 	fmt.Fprintf(w, "\nNote: the images are STAND-INS. The lab's offline registry serves one small program of corral\n"+
-		"(HTTP 200 on /, /health and /ready on ports 80, 8080 and 9100; it logs its argv, environment and mounts)\n"+
+		"(HTTP 200 on /, /health and /ready on ports 80, 8080 and 9100 — node-exporter's on 9100, kube-proxy's on\n"+
+		"10249 and 10256, as they run with hostNetwork; it logs its argv, environment and mounts)\n"+
 		"under each image name the tutorial uses: %s.\n", strings.Join(StandinImages, ", "))
 	fmt.Fprintf(w, "Serve your own image with: corral lab push IMAGE.tar REF --dir %s\n", st.Dir)
 	fmt.Fprintf(w, "\nNext:\n  export CORRAL_CONFIG=%s\n  corral get nodes\n  corral apply -f deploy/examples/daemonset-basic.yml\n  corral get pods -o wide\n", l.adminConf())
