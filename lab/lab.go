@@ -122,7 +122,8 @@ func (l *Lab) newState(o UpOptions) (*State, error) {
 func (l *Lab) serverArgs(st *State, n *Node, o UpOptions) []string {
 	args := []string{"server", "--name", n.Name, "--data-dir", filepath.Join(st.Dir, n.Name),
 		"--api-addr", st.APIAddr(n), "--raft-addr", fmt.Sprintf("%s:%d", n.Address, st.RaftPort),
-		"--bootstrap-expect", strconv.Itoa(o.Servers), "--node-ip", n.Address}
+		"--bootstrap-expect", strconv.Itoa(o.Servers), "--node-ip", n.Address,
+		"--cgroup-parent", cgroupParent(st.Bridge, n.Name)}
 	var join []string
 	for _, m := range st.Nodes {
 		if m.Role == RoleServer && m != n {
@@ -153,7 +154,7 @@ func (st *State) addAgent(name, labels string) (*Node, error) {
 	n := &Node{Name: name, Role: RoleAgent, Index: idx, Address: addr}
 	n.Args = []string{"agent", "--name", name, "--data-dir", filepath.Join(st.Dir, name),
 		"--server", strings.Join(servers, ","), "--token-file", filepath.Join(st.Dir, "token"),
-		"--node-ip", addr, "--registries", registriesPath(st.Dir)}
+		"--node-ip", addr, "--registries", registriesPath(st.Dir), "--cgroup-parent", cgroupParent(st.Bridge, name)}
 	if labels != "" {
 		n.Args = append(n.Args, "--labels", labels)
 	}
@@ -162,6 +163,12 @@ func (st *State) addAgent(name, labels string) (*Node, error) {
 }
 
 func registriesPath(dir string) string { return filepath.Join(dir, "registries.yaml") }
+
+// cgroupParent is a lab node's cgroup parent: named after the lab's bridge
+// too, so that two labs' nodes of the same name never share cgroups.
+func cgroupParent(bridge, node string) string { return "/corral/" + cgroupLeaf(bridge, node) }
+
+func cgroupLeaf(bridge, node string) string { return bridge + "-" + node }
 
 // writeRegistries points every registry ("*") at the lab's registry, for
 // the agents and for the servers' embedded agents (DIR/<server>/agent).

@@ -203,11 +203,11 @@ func (l *Lab) RemoveNode(ctx context.Context, name string) error {
 		return fmt.Errorf("%s is a server: remove-node removes agents (a lab keeps its servers until `lab down`)", name)
 	}
 	nodeProc(st.Dir, name).stop(10 * time.Second)
-	killCgroups(name)
+	killCgroups(cgroupLeaf(st.Bridge, name))
 	if _, err := unmountUnder(filepath.Join(st.Dir, name)); err != nil {
 		return err
 	}
-	if err := errors.Join(removeCgroups(name), removePodNetns(st.Dir, name)); err != nil {
+	if err := errors.Join(removeCgroups(cgroupLeaf(st.Bridge, name)), removePodNetns(st.Dir, name)); err != nil {
 		return err
 	}
 	removeNodeNet(l.names, name, n.Index)

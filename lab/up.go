@@ -210,13 +210,13 @@ func (l *Lab) Down(ctx context.Context) error {
 	wg.Wait()
 	killed := 0
 	for _, n := range nodes {
-		killed += killCgroups(n)
+		killed += killCgroups(cgroupLeaf(l.names.bridge(), n))
 	}
 	var errs []error
 	unmounted, err := unmountUnder(l.dir)
 	errs = append(errs, err)
 	for _, n := range nodes {
-		errs = append(errs, removeCgroups(n), removePodNetns(l.dir, n))
+		errs = append(errs, removeCgroups(cgroupLeaf(l.names.bridge(), n)), removePodNetns(l.dir, n))
 	}
 	errs = append(errs, removeLabLinks(l.names), l.removeFiles(nodes))
 	if err := errors.Join(errs...); err != nil {

@@ -29,16 +29,17 @@ import (
 // agentFlags are the node agent's settings, shared by `corral agent` and
 // the agent embedded in `corral server`.
 type agentFlags struct {
-	name       string
-	dataDir    string
-	servers    string
-	token      string
-	tokenFile  string
-	labels     string
-	taints     string
-	nodeIP     string
-	registries string
-	agentPort  int
+	name         string
+	dataDir      string
+	servers      string
+	token        string
+	tokenFile    string
+	labels       string
+	taints       string
+	nodeIP       string
+	registries   string
+	agentPort    int
+	cgroupParent string
 }
 
 func newAgentCmd() *cobra.Command {
@@ -72,6 +73,7 @@ status. Needs root.`,
 	fl.StringVar(&f.taints, "taints", "", "node taints k=v:Effect,...")
 	fl.StringVar(&f.nodeIP, "node-ip", "", "the node's InternalIP (default: the default route's address)")
 	fl.IntVar(&f.agentPort, "agent-port", defaultAgentPort, "port of the agent API (logs, exec) on the node IP")
+	fl.StringVar(&f.cgroupParent, "cgroup-parent", "", "cgroup under which the node's pods run (default /corral/NAME; agents sharing a machine need distinct ones)")
 	fl.StringVar(&f.registries, "registries", "", "registry mirrors and credentials file (K3s registries.yaml format; default DATA_DIR/registries.yaml)")
 	fl.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	return cmd
@@ -151,6 +153,9 @@ func runAgent(ctx context.Context, f agentFlags, extraTaints []*corralpb.Taint, 
 	}
 	if err := os.MkdirAll(f.dataDir, 0o700); err != nil {
 		return fmt.Errorf("create data dir: %w", err)
+	}
+	if f.cgroupParent == "" {
+		f.cgroupParent = "/corral/" + f.name
 	}
 	n, err := newNode(ctx, f, log)
 	if err != nil {
@@ -244,7 +249,7 @@ func newNode(ctx context.Context, f agentFlags, log *slog.Logger) (*node, error)
 	}
 	rt, err := runtime.New(runtime.Config{
 		StateDir: filepath.Join(f.dataDir, "run"), PodsDir: filepath.Join(f.dataDir, "pods"),
-		CgroupParent: "/corral/" + f.name, InitBinary: initBin, Logger: log.With("component", "runtime"),
+		CgroupParent: f.cgroupParent, InitBinary: initBin, Logger: log.With("component", "runtime"),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("container runtime: %w", err)

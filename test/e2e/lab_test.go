@@ -94,7 +94,8 @@ func (l labTraces) left() []string {
 			sum := sha256.Sum256([]byte(sd))
 			prefixes = append(prefixes, "corral-"+hex.EncodeToString(sum[:4])+"-")
 		}
-		cgs, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup", "*", "corral", n))
+		// The lab names its nodes' cgroups after its bridge (crl-<hash>).
+		cgs, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup", "*", "corral", "crl-"+l.hash+"-"+n))
 		for _, c := range cgs {
 			out = append(out, "cgroup "+c)
 		}
