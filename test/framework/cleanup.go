@@ -2,6 +2,8 @@ package framework
 
 import (
 	"bufio"
+	"crypto/sha256"
+	"encoding/hex"
 	"os"
 	"path/filepath"
 	"sort"
@@ -16,7 +18,7 @@ import (
 // once its agent is dead: it kills every process in the node's cgroups
 // (/sys/fs/cgroup/*/corral/<node>), unmounts everything under dataDir
 // (overlay root filesystems, namespace bind mounts, tmpfs volumes), and
-// removes the cgroup directories. Tests call it in their cleanup, also when
+// removes the cgroup directories and the pods' network namespaces. Tests call it in their cleanup, also when
 // they fail; it reports what it had to remove.
 func CleanupNode(t testing.TB, dataDir, node string) {
 	t.Helper()
@@ -47,6 +49,21 @@ func CleanupNode(t testing.TB, dataDir, node string) {
 	}
 	for _, g := range groups {
 		removeCgroupTree(g)
+	}
+	// Pod network namespaces live in /run/netns, named after the agent's
+	// state dir (DATA_DIR/run): unmount and remove them too.
+	sum := sha256.Sum256([]byte(filepath.Join(dataDir, "run")))
+	prefix := "corral-" + hex.EncodeToString(sum[:4]) + "-"
+	if entries, err := os.ReadDir("/run/netns"); err == nil {
+		for _, e := range entries {
+			if strings.HasPrefix(e.Name(), prefix) {
+				p := filepath.Join("/run/netns", e.Name())
+				_ = syscall.Unmount(p, syscall.MNT_DETACH)
+				if os.Remove(p) == nil {
+					unmounted++
+				}
+			}
+		}
 	}
 	if killed+unmounted > 0 {
 		t.Logf("cleanup of node %s: killed %d processes, unmounted %d mounts", node, killed, unmounted)
