@@ -1,0 +1,172 @@
+package e2e
+
+import (
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/corral-dev/corral/test/common"
+	"github.com/corral-dev/corral/test/framework"
+)
+
+// TestTutorialOnLab follows the tutorial on a 3-server, 3-agent lab, as a
+// user would after `sudo make lab`, asserting what the tutorial says the
+// user sees.
+func TestTutorialOnLab(t *testing.T) {
+	requireRoot(t)
+	framework.Binary(t)
+	dir := filepath.Join(t.TempDir(), "lab")
+	servers := []string{"server-1", "server-2", "server-3"}
+	workers := []string{"worker-1", "worker-2", "worker-3"}
+	all := append(append([]string{}, servers...), workers...)
+	traces := newLabTraces(dir, append(all, "worker-4")...)
+	t.Cleanup(func() {
+		dumpLabLogs(t, dir, traces.nodes)
+		if out, err := labCmd(t, dir, "down"); err != nil {
+			t.Logf("lab down in cleanup: %v\n%s", err, out)
+		}
+	})
+	start := time.Now()
+	labOK(t, dir, "up", "--servers", "3", "--agents", "3")
+	t.Logf("lab up (3+3) took %s", time.Since(start).Round(time.Millisecond))
+	conf := filepath.Join(dir, "admin.conf")
+	ex := common.ExamplesDir()
+	apply := func(files ...string) {
+		t.Helper()
+		args := []string{"apply"}
+		for _, f := range files {
+			args = append(args, "-f", filepath.Join(ex, f))
+		}
+		ok(t, conf, args...)
+	}
+	onNodes := func(what, selector string, want []string) {
+		t.Helper()
+		framework.WaitFor(t, what, 90*time.Second, func() bool {
+			podNodes, phases := podsOf(t, conf, selector)
+			return strings.Join(sortedValues(podNodes), ",") == strings.Join(want, ",") && (len(want) == 0 || allRunning(phases))
+		})
+	}
+
+	// daemonset-basic: one pod per worker; the servers' control-plane
+	// taint keeps it off them.
+	apply("daemonset-basic.yml")
+	onNodes("one nginx pod per worker", "app=nginx-daemon", workers)
+	framework.WaitFor(t, "get ds: 3 desired, current, ready, up-to-date, available", 60*time.Second, func() bool {
+		return regexp.MustCompile(`(?m)^nginx-daemonset\s+3\s+3\s+3\s+3\s+3\s+<none>\s+\S+$`).MatchString(ok(t, conf, "get", "ds"))
+	})
+	framework.WaitFor(t, "describe ds as the tutorial shows it", 30*time.Second, func() bool {
+		d := ok(t, conf, "describe", "ds", "nginx-daemonset")
+		return strings.Contains(d, "Desired Number of Nodes Scheduled: 3") && strings.Contains(d, "Pods Status:  3 Running / 0 Waiting / 0 Succeeded / 0 Failed") &&
+			strings.Count(d, "SuccessfulCreate") == 3
+	})
+	// Tolerations: special-daemon and fluentd run on all six nodes.
+	apply("daemonset-tolerations.yml", "fluentd.yml")
+	onNodes("special-daemon everywhere", "app=special-daemon", all)
+	onNodes("fluentd everywhere", "-n kube-system -l app=fluentd", all)
+	fluentd, _ := podsOf(t, conf, "-n kube-system -l app=fluentd")
+	for pod := range fluentd {
+		if lim := ok(t, conf, "exec", "-n", "kube-system", pod, "--", "/usr/local/bin/corral-standin", "cat", "/sys/fs/cgroup/memory/memory.limit_in_bytes"); strings.TrimSpace(lim) != "209715200" {
+			t.Errorf("fluentd memory limit %q, want 209715200", lim)
+		}
+		if _, errOut, code := corral(t, conf, "", "exec", "-n", "kube-system", pod, "--", "/usr/local/bin/corral-standin", "cat", "/var/log/lastlog"); code != 0 && !strings.Contains(errOut, "no such file") {
+			t.Errorf("hostPath /var/log not readable: %s", errOut)
+		}
+		break
+	}
+	// nodeSelector and affinity follow labels.
+	ok(t, conf, "label", "nodes", "worker-1", "disktype=ssd")
+	apply("daemonset-node-selector.yml")
+	onNodes("ssd-monitor on worker-1", "app=ssd-monitor", []string{"worker-1"})
+	ok(t, conf, "label", "nodes", "worker-1", "disktype-")
+	onNodes("ssd-monitor gone", "app=ssd-monitor", nil)
+	ok(t, conf, "label", "nodes", "worker-2", "environment=production")
+	apply("daemonset-node-affinity.yml")
+	onNodes("production-monitor on worker-2", "app=prod-monitor", []string{"worker-2"})
+	// node-exporter: hostNetwork port 9100 answers on every node's address.
+	apply("namespace-monitoring.yml")
+	apply("node-exporter.yml")
+	onNodes("node-exporter on the workers", "-n monitoring -l app=node-exporter", workers)
+	addrs := labAddresses(t, dir)
+	for _, w := range workers {
+		framework.WaitFor(t, "node-exporter answers on "+w, 30*time.Second, func() bool {
+			resp, err := http.Get(fmt.Sprintf("http://%s:9100/", addrs[w]))
+			if err != nil {
+				return false
+			}
+			resp.Body.Close()
+			return resp.StatusCode == 200
+		})
+	}
+	// kube-proxy: its ConfigMap volume, privileged, system-node-critical.
+	apply("kube-proxy-configmap.yml", "kube-proxy.yml")
+	onNodes("kube-proxy everywhere", "-n kube-system -l k8s-app=kube-proxy", all)
+	kp, _ := podsOf(t, conf, "-n kube-system -l k8s-app=kube-proxy")
+	for pod := range kp {
+		if cfg := ok(t, conf, "exec", "-n", "kube-system", pod, "--", "/usr/local/bin/kube-proxy", "cat", "/var/lib/kube-proxy/config.conf"); !strings.Contains(cfg, "KubeProxyConfiguration") {
+			t.Errorf("kube-proxy config.conf: %q", cfg)
+		}
+		if pj := ok(t, conf, "get", "pod", "-n", "kube-system", pod, "-o", "json"); !strings.Contains(pj, `"priority": 2000001000`) {
+			t.Errorf("kube-proxy pod priority not system-node-critical")
+		}
+		break
+	}
+	// A rolling update survives the leader's death (kill -9).
+	tpl := strings.Replace(readFile(t, filepath.Join(ex, "daemonset-basic.yml")), "app: nginx-daemon\n    spec:", "app: nginx-daemon\n      annotations:\n        rev: \"2\"\n    spec:", 1)
+	f := filepath.Join(t.TempDir(), "basic-v2.yml")
+	writeFile(t, f, tpl)
+	ok(t, conf, "apply", "-f", f)
+	labOK(t, dir, "kill", labLeader(t, conf))
+	if out := ok(t, conf, "rollout", "status", "ds", "nginx-daemonset", "--timeout", "180s"); !strings.Contains(out, "successfully rolled out") {
+		t.Fatalf("rollout status after the leader's death: %s", out)
+	}
+	// Nodes come and go: a new agent gets the pod, a removed one loses it.
+	labOK(t, dir, "add-node", "worker-4")
+	onNodes("nginx on worker-4 too", "app=nginx-daemon", append(append([]string{}, workers...), "worker-4"))
+	labOK(t, dir, "remove-node", "worker-4")
+	onNodes("worker-4's pod collected", "app=nginx-daemon", workers)
+	// Events, sorted as the tutorial sorts them.
+	if ev := ok(t, conf, "get", "events", "--sort-by=.lastTimestamp"); !strings.Contains(ev, "SuccessfulCreate") || !strings.Contains(ev, "daemonset/nginx-daemonset") {
+		t.Errorf("get events:\n%s", ev)
+	}
+	// delete --cascade=orphan keeps the pods; deleting for real removes them.
+	ok(t, conf, "delete", "ds", "nginx-daemonset", "--cascade=orphan")
+	onNodes("orphans still there", "app=nginx-daemon", workers)
+	ok(t, conf, "apply", "-f", f)
+	ok(t, conf, "delete", "ds", "nginx-daemonset")
+	onNodes("nginx pods gone", "app=nginx-daemon", nil)
+
+	labOK(t, dir, "down")
+	if left := traces.left(); len(left) > 0 {
+		t.Fatalf("lab down left traces:\n%s", strings.Join(left, "\n"))
+	}
+}
+
+// labAddresses reads the nodes' addresses from `lab status`.
+func labAddresses(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	out := labOK(t, dir, "status")
+	addrs := map[string]string{}
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 3 && strings.Count(f[2], ".") == 3 {
+			addrs[f[0]] = f[2]
+		}
+	}
+	return addrs
+}
+
+// labLeader is the name of the Raft leader.
+func labLeader(t *testing.T, conf string) string {
+	t.Helper()
+	for _, line := range strings.Split(ok(t, conf, "cluster", "members"), "\n") {
+		if strings.Contains(line, "Leader") {
+			return strings.Fields(line)[0]
+		}
+	}
+	t.Fatal("no leader in cluster members")
+	return ""
+}
