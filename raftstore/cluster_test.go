@@ -61,8 +61,11 @@ func (c *testCluster) config(nd *node, expect int, join []string) Config {
 	return Config{
 		Name: nd.name, DataDir: nd.dir, RaftAddr: raftAddr, APIAddr: nd.apiAddr,
 		BootstrapExpect: expect, Join: join,
-		HeartbeatTimeout: 300 * time.Millisecond, ElectionTimeout: 300 * time.Millisecond,
-		LeaderLeaseTimeout: 150 * time.Millisecond, DiscoveryInterval: 50 * time.Millisecond,
+		// Short enough for quick failovers, long enough that a busy CI
+		// machine (test binaries in parallel, the race detector) does not
+		// miss heartbeats and hold spurious elections.
+		HeartbeatTimeout: time.Second, ElectionTimeout: time.Second,
+		LeaderLeaseTimeout: 500 * time.Millisecond, DiscoveryInterval: 50 * time.Millisecond,
 		SnapshotThreshold: 1 << 20, TrailingLogs: 1 << 20,
 	}
 }
