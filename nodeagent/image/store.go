@@ -277,10 +277,13 @@ func (s *Store) exportLocked(img *Image) *Image {
 	return c
 }
 
-// touchLocked marks img used now and saves the index.
+// touchLocked marks img used now. LastUsed only orders garbage
+// collection, so it is written with the index's next real change rather
+// than synced to disk on every pull and mount: that fsync was a large part
+// of a pod's start.
 func (s *Store) touchLocked(img *Image) error {
 	img.LastUsed = s.opts.Now()
-	return s.saveLocked()
+	return nil
 }
 
 func (s *Store) saveLocked() error {
