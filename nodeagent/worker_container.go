@@ -85,6 +85,7 @@ func (w *podWorker) startNext(ctx context.Context, pod *corralpb.Pod, cms func(n
 		w.failCreate(pod, name, err)
 		return 5 * time.Second
 	}
+	t2 := time.Now()
 	cfg, err := w.containerConfig(pod, cms, c, img, attempt, rootfs)
 	if err != nil {
 		_ = w.m.cfg.Images.RemoveContainerFS(id)
@@ -97,6 +98,7 @@ func (w *podWorker) startNext(ctx context.Context, pod *corralpb.Pod, cms func(n
 		_ = w.m.cfg.Images.RemoveContainerFS(id)
 		return 5 * time.Second
 	}
+	t3 := time.Now()
 	w.event(pod, "Normal", "Created", "Created container "+name)
 	if err := w.m.cfg.Runtime.StartContainer(ctx, id); err != nil {
 		w.waiting[name] = [2]string{"RunContainerError", err.Error()}
@@ -105,7 +107,7 @@ func (w *podWorker) startNext(ctx context.Context, pod *corralpb.Pod, cms func(n
 	}
 	w.event(pod, "Normal", "Started", "Started container "+name)
 	w.m.log.Debug("container started", "pod", pod.GetMetadata().GetName(), "container", name, "attempt", attempt,
-		"pull", t1.Sub(t0), "mount_create_start", time.Since(t1))
+		"pull", t1.Sub(t0), "mount", t2.Sub(t1), "config_create", t3.Sub(t2), "start", time.Since(t3))
 	delete(w.waiting, name)
 	w.watchProbes(pod, c, id)
 	return time.Second
