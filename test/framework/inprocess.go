@@ -1,6 +1,7 @@
 package framework
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -116,18 +117,53 @@ func (c *InProcess) Restart(t testing.TB, i int) {
 // Running implements Cluster.
 func (c *InProcess) Running(i int) bool { return c.Server(i) != nil }
 
-// JoinToken returns the cluster's join token (DATA_DIR/token).
+// JoinToken returns the cluster's join token (DATA_DIR/token), waiting
+// for the file: a server writes it just after admin.conf.
 func (c *InProcess) JoinToken(t testing.TB) string {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join(c.cfgs[0].DataDir, "token"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return strings.TrimSpace(string(data))
+	var token string
+	WaitFor(t, "the join token file", 20*time.Second, func() bool {
+		data, err := os.ReadFile(filepath.Join(c.cfgs[0].DataDir, "token"))
+		token = strings.TrimSpace(string(data))
+		return err == nil && token != ""
+	})
+	return token
 }
 
 // APIAddr returns server i's API address.
 func (c *InProcess) APIAddr(i int) string { return c.cfgs[i].APIAddr }
+
+// APIAddrs returns every server's API address, in server order.
+func (c *InProcess) APIAddrs() []string {
+	out := make([]string, len(c.cfgs))
+	for i := range c.cfgs {
+		out[i] = c.cfgs[i].APIAddr
+	}
+	return out
+}
+
+// RaftLastIndex returns the index of the last entry in running server i's
+// Raft log.
+func (c *InProcess) RaftLastIndex(t testing.TB, i int) uint64 {
+	t.Helper()
+	s := c.Server(i)
+	if s == nil {
+		t.Fatalf("raft last index: %s is not running", serverName(i))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	members, err := s.Raft().Members(ctx)
+	if err != nil {
+		t.Fatalf("raft last index of %s: %v", serverName(i), err)
+	}
+	for _, m := range members {
+		if m.GetName() == serverName(i) {
+			return m.GetLastIndex()
+		}
+	}
+	t.Fatalf("raft last index: %s is not in its own configuration", serverName(i))
+	return 0
+}
 
 // AdminConf implements Cluster: the first server's admin.conf.
 func (c *InProcess) AdminConf() string { return filepath.Join(c.cfgs[0].DataDir, "admin.conf") }
