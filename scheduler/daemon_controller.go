@@ -292,7 +292,7 @@ func (c *DaemonSetController) syncOnce(ctx context.Context, key string) error {
 	if pods.err != nil {
 		return pods.err
 	}
-	b, created := c.batch(ds, plan, index)
+	b, created := c.batch(ds, plan, index, view)
 	if ds.GetMetadata().GetDeletionTimestamp() == nil {
 		hist, err := c.history(view, ds, in.Pods)
 		if err != nil {
@@ -314,7 +314,7 @@ func (c *DaemonSetController) syncOnce(ctx context.Context, key string) error {
 	}
 	switch res.GetCode() {
 	case corralpb.ErrorCode_OK:
-	case corralpb.ErrorCode_STALE, corralpb.ErrorCode_CONFLICT, corralpb.ErrorCode_NOT_FOUND:
+	case corralpb.ErrorCode_STALE, corralpb.ErrorCode_CONFLICT, corralpb.ErrorCode_NOT_FOUND, corralpb.ErrorCode_ALREADY_EXISTS:
 		return errStale
 	default:
 		return fmt.Errorf("commit plan: %s: %s", res.GetCode(), res.GetMessage())
@@ -408,14 +408,15 @@ func (n *nodePods) get(node string) []*corralpb.Pod {
 
 // batch turns a plan into one guarded Raft batch. It returns the created
 // pods with their names, in plan.Create's order.
-func (c *DaemonSetController) batch(ds *corralpb.DaemonSet, plan *DaemonPlan, index uint64) (*corralpb.Batch, []*corralpb.Pod) {
+func (c *DaemonSetController) batch(ds *corralpb.DaemonSet, plan *DaemonPlan, index uint64, view *state.Store) (*corralpb.Batch, []*corralpb.Pod) {
 	b := &corralpb.Batch{GuardIndex: index, GuardKinds: []string{"Pod", "Node", "DaemonSet", "PriorityClass", "ControllerRevision"}}
 	now := timestamppb.New(time.Now().UTC().Truncate(time.Second))
 	var created []*corralpb.Pod
+	named := map[string]bool{}
 	for _, p := range plan.Create {
 		p = proto.Clone(p).(*corralpb.Pod)
 		m := p.Metadata
-		m.Name = m.GetGenerateName() + randomSuffix(5)
+		m.Name = uniquePodName(view, m.GetNamespace(), m.GetGenerateName(), named)
 		m.Uid = newUID()
 		m.CreationTimestamp = now
 		m.Generation = 1
@@ -644,6 +645,24 @@ func ownerExists(dss []*corralpb.Object, uid string) bool {
 		}
 	}
 	return false
+}
+
+// uniquePodName picks prefix plus five random characters (Kubernetes'
+// generateName), unused in the snapshot and in this batch: with thousands
+// of pods in one plan, a repeat is likely otherwise, and one would fail the
+// whole batch.
+func uniquePodName(view *state.Store, ns, prefix string, named map[string]bool) string {
+	for {
+		name := prefix + randomSuffix(5)
+		if named[name] {
+			continue
+		}
+		if o, err := view.Get(nil, "Pod", ns, name); err == nil && o != nil {
+			continue
+		}
+		named[name] = true
+		return name
+	}
 }
 
 func randomSuffix(n int) string {

@@ -7,7 +7,6 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/corral-dev/corral/api"
 	corralpb "github.com/corral-dev/corral/proto"
 	"github.com/corral-dev/corral/raftstore/state"
 )
@@ -27,7 +26,7 @@ func (n *nodeService) Assignments(req *corralpb.AssignmentsRequest, stream corra
 		return toStatus(err)
 	}
 	view := st.Snapshot()
-	a := &assigner{node: node, pods: map[string]string{}, refs: map[string]int{}}
+	a := &assigner{node: node, pods: map[string]bool{}, refs: map[string]int{}}
 	first := &corralpb.AssignmentsMessage{Complete: true}
 	pods, err := view.PodsByNode(nil, node)
 	if err != nil {
@@ -48,11 +47,11 @@ func (n *nodeService) Assignments(req *corralpb.AssignmentsRequest, stream corra
 	return a.follow(ctx, st, sub, stream)
 }
 
-// assigner tracks what one node's stream has sent: its pods (key → uid)
+// assigner tracks what one node's stream has sent: its pods (by uid)
 // and how many of them use each ConfigMap.
 type assigner struct {
 	node string
-	pods map[string]string
+	pods map[string]bool
 	refs map[string]int
 }
 
@@ -85,21 +84,26 @@ func (a *assigner) follow(ctx context.Context, st *state.Store, sub *state.Subsc
 func (a *assigner) event(st *state.Store, ev state.Event) []*corralpb.Assignment {
 	switch o := ev.Object.Kind.(type) {
 	case *corralpb.Object_Pod:
-		k := key(ev.Object)
-		_, had := a.pods[k]
+		// Every stream sees every event: decide cheaply, with no
+		// allocation, for the pods of other nodes.
+		uid := o.Pod.GetMetadata().GetUid()
+		had := a.pods[uid]
 		mine := o.Pod.GetSpec().GetNodeName() == a.node && ev.Type != state.EventDeleted
 		switch {
 		case mine:
 			return a.podItems(st, ev.Object)
 		case had:
-			delete(a.pods, k)
+			delete(a.pods, uid)
 			a.release(o.Pod)
 			return []*corralpb.Assignment{{Item: &corralpb.Assignment_Removed{Removed: &corralpb.ObjectKey{
 				Kind: "Pod", Namespace: o.Pod.GetMetadata().GetNamespace(), Name: o.Pod.GetMetadata().GetName()}}}}
 		}
 	case *corralpb.Object_ConfigMap:
-		k := key(ev.Object)
-		if a.refs[k] == 0 {
+		if len(a.refs) == 0 {
+			return nil
+		}
+		m := o.ConfigMap.GetMetadata()
+		if a.refs[m.GetNamespace()+"/"+m.GetName()] == 0 {
 			return nil
 		}
 		if ev.Type == state.EventDeleted {
@@ -115,12 +119,12 @@ func (a *assigner) event(st *state.Store, ev state.Event) []*corralpb.Assignment
 // starts to use.
 func (a *assigner) podItems(st *state.Store, obj *corralpb.Object) []*corralpb.Assignment {
 	pod := obj.GetPod()
-	k := key(obj)
+	uid := pod.GetMetadata().GetUid()
 	out := []*corralpb.Assignment{{Item: &corralpb.Assignment_Pod{Pod: pod}}}
-	if _, had := a.pods[k]; had {
+	if a.pods[uid] {
 		return out // a pod's volumes and env sources are immutable
 	}
-	a.pods[k] = api.Meta(obj).Uid
+	a.pods[uid] = true
 	for _, name := range configMapsOf(pod) {
 		ck := pod.GetMetadata().GetNamespace() + "/" + name
 		a.refs[ck]++
