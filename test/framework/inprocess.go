@@ -44,8 +44,10 @@ func NewInProcess(t testing.TB, n int, options ...func(*server.Config)) *InProce
 		c.cfgs = append(c.cfgs, server.Config{
 			Name: serverName(i), DataDir: filepath.Join(root, serverName(i)),
 			APIAddr: api[i], RaftAddr: raft[i], BootstrapExpect: n, Join: join,
-			HeartbeatTimeout: 300 * time.Millisecond, ElectionTimeout: 300 * time.Millisecond,
-			LeaderLeaseTimeout: 150 * time.Millisecond,
+			// Long enough that a busy CI machine (test binaries in
+			// parallel, the race detector) holds no spurious elections.
+			HeartbeatTimeout: time.Second, ElectionTimeout: time.Second,
+			LeaderLeaseTimeout: 500 * time.Millisecond,
 		})
 		for _, o := range options {
 			o(&c.cfgs[i])
