@@ -83,14 +83,6 @@ func (a *agentProc) kill() {
 	}
 }
 
-// stopGracefully ends the agent with SIGTERM (pods keep running).
-func (a *agentProc) stopGracefully() {
-	if a.cmd != nil {
-		_ = a.cmd.Process.Signal(syscall.SIGTERM)
-		_ = a.cmd.Wait()
-		a.cmd = nil
-	}
-}
 
 // uniqueName gives node names that no other test (or test process) uses,
 // so cgroup parents never collide.
