@@ -83,7 +83,6 @@ func (a *agentProc) kill() {
 	}
 }
 
-
 // uniqueName gives node names that no other test (or test process) uses,
 // so cgroup parents never collide.
 func uniqueName(prefix string) string {
