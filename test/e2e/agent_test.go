@@ -249,6 +249,48 @@ spec:
 	if got := initPid(t, agentDir, cid); got != pid {
 		t.Fatalf("container init pid %d after the agent restart, want %d", got, pid)
 	}
+	// A machine reboot, as the agent finds it on its next start: every
+	// process, mount, cgroup and network namespace gone, the data
+	// directory (container state included) still on disk. The pods are
+	// recreated.
+	agent.kill()
+	framework.CleanupNode(t, agentDir, node)
+	framework.WaitFor(t, "the old container init to be gone", 30*time.Second, func() bool {
+		return syscall.Kill(pid, 0) != nil
+	})
+	agent.start()
+	before := cid
+	framework.WaitFor(t, "both pods running again after the reboot", 60*time.Second, func() bool {
+		for _, name := range []string{"web", "second"} {
+			p := getPod(t, conf, name)
+			if p == nil || p.Status.Phase != "Running" || len(p.Status.ContainerStatuses) != 1 {
+				return false
+			}
+			st := p.Status.ContainerStatuses[0]
+			if !st.Ready || st.State.Running == nil {
+				return false
+			}
+			if name == "web" {
+				if st.ContainerID == before {
+					return false
+				}
+				cid = st.ContainerID
+			}
+		}
+		return true
+	})
+	framework.WaitFor(t, "the recreated container to answer HTTP", 20*time.Second, func() bool {
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/health", port))
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	})
+	pid = initPid(t, agentDir, cid)
+	if pid == 0 || syscall.Kill(pid, 0) != nil {
+		t.Fatalf("recreated container %s has no live init (pid %d)", cid, pid)
+	}
 	// Deleting the pods stops and removes their containers, mounts and
 	// cgroups.
 	ok(t, conf, "delete", "pod", "web", "second")
