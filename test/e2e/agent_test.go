@@ -155,6 +155,20 @@ func initPid(t *testing.T, agentDir, containerID string) int {
 	return st.InitProcessPid
 }
 
+// waitHealthy waits for the stand-in workload listening on 127.0.0.1:port
+// to answer its health check.
+func waitHealthy(t *testing.T, what string, port int) {
+	t.Helper()
+	framework.WaitFor(t, what+" to answer HTTP", 20*time.Second, func() bool {
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/health", port))
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	})
+}
+
 // TestAgentRunsRealContainers is the node agent's acceptance test on one
 // machine: a server process, an agent process, an in-process image
 // registry serving the stand-in workload, and a bare Pod bound to the node.
@@ -204,14 +218,7 @@ spec:
 	})
 	// Without a readiness probe a container is ready once it runs, as in
 	// Kubernetes; the program inside may take a moment to listen.
-	framework.WaitFor(t, "the container to answer HTTP", 20*time.Second, func() bool {
-		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/health", port))
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == 200
-	})
+	waitHealthy(t, "the container", port)
 	// What the container sees, through exec and logs (CLI → server → agent).
 	if env, errOut, code := corral(t, conf, "", "exec", "web", "--", "/workload", "env"); code != 0 || !strings.Contains(env, "GREETING=hello web") || !strings.Contains(env, "POD_NAME=web") {
 		t.Errorf("container environment (exit %d, stderr %q):\n%s", code, errOut, env)
@@ -253,13 +260,16 @@ spec:
 	// process, mount, cgroup and network namespace gone, the data
 	// directory (container state included) still on disk. The pods are
 	// recreated.
+	before := map[string]string{}
+	for _, name := range []string{"web", "second"} {
+		before[name] = getPod(t, conf, name).Status.ContainerStatuses[0].ContainerID
+	}
 	agent.kill()
 	framework.CleanupNode(t, agentDir, node)
 	framework.WaitFor(t, "the old container init to be gone", 30*time.Second, func() bool {
 		return syscall.Kill(pid, 0) != nil
 	})
 	agent.start()
-	before := cid
 	framework.WaitFor(t, "both pods running again after the reboot", 60*time.Second, func() bool {
 		for _, name := range []string{"web", "second"} {
 			p := getPod(t, conf, name)
@@ -267,26 +277,16 @@ spec:
 				return false
 			}
 			st := p.Status.ContainerStatuses[0]
-			if !st.Ready || st.State.Running == nil {
+			if !st.Ready || st.State.Running == nil || st.ContainerID == before[name] {
 				return false
 			}
 			if name == "web" {
-				if st.ContainerID == before {
-					return false
-				}
 				cid = st.ContainerID
 			}
 		}
 		return true
 	})
-	framework.WaitFor(t, "the recreated container to answer HTTP", 20*time.Second, func() bool {
-		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/health", port))
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == 200
-	})
+	waitHealthy(t, "the recreated container", port)
 	pid = initPid(t, agentDir, cid)
 	if pid == 0 || syscall.Kill(pid, 0) != nil {
 		t.Fatalf("recreated container %s has no live init (pid %d)", cid, pid)
