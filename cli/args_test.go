@@ -270,13 +270,16 @@ func TestConfigLookupOrder(t *testing.T) {
 	g.token = "override"
 	check("a:1,b:2", "override")
 
-	// Nothing found anywhere (the admin.conf of this machine aside).
-	if _, err := os.Stat(DefaultAdminConf); err == nil {
-		t.Skip(DefaultAdminConf + " exists on this machine")
-	}
-	g2 := &globals{getenv: func(string) string { return "" }, homeDir: func() (string, error) { return filepath.Join(dir, "nohome"), nil }}
+	// Nothing found anywhere.
+	g2 := &globals{getenv: func(string) string { return "" }, homeDir: func() (string, error) { return filepath.Join(dir, "nohome"), nil },
+		adminConf: filepath.Join(dir, "no-admin.conf")}
 	if _, _, err := g2.connection(); err == nil || !strings.Contains(err.Error(), "no configuration found") {
 		t.Fatalf("no config: %v", err)
+	}
+	// The server's admin.conf is the last candidate.
+	mk(g2.adminConf, "admin:1")
+	if servers, token, err := g2.connection(); err != nil || strings.Join(servers, ",") != "admin:1" || token != "tok-admin:1" {
+		t.Fatalf("admin.conf: %v %q %v", servers, token, err)
 	}
 	g2.configPath = filepath.Join(dir, "missing.conf")
 	if _, _, err := g2.connection(); err == nil || !strings.Contains(err.Error(), "missing.conf") {

@@ -119,7 +119,9 @@ func (g *globals) findConfig() (path string, explicit bool, err error) {
 	if home, herr := g.homeDir(); herr == nil && home != "" {
 		candidates = append(candidates, filepath.Join(home, userConfigPath))
 	}
-	candidates = append(candidates, DefaultAdminConf)
+	if g.adminConf != "" {
+		candidates = append(candidates, g.adminConf)
+	}
 	for _, p := range candidates {
 		_, serr := os.Stat(p)
 		switch {

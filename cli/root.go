@@ -31,10 +31,12 @@ type globals struct {
 	namespace      string
 	requestTimeout string
 
-	// now is the clock used for ages; getenv and homeDir find the config.
-	now     func() time.Time
-	getenv  func(string) string
-	homeDir func() (string, error)
+	// now is the clock used for ages; getenv, homeDir and adminConf (the
+	// last candidate, DefaultAdminConf) find the config.
+	now       func() time.Time
+	getenv    func(string) string
+	homeDir   func() (string, error)
+	adminConf string
 
 	conn   *grpc.ClientConn
 	client corralpb.ClusterClient
@@ -46,12 +48,13 @@ type globals struct {
 // `restore`) has its subcommands merged into the CLI's command instead.
 func NewRootCommand(in io.Reader, out, errOut io.Writer, extra ...*cobra.Command) *cobra.Command {
 	return newRootCommand(&globals{
-		in:      in,
-		out:     out,
-		errOut:  errOut,
-		now:     time.Now,
-		getenv:  os.Getenv,
-		homeDir: os.UserHomeDir,
+		in:        in,
+		out:       out,
+		errOut:    errOut,
+		now:       time.Now,
+		getenv:    os.Getenv,
+		homeDir:   os.UserHomeDir,
+		adminConf: DefaultAdminConf,
 	}, extra...)
 }
 
