@@ -272,10 +272,7 @@ func TestLogsAndExecFromCLIThroughServerToAgent(t *testing.T) {
 func TestProxyErrors(t *testing.T) {
 	c := framework.NewInProcess(t, 1)
 	// A node whose agent is gone: its port is closed.
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	lis := listenBelowEphemeral(t)
 	deadPort := lis.Addr().(*net.TCPAddr).Port
 	_ = lis.Close()
 	registerNode(t, c, "dead", deadPort)
@@ -336,7 +333,7 @@ func TestProxyErrors(t *testing.T) {
 	writeCRILog(t, filepath.Join(agent.root, "default", "orphan", "app", "current"), "back")
 	lis, err = net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", deadPort))
 	if err != nil {
-		t.Skipf("port %d was taken meanwhile: %v", deadPort, err)
+		t.Fatalf("listen again on the dead agent's port: %v", err)
 	}
 	srv := grpc.NewServer()
 	corralpb.RegisterAgentAPIServer(srv, nodeagent.NewAgentAPI(agent, c.JoinToken(t), nil))
@@ -350,4 +347,20 @@ func TestProxyErrors(t *testing.T) {
 		chunk, err := st.Recv()
 		return err == nil && string(chunk.GetData()) == "back\n"
 	})
+}
+
+// listenBelowEphemeral listens on a free loopback port below the kernel's
+// ephemeral range (32768 and up by default), so that once it is closed no
+// outgoing connection can take it before the test listens on it again.
+func listenBelowEphemeral(t *testing.T) net.Listener {
+	t.Helper()
+	start := 20000 + int(time.Now().UnixNano()%10000)
+	for i := 0; i < 2000; i++ {
+		lis, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", start+i))
+		if err == nil {
+			return lis
+		}
+	}
+	t.Fatalf("no free port in %d-%d", start, start+1999)
+	return nil
 }
