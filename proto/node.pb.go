@@ -88,8 +88,11 @@ type RegisterResponse struct {
 	state             protoimpl.MessageState `protogen:"open.v1"`
 	Node              *Node                  `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
 	HeartbeatPeriodMs int64                  `protobuf:"varint,2,opt,name=heartbeat_period_ms,json=heartbeatPeriodMs,proto3" json:"heartbeat_period_ms,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// cluster_cidr holds every node's pod CIDR: pod traffic to outside it is
+	// masqueraded.
+	ClusterCidr   string `protobuf:"bytes,3,opt,name=cluster_cidr,json=clusterCidr,proto3" json:"cluster_cidr,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *RegisterResponse) Reset() {
@@ -134,6 +137,13 @@ func (x *RegisterResponse) GetHeartbeatPeriodMs() int64 {
 		return x.HeartbeatPeriodMs
 	}
 	return 0
+}
+
+func (x *RegisterResponse) GetClusterCidr() string {
+	if x != nil {
+		return x.ClusterCidr
+	}
+	return ""
 }
 
 type HeartbeatRequest struct {
@@ -234,9 +244,12 @@ func (x *HeartbeatResponse) GetPeriodMs() int64 {
 }
 
 type AssignmentsRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	NodeName      string                 `protobuf:"bytes,1,opt,name=node_name,json=nodeName,proto3" json:"node_name,omitempty"`
-	Token         string                 `protobuf:"bytes,2,opt,name=token,proto3" json:"token,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	NodeName string                 `protobuf:"bytes,1,opt,name=node_name,json=nodeName,proto3" json:"node_name,omitempty"`
+	Token    string                 `protobuf:"bytes,2,opt,name=token,proto3" json:"token,omitempty"`
+	// routes asks for every node's NodeRoute too (the built-in pod network
+	// routes other nodes' pod CIDRs via their addresses).
+	Routes        bool `protobuf:"varint,3,opt,name=routes,proto3" json:"routes,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -285,6 +298,75 @@ func (x *AssignmentsRequest) GetToken() string {
 	return ""
 }
 
+func (x *AssignmentsRequest) GetRoutes() bool {
+	if x != nil {
+		return x.Routes
+	}
+	return false
+}
+
+// NodeRoute is where a node's pods are reached: its pod CIDR via its
+// address. Sent when either changes; a deleted node is removed (kind Node).
+type NodeRoute struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	NodeName      string                 `protobuf:"bytes,1,opt,name=node_name,json=nodeName,proto3" json:"node_name,omitempty"`
+	PodCidr       string                 `protobuf:"bytes,2,opt,name=pod_cidr,json=podCidr,proto3" json:"pod_cidr,omitempty"`
+	NodeIp        string                 `protobuf:"bytes,3,opt,name=node_ip,json=nodeIp,proto3" json:"node_ip,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NodeRoute) Reset() {
+	*x = NodeRoute{}
+	mi := &file_node_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NodeRoute) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NodeRoute) ProtoMessage() {}
+
+func (x *NodeRoute) ProtoReflect() protoreflect.Message {
+	mi := &file_node_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NodeRoute.ProtoReflect.Descriptor instead.
+func (*NodeRoute) Descriptor() ([]byte, []int) {
+	return file_node_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *NodeRoute) GetNodeName() string {
+	if x != nil {
+		return x.NodeName
+	}
+	return ""
+}
+
+func (x *NodeRoute) GetPodCidr() string {
+	if x != nil {
+		return x.PodCidr
+	}
+	return ""
+}
+
+func (x *NodeRoute) GetNodeIp() string {
+	if x != nil {
+		return x.NodeIp
+	}
+	return ""
+}
+
 // Assignment is one change to what a node must run: a pod bound to it, a
 // ConfigMap one of its pods uses, or the removal of either.
 type Assignment struct {
@@ -294,6 +376,7 @@ type Assignment struct {
 	//	*Assignment_Pod
 	//	*Assignment_ConfigMap
 	//	*Assignment_Removed
+	//	*Assignment_Route
 	Item          isAssignment_Item `protobuf_oneof:"item"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -301,7 +384,7 @@ type Assignment struct {
 
 func (x *Assignment) Reset() {
 	*x = Assignment{}
-	mi := &file_node_proto_msgTypes[5]
+	mi := &file_node_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -313,7 +396,7 @@ func (x *Assignment) String() string {
 func (*Assignment) ProtoMessage() {}
 
 func (x *Assignment) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[5]
+	mi := &file_node_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -326,7 +409,7 @@ func (x *Assignment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Assignment.ProtoReflect.Descriptor instead.
 func (*Assignment) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{5}
+	return file_node_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Assignment) GetItem() isAssignment_Item {
@@ -363,6 +446,15 @@ func (x *Assignment) GetRemoved() *ObjectKey {
 	return nil
 }
 
+func (x *Assignment) GetRoute() *NodeRoute {
+	if x != nil {
+		if x, ok := x.Item.(*Assignment_Route); ok {
+			return x.Route
+		}
+	}
+	return nil
+}
+
 type isAssignment_Item interface {
 	isAssignment_Item()
 }
@@ -379,11 +471,17 @@ type Assignment_Removed struct {
 	Removed *ObjectKey `protobuf:"bytes,3,opt,name=removed,proto3,oneof"`
 }
 
+type Assignment_Route struct {
+	Route *NodeRoute `protobuf:"bytes,4,opt,name=route,proto3,oneof"`
+}
+
 func (*Assignment_Pod) isAssignment_Item() {}
 
 func (*Assignment_ConfigMap) isAssignment_Item() {}
 
 func (*Assignment_Removed) isAssignment_Item() {}
+
+func (*Assignment_Route) isAssignment_Item() {}
 
 type AssignmentsMessage struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -398,7 +496,7 @@ type AssignmentsMessage struct {
 
 func (x *AssignmentsMessage) Reset() {
 	*x = AssignmentsMessage{}
-	mi := &file_node_proto_msgTypes[6]
+	mi := &file_node_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -410,7 +508,7 @@ func (x *AssignmentsMessage) String() string {
 func (*AssignmentsMessage) ProtoMessage() {}
 
 func (x *AssignmentsMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[6]
+	mi := &file_node_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -423,7 +521,7 @@ func (x *AssignmentsMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AssignmentsMessage.ProtoReflect.Descriptor instead.
 func (*AssignmentsMessage) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{6}
+	return file_node_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *AssignmentsMessage) GetComplete() bool {
@@ -459,7 +557,7 @@ type PodStatusUpdate struct {
 
 func (x *PodStatusUpdate) Reset() {
 	*x = PodStatusUpdate{}
-	mi := &file_node_proto_msgTypes[7]
+	mi := &file_node_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -471,7 +569,7 @@ func (x *PodStatusUpdate) String() string {
 func (*PodStatusUpdate) ProtoMessage() {}
 
 func (x *PodStatusUpdate) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[7]
+	mi := &file_node_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -484,7 +582,7 @@ func (x *PodStatusUpdate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PodStatusUpdate.ProtoReflect.Descriptor instead.
 func (*PodStatusUpdate) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{7}
+	return file_node_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *PodStatusUpdate) GetNamespace() string {
@@ -529,7 +627,7 @@ type UpdateStatusRequest struct {
 
 func (x *UpdateStatusRequest) Reset() {
 	*x = UpdateStatusRequest{}
-	mi := &file_node_proto_msgTypes[8]
+	mi := &file_node_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -541,7 +639,7 @@ func (x *UpdateStatusRequest) String() string {
 func (*UpdateStatusRequest) ProtoMessage() {}
 
 func (x *UpdateStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[8]
+	mi := &file_node_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -554,7 +652,7 @@ func (x *UpdateStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateStatusRequest.ProtoReflect.Descriptor instead.
 func (*UpdateStatusRequest) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{8}
+	return file_node_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *UpdateStatusRequest) GetNodeName() string {
@@ -596,7 +694,7 @@ type UpdateStatusResponse struct {
 
 func (x *UpdateStatusResponse) Reset() {
 	*x = UpdateStatusResponse{}
-	mi := &file_node_proto_msgTypes[9]
+	mi := &file_node_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -608,7 +706,7 @@ func (x *UpdateStatusResponse) String() string {
 func (*UpdateStatusResponse) ProtoMessage() {}
 
 func (x *UpdateStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[9]
+	mi := &file_node_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -621,7 +719,7 @@ func (x *UpdateStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateStatusResponse.ProtoReflect.Descriptor instead.
 func (*UpdateStatusResponse) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{9}
+	return file_node_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *UpdateStatusResponse) GetGone() []*ObjectKey {
@@ -646,7 +744,7 @@ type RecordEventsRequest struct {
 
 func (x *RecordEventsRequest) Reset() {
 	*x = RecordEventsRequest{}
-	mi := &file_node_proto_msgTypes[10]
+	mi := &file_node_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -658,7 +756,7 @@ func (x *RecordEventsRequest) String() string {
 func (*RecordEventsRequest) ProtoMessage() {}
 
 func (x *RecordEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[10]
+	mi := &file_node_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -671,7 +769,7 @@ func (x *RecordEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordEventsRequest.ProtoReflect.Descriptor instead.
 func (*RecordEventsRequest) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{10}
+	return file_node_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *RecordEventsRequest) GetNodeName() string {
@@ -703,7 +801,7 @@ type RecordEventsResponse struct {
 
 func (x *RecordEventsResponse) Reset() {
 	*x = RecordEventsResponse{}
-	mi := &file_node_proto_msgTypes[11]
+	mi := &file_node_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -715,7 +813,7 @@ func (x *RecordEventsResponse) String() string {
 func (*RecordEventsResponse) ProtoMessage() {}
 
 func (x *RecordEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[11]
+	mi := &file_node_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -728,7 +826,7 @@ func (x *RecordEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordEventsResponse.ProtoReflect.Descriptor instead.
 func (*RecordEventsResponse) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{11}
+	return file_node_proto_rawDescGZIP(), []int{12}
 }
 
 type LogsRequest struct {
@@ -749,7 +847,7 @@ type LogsRequest struct {
 
 func (x *LogsRequest) Reset() {
 	*x = LogsRequest{}
-	mi := &file_node_proto_msgTypes[12]
+	mi := &file_node_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -761,7 +859,7 @@ func (x *LogsRequest) String() string {
 func (*LogsRequest) ProtoMessage() {}
 
 func (x *LogsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[12]
+	mi := &file_node_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -774,7 +872,7 @@ func (x *LogsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogsRequest.ProtoReflect.Descriptor instead.
 func (*LogsRequest) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{12}
+	return file_node_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *LogsRequest) GetNamespace() string {
@@ -849,7 +947,7 @@ type LogsChunk struct {
 
 func (x *LogsChunk) Reset() {
 	*x = LogsChunk{}
-	mi := &file_node_proto_msgTypes[13]
+	mi := &file_node_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -861,7 +959,7 @@ func (x *LogsChunk) String() string {
 func (*LogsChunk) ProtoMessage() {}
 
 func (x *LogsChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[13]
+	mi := &file_node_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -874,7 +972,7 @@ func (x *LogsChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogsChunk.ProtoReflect.Descriptor instead.
 func (*LogsChunk) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{13}
+	return file_node_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *LogsChunk) GetData() []byte {
@@ -898,7 +996,7 @@ type ExecStart struct {
 
 func (x *ExecStart) Reset() {
 	*x = ExecStart{}
-	mi := &file_node_proto_msgTypes[14]
+	mi := &file_node_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -910,7 +1008,7 @@ func (x *ExecStart) String() string {
 func (*ExecStart) ProtoMessage() {}
 
 func (x *ExecStart) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[14]
+	mi := &file_node_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -923,7 +1021,7 @@ func (x *ExecStart) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecStart.ProtoReflect.Descriptor instead.
 func (*ExecStart) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{14}
+	return file_node_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ExecStart) GetNamespace() string {
@@ -982,7 +1080,7 @@ type ExecInput struct {
 
 func (x *ExecInput) Reset() {
 	*x = ExecInput{}
-	mi := &file_node_proto_msgTypes[15]
+	mi := &file_node_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -994,7 +1092,7 @@ func (x *ExecInput) String() string {
 func (*ExecInput) ProtoMessage() {}
 
 func (x *ExecInput) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[15]
+	mi := &file_node_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1007,7 +1105,7 @@ func (x *ExecInput) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecInput.ProtoReflect.Descriptor instead.
 func (*ExecInput) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{15}
+	return file_node_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ExecInput) GetMsg() isExecInput_Msg {
@@ -1080,7 +1178,7 @@ type ExecOutput struct {
 
 func (x *ExecOutput) Reset() {
 	*x = ExecOutput{}
-	mi := &file_node_proto_msgTypes[16]
+	mi := &file_node_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1092,7 +1190,7 @@ func (x *ExecOutput) String() string {
 func (*ExecOutput) ProtoMessage() {}
 
 func (x *ExecOutput) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[16]
+	mi := &file_node_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1105,7 +1203,7 @@ func (x *ExecOutput) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecOutput.ProtoReflect.Descriptor instead.
 func (*ExecOutput) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{16}
+	return file_node_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ExecOutput) GetMsg() isExecOutput_Msg {
@@ -1173,24 +1271,31 @@ const file_node_proto_rawDesc = "" +
 	"raft.proto\"L\n" +
 	"\x0fRegisterRequest\x12#\n" +
 	"\x04node\x18\x01 \x01(\v2\x0f.corral.v1.NodeR\x04node\x12\x14\n" +
-	"\x05token\x18\x02 \x01(\tR\x05token\"g\n" +
+	"\x05token\x18\x02 \x01(\tR\x05token\"\x8a\x01\n" +
 	"\x10RegisterResponse\x12#\n" +
 	"\x04node\x18\x01 \x01(\v2\x0f.corral.v1.NodeR\x04node\x12.\n" +
-	"\x13heartbeat_period_ms\x18\x02 \x01(\x03R\x11heartbeatPeriodMs\"E\n" +
+	"\x13heartbeat_period_ms\x18\x02 \x01(\x03R\x11heartbeatPeriodMs\x12!\n" +
+	"\fcluster_cidr\x18\x03 \x01(\tR\vclusterCidr\"E\n" +
 	"\x10HeartbeatRequest\x12\x1b\n" +
 	"\tnode_name\x18\x01 \x01(\tR\bnodeName\x12\x14\n" +
 	"\x05token\x18\x02 \x01(\tR\x05token\"0\n" +
 	"\x11HeartbeatResponse\x12\x1b\n" +
-	"\tperiod_ms\x18\x01 \x01(\x03R\bperiodMs\"G\n" +
+	"\tperiod_ms\x18\x01 \x01(\x03R\bperiodMs\"_\n" +
 	"\x12AssignmentsRequest\x12\x1b\n" +
 	"\tnode_name\x18\x01 \x01(\tR\bnodeName\x12\x14\n" +
-	"\x05token\x18\x02 \x01(\tR\x05token\"\xa1\x01\n" +
+	"\x05token\x18\x02 \x01(\tR\x05token\x12\x16\n" +
+	"\x06routes\x18\x03 \x01(\bR\x06routes\"\\\n" +
+	"\tNodeRoute\x12\x1b\n" +
+	"\tnode_name\x18\x01 \x01(\tR\bnodeName\x12\x19\n" +
+	"\bpod_cidr\x18\x02 \x01(\tR\apodCidr\x12\x17\n" +
+	"\anode_ip\x18\x03 \x01(\tR\x06nodeIp\"\xcf\x01\n" +
 	"\n" +
 	"Assignment\x12\"\n" +
 	"\x03pod\x18\x01 \x01(\v2\x0e.corral.v1.PodH\x00R\x03pod\x125\n" +
 	"\n" +
 	"config_map\x18\x02 \x01(\v2\x14.corral.v1.ConfigMapH\x00R\tconfigMap\x120\n" +
-	"\aremoved\x18\x03 \x01(\v2\x14.corral.v1.ObjectKeyH\x00R\aremovedB\x06\n" +
+	"\aremoved\x18\x03 \x01(\v2\x14.corral.v1.ObjectKeyH\x00R\aremoved\x12,\n" +
+	"\x05route\x18\x04 \x01(\v2\x14.corral.v1.NodeRouteH\x00R\x05routeB\x06\n" +
 	"\x04item\"\x88\x01\n" +
 	"\x12AssignmentsMessage\x12\x1a\n" +
 	"\bcomplete\x18\x01 \x01(\bR\bcomplete\x12+\n" +
@@ -1271,65 +1376,67 @@ func file_node_proto_rawDescGZIP() []byte {
 	return file_node_proto_rawDescData
 }
 
-var file_node_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
+var file_node_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_node_proto_goTypes = []any{
 	(*RegisterRequest)(nil),      // 0: corral.v1.RegisterRequest
 	(*RegisterResponse)(nil),     // 1: corral.v1.RegisterResponse
 	(*HeartbeatRequest)(nil),     // 2: corral.v1.HeartbeatRequest
 	(*HeartbeatResponse)(nil),    // 3: corral.v1.HeartbeatResponse
 	(*AssignmentsRequest)(nil),   // 4: corral.v1.AssignmentsRequest
-	(*Assignment)(nil),           // 5: corral.v1.Assignment
-	(*AssignmentsMessage)(nil),   // 6: corral.v1.AssignmentsMessage
-	(*PodStatusUpdate)(nil),      // 7: corral.v1.PodStatusUpdate
-	(*UpdateStatusRequest)(nil),  // 8: corral.v1.UpdateStatusRequest
-	(*UpdateStatusResponse)(nil), // 9: corral.v1.UpdateStatusResponse
-	(*RecordEventsRequest)(nil),  // 10: corral.v1.RecordEventsRequest
-	(*RecordEventsResponse)(nil), // 11: corral.v1.RecordEventsResponse
-	(*LogsRequest)(nil),          // 12: corral.v1.LogsRequest
-	(*LogsChunk)(nil),            // 13: corral.v1.LogsChunk
-	(*ExecStart)(nil),            // 14: corral.v1.ExecStart
-	(*ExecInput)(nil),            // 15: corral.v1.ExecInput
-	(*ExecOutput)(nil),           // 16: corral.v1.ExecOutput
-	(*Node)(nil),                 // 17: corral.v1.Node
-	(*Pod)(nil),                  // 18: corral.v1.Pod
-	(*ConfigMap)(nil),            // 19: corral.v1.ConfigMap
-	(*ObjectKey)(nil),            // 20: corral.v1.ObjectKey
-	(*PodStatus)(nil),            // 21: corral.v1.PodStatus
-	(*NodeStatus)(nil),           // 22: corral.v1.NodeStatus
-	(*Event)(nil),                // 23: corral.v1.Event
+	(*NodeRoute)(nil),            // 5: corral.v1.NodeRoute
+	(*Assignment)(nil),           // 6: corral.v1.Assignment
+	(*AssignmentsMessage)(nil),   // 7: corral.v1.AssignmentsMessage
+	(*PodStatusUpdate)(nil),      // 8: corral.v1.PodStatusUpdate
+	(*UpdateStatusRequest)(nil),  // 9: corral.v1.UpdateStatusRequest
+	(*UpdateStatusResponse)(nil), // 10: corral.v1.UpdateStatusResponse
+	(*RecordEventsRequest)(nil),  // 11: corral.v1.RecordEventsRequest
+	(*RecordEventsResponse)(nil), // 12: corral.v1.RecordEventsResponse
+	(*LogsRequest)(nil),          // 13: corral.v1.LogsRequest
+	(*LogsChunk)(nil),            // 14: corral.v1.LogsChunk
+	(*ExecStart)(nil),            // 15: corral.v1.ExecStart
+	(*ExecInput)(nil),            // 16: corral.v1.ExecInput
+	(*ExecOutput)(nil),           // 17: corral.v1.ExecOutput
+	(*Node)(nil),                 // 18: corral.v1.Node
+	(*Pod)(nil),                  // 19: corral.v1.Pod
+	(*ConfigMap)(nil),            // 20: corral.v1.ConfigMap
+	(*ObjectKey)(nil),            // 21: corral.v1.ObjectKey
+	(*PodStatus)(nil),            // 22: corral.v1.PodStatus
+	(*NodeStatus)(nil),           // 23: corral.v1.NodeStatus
+	(*Event)(nil),                // 24: corral.v1.Event
 }
 var file_node_proto_depIdxs = []int32{
-	17, // 0: corral.v1.RegisterRequest.node:type_name -> corral.v1.Node
-	17, // 1: corral.v1.RegisterResponse.node:type_name -> corral.v1.Node
-	18, // 2: corral.v1.Assignment.pod:type_name -> corral.v1.Pod
-	19, // 3: corral.v1.Assignment.config_map:type_name -> corral.v1.ConfigMap
-	20, // 4: corral.v1.Assignment.removed:type_name -> corral.v1.ObjectKey
-	5,  // 5: corral.v1.AssignmentsMessage.items:type_name -> corral.v1.Assignment
-	21, // 6: corral.v1.PodStatusUpdate.status:type_name -> corral.v1.PodStatus
-	7,  // 7: corral.v1.UpdateStatusRequest.pods:type_name -> corral.v1.PodStatusUpdate
-	22, // 8: corral.v1.UpdateStatusRequest.node_status:type_name -> corral.v1.NodeStatus
-	20, // 9: corral.v1.UpdateStatusResponse.gone:type_name -> corral.v1.ObjectKey
-	23, // 10: corral.v1.RecordEventsRequest.events:type_name -> corral.v1.Event
-	14, // 11: corral.v1.ExecInput.start:type_name -> corral.v1.ExecStart
-	0,  // 12: corral.v1.NodeAPI.Register:input_type -> corral.v1.RegisterRequest
-	2,  // 13: corral.v1.NodeAPI.Heartbeat:input_type -> corral.v1.HeartbeatRequest
-	4,  // 14: corral.v1.NodeAPI.Assignments:input_type -> corral.v1.AssignmentsRequest
-	8,  // 15: corral.v1.NodeAPI.UpdateStatus:input_type -> corral.v1.UpdateStatusRequest
-	10, // 16: corral.v1.NodeAPI.RecordEvents:input_type -> corral.v1.RecordEventsRequest
-	12, // 17: corral.v1.AgentAPI.Logs:input_type -> corral.v1.LogsRequest
-	15, // 18: corral.v1.AgentAPI.Exec:input_type -> corral.v1.ExecInput
-	1,  // 19: corral.v1.NodeAPI.Register:output_type -> corral.v1.RegisterResponse
-	3,  // 20: corral.v1.NodeAPI.Heartbeat:output_type -> corral.v1.HeartbeatResponse
-	6,  // 21: corral.v1.NodeAPI.Assignments:output_type -> corral.v1.AssignmentsMessage
-	9,  // 22: corral.v1.NodeAPI.UpdateStatus:output_type -> corral.v1.UpdateStatusResponse
-	11, // 23: corral.v1.NodeAPI.RecordEvents:output_type -> corral.v1.RecordEventsResponse
-	13, // 24: corral.v1.AgentAPI.Logs:output_type -> corral.v1.LogsChunk
-	16, // 25: corral.v1.AgentAPI.Exec:output_type -> corral.v1.ExecOutput
-	19, // [19:26] is the sub-list for method output_type
-	12, // [12:19] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	18, // 0: corral.v1.RegisterRequest.node:type_name -> corral.v1.Node
+	18, // 1: corral.v1.RegisterResponse.node:type_name -> corral.v1.Node
+	19, // 2: corral.v1.Assignment.pod:type_name -> corral.v1.Pod
+	20, // 3: corral.v1.Assignment.config_map:type_name -> corral.v1.ConfigMap
+	21, // 4: corral.v1.Assignment.removed:type_name -> corral.v1.ObjectKey
+	5,  // 5: corral.v1.Assignment.route:type_name -> corral.v1.NodeRoute
+	6,  // 6: corral.v1.AssignmentsMessage.items:type_name -> corral.v1.Assignment
+	22, // 7: corral.v1.PodStatusUpdate.status:type_name -> corral.v1.PodStatus
+	8,  // 8: corral.v1.UpdateStatusRequest.pods:type_name -> corral.v1.PodStatusUpdate
+	23, // 9: corral.v1.UpdateStatusRequest.node_status:type_name -> corral.v1.NodeStatus
+	21, // 10: corral.v1.UpdateStatusResponse.gone:type_name -> corral.v1.ObjectKey
+	24, // 11: corral.v1.RecordEventsRequest.events:type_name -> corral.v1.Event
+	15, // 12: corral.v1.ExecInput.start:type_name -> corral.v1.ExecStart
+	0,  // 13: corral.v1.NodeAPI.Register:input_type -> corral.v1.RegisterRequest
+	2,  // 14: corral.v1.NodeAPI.Heartbeat:input_type -> corral.v1.HeartbeatRequest
+	4,  // 15: corral.v1.NodeAPI.Assignments:input_type -> corral.v1.AssignmentsRequest
+	9,  // 16: corral.v1.NodeAPI.UpdateStatus:input_type -> corral.v1.UpdateStatusRequest
+	11, // 17: corral.v1.NodeAPI.RecordEvents:input_type -> corral.v1.RecordEventsRequest
+	13, // 18: corral.v1.AgentAPI.Logs:input_type -> corral.v1.LogsRequest
+	16, // 19: corral.v1.AgentAPI.Exec:input_type -> corral.v1.ExecInput
+	1,  // 20: corral.v1.NodeAPI.Register:output_type -> corral.v1.RegisterResponse
+	3,  // 21: corral.v1.NodeAPI.Heartbeat:output_type -> corral.v1.HeartbeatResponse
+	7,  // 22: corral.v1.NodeAPI.Assignments:output_type -> corral.v1.AssignmentsMessage
+	10, // 23: corral.v1.NodeAPI.UpdateStatus:output_type -> corral.v1.UpdateStatusResponse
+	12, // 24: corral.v1.NodeAPI.RecordEvents:output_type -> corral.v1.RecordEventsResponse
+	14, // 25: corral.v1.AgentAPI.Logs:output_type -> corral.v1.LogsChunk
+	17, // 26: corral.v1.AgentAPI.Exec:output_type -> corral.v1.ExecOutput
+	20, // [20:27] is the sub-list for method output_type
+	13, // [13:20] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_node_proto_init() }
@@ -1339,17 +1446,18 @@ func file_node_proto_init() {
 	}
 	file_objects_proto_init()
 	file_raft_proto_init()
-	file_node_proto_msgTypes[5].OneofWrappers = []any{
+	file_node_proto_msgTypes[6].OneofWrappers = []any{
 		(*Assignment_Pod)(nil),
 		(*Assignment_ConfigMap)(nil),
 		(*Assignment_Removed)(nil),
+		(*Assignment_Route)(nil),
 	}
-	file_node_proto_msgTypes[15].OneofWrappers = []any{
+	file_node_proto_msgTypes[16].OneofWrappers = []any{
 		(*ExecInput_Start)(nil),
 		(*ExecInput_Stdin)(nil),
 		(*ExecInput_StdinClose)(nil),
 	}
-	file_node_proto_msgTypes[16].OneofWrappers = []any{
+	file_node_proto_msgTypes[17].OneofWrappers = []any{
 		(*ExecOutput_Stdout)(nil),
 		(*ExecOutput_Stderr)(nil),
 		(*ExecOutput_ExitCode)(nil),
@@ -1360,7 +1468,7 @@ func file_node_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_node_proto_rawDesc), len(file_node_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   17,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

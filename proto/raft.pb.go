@@ -546,8 +546,11 @@ type ClusterConfig struct {
 	// admin_token authenticates the CLI (admin.conf).
 	AdminToken string `protobuf:"bytes,2,opt,name=admin_token,json=adminToken,proto3" json:"admin_token,omitempty"`
 	// join_token lets agents and servers join.
-	JoinToken     string `protobuf:"bytes,3,opt,name=join_token,json=joinToken,proto3" json:"join_token,omitempty"`
-	CreatedUnix   int64  `protobuf:"varint,4,opt,name=created_unix,json=createdUnix,proto3" json:"created_unix,omitempty"`
+	JoinToken   string `protobuf:"bytes,3,opt,name=join_token,json=joinToken,proto3" json:"join_token,omitempty"`
+	CreatedUnix int64  `protobuf:"varint,4,opt,name=created_unix,json=createdUnix,proto3" json:"created_unix,omitempty"`
+	// cluster_cidr is where nodes' pod CIDRs are allocated from (a /24 each);
+	// empty in clusters made before pod networking: 10.42.0.0/16.
+	ClusterCidr   string `protobuf:"bytes,5,opt,name=cluster_cidr,json=clusterCidr,proto3" json:"cluster_cidr,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -608,6 +611,13 @@ func (x *ClusterConfig) GetCreatedUnix() int64 {
 		return x.CreatedUnix
 	}
 	return 0
+}
+
+func (x *ClusterConfig) GetClusterCidr() string {
+	if x != nil {
+		return x.ClusterCidr
+	}
+	return ""
 }
 
 // LogEntry is one Raft log entry. Concurrent writes are group-committed: one
@@ -1367,7 +1377,7 @@ const file_raft_proto_rawDesc = "" +
 	"\x06Member\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1b\n" +
 	"\traft_addr\x18\x02 \x01(\tR\braftAddr\x12\x19\n" +
-	"\bapi_addr\x18\x03 \x01(\tR\aapiAddr\"\x91\x01\n" +
+	"\bapi_addr\x18\x03 \x01(\tR\aapiAddr\"\xb4\x01\n" +
 	"\rClusterConfig\x12\x1d\n" +
 	"\n" +
 	"cluster_id\x18\x01 \x01(\tR\tclusterId\x12\x1f\n" +
@@ -1375,7 +1385,8 @@ const file_raft_proto_rawDesc = "" +
 	"adminToken\x12\x1d\n" +
 	"\n" +
 	"join_token\x18\x03 \x01(\tR\tjoinToken\x12!\n" +
-	"\fcreated_unix\x18\x04 \x01(\x03R\vcreatedUnix\"\xd2\x01\n" +
+	"\fcreated_unix\x18\x04 \x01(\x03R\vcreatedUnix\x12!\n" +
+	"\fcluster_cidr\x18\x05 \x01(\tR\vclusterCidr\"\xd2\x01\n" +
 	"\bLogEntry\x12*\n" +
 	"\abatches\x18\x01 \x03(\v2\x10.corral.v1.BatchR\abatches\x122\n" +
 	"\vput_members\x18\x02 \x03(\v2\x11.corral.v1.MemberR\n" +

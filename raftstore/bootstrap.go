@@ -238,6 +238,7 @@ func (s *Server) leaderSetup(ctx context.Context) error {
 			AdminToken:  randomHex(32),
 			JoinToken:   "K10" + randomHex(32),
 			CreatedUnix: time.Now().Unix(),
+			ClusterCidr: s.cfg.ClusterCIDR,
 		}
 	}
 	known := map[string]*corralpb.Member{}

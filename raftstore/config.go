@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"time"
 )
 
@@ -28,6 +29,10 @@ type Config struct {
 	Join []string
 	// Version is reported by the Peer Info call.
 	Version string
+	// ClusterCIDR is where nodes' pod CIDRs (a /24 each) are allocated
+	// from; it is written into the cluster configuration at bootstrap
+	// (default DefaultClusterCIDR). Later servers use the stored one.
+	ClusterCIDR string
 
 	// Raft timing. Zero values take the LAN defaults below.
 	HeartbeatTimeout   time.Duration
@@ -62,7 +67,13 @@ const (
 	DefaultCommitTimeout      = 20 * time.Millisecond
 )
 
+// DefaultClusterCIDR is the cluster CIDR of a cluster that names none, as K3s's.
+const DefaultClusterCIDR = "10.42.0.0/16"
+
 func (c *Config) setDefaults() {
+	if c.ClusterCIDR == "" {
+		c.ClusterCIDR = DefaultClusterCIDR
+	}
 	if c.HeartbeatTimeout == 0 {
 		c.HeartbeatTimeout = DefaultHeartbeatTimeout
 	}
@@ -111,6 +122,9 @@ func (c *Config) validate() error {
 	}
 	if c.APIAddr == "" {
 		errs = append(errs, errors.New("api address is required"))
+	}
+	if p, err := netip.ParsePrefix(c.ClusterCIDR); err != nil || !p.Addr().Is4() || p.Bits() > 24 || p.Masked() != p {
+		errs = append(errs, fmt.Errorf("cluster CIDR %q: must be an IPv4 network of /24 or larger, such as %s", c.ClusterCIDR, DefaultClusterCIDR))
 	}
 	if c.BootstrapExpect < 0 {
 		errs = append(errs, fmt.Errorf("bootstrap-expect %d: must not be negative", c.BootstrapExpect))

@@ -35,6 +35,16 @@ func (n *nodeService) Assignments(req *corralpb.AssignmentsRequest, stream corra
 	for _, p := range pods {
 		first.Items = append(first.Items, a.podItems(view, p)...)
 	}
+	if req.GetRoutes() {
+		a.routes = map[string]string{}
+		nodes, err := view.List(nil, "Node", "")
+		if err != nil {
+			return toStatus(err)
+		}
+		for _, o := range nodes {
+			first.Items = append(first.Items, a.routeItems(o.GetNode(), false)...)
+		}
+	}
 	first.ResourceVersion = itoa(view.LatestIndex())
 	if err := stream.Send(first); err != nil {
 		return err
@@ -47,12 +57,14 @@ func (n *nodeService) Assignments(req *corralpb.AssignmentsRequest, stream corra
 	return a.follow(ctx, st, sub, stream)
 }
 
-// assigner tracks what one node's stream has sent: its pods (by uid)
-// and how many of them use each ConfigMap.
+// assigner tracks what one node's stream has sent: its pods (by uid),
+// how many of them use each ConfigMap, and, when the agent asked for
+// routes, each node's route ("podCIDR via nodeIP"; nil when not asked).
 type assigner struct {
-	node string
-	pods map[string]bool
-	refs map[string]int
+	node   string
+	pods   map[string]bool
+	refs   map[string]int
+	routes map[string]string
 }
 
 func (a *assigner) follow(ctx context.Context, st *state.Store, sub *state.Subscription, stream corralpb.NodeAPI_AssignmentsServer) error {
@@ -111,8 +123,43 @@ func (a *assigner) event(st *state.Store, ev state.Event) []*corralpb.Assignment
 				Kind: "ConfigMap", Namespace: o.ConfigMap.GetMetadata().GetNamespace(), Name: o.ConfigMap.GetMetadata().GetName()}}}}
 		}
 		return []*corralpb.Assignment{{Item: &corralpb.Assignment_ConfigMap{ConfigMap: o.ConfigMap}}}
+	case *corralpb.Object_Node:
+		if a.routes != nil {
+			return a.routeItems(o.Node, ev.Type == state.EventDeleted)
+		}
 	}
 	return nil
+}
+
+// routeItems returns the node's route when it is new or changed, or its
+// removal when the node is gone or has no route any more. Nodes change
+// on every condition transition; their routes almost never do.
+func (a *assigner) routeItems(node *corralpb.Node, deleted bool) []*corralpb.Assignment {
+	name := node.GetMetadata().GetName()
+	r := &corralpb.NodeRoute{NodeName: name, PodCidr: node.GetSpec().GetPodCidr(), NodeIp: internalIP(node)}
+	key := r.PodCidr + " via " + r.NodeIp
+	if deleted || r.PodCidr == "" || r.NodeIp == "" {
+		if _, had := a.routes[name]; !had {
+			return nil
+		}
+		delete(a.routes, name)
+		return []*corralpb.Assignment{{Item: &corralpb.Assignment_Removed{Removed: &corralpb.ObjectKey{Kind: "Node", Name: name}}}}
+	}
+	if a.routes[name] == key {
+		return nil
+	}
+	a.routes[name] = key
+	return []*corralpb.Assignment{{Item: &corralpb.Assignment_Route{Route: r}}}
+}
+
+// internalIP is the node's InternalIP address, or "".
+func internalIP(node *corralpb.Node) string {
+	for _, ad := range node.GetStatus().GetAddresses() {
+		if ad.GetType() == "InternalIP" {
+			return ad.GetAddress()
+		}
+	}
+	return ""
 }
 
 // podItems records a pod as assigned and returns it with every ConfigMap it

@@ -4,7 +4,9 @@ import (
 	"context"
 	"crypto/subtle"
 	"log/slog"
+	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -15,6 +17,7 @@ import (
 	"github.com/corral-dev/corral/api"
 	corralpb "github.com/corral-dev/corral/proto"
 	"github.com/corral-dev/corral/raftstore"
+	"github.com/corral-dev/corral/raftstore/state"
 )
 
 // HeartbeatPeriod is how often agents are asked to heartbeat.
@@ -23,9 +26,10 @@ const HeartbeatPeriod = 5 * time.Second
 // nodeService implements the node API agents speak.
 type nodeService struct {
 	corralpb.UnimplementedNodeAPIServer
-	rs  *raftstore.Server
-	log *slog.Logger
-	hb  *heartbeatBuffer
+	rs    *raftstore.Server
+	log   *slog.Logger
+	hb    *heartbeatBuffer
+	cidrs cidrAllocator
 }
 
 // checkJoinToken authenticates an agent by the cluster's join token.
@@ -64,9 +68,13 @@ func (n *nodeService) Register(ctx context.Context, req *corralpb.RegisterReques
 	}
 	name := in.GetMetadata().GetName()
 	var out *corralpb.Object
+	var cluster netip.Prefix
 	err := retry(ctx, func() error {
 		st, err := n.rs.ConsistentRead(ctx)
 		if err != nil {
+			return toStatus(err)
+		}
+		if cluster, err = clusterCIDR(st); err != nil {
 			return toStatus(err)
 		}
 		existing, err := st.Get(nil, "Node", "", name)
@@ -83,7 +91,23 @@ func (n *nodeService) Register(ctx context.Context, req *corralpb.RegisterReques
 			op.Object = mergeRegistration(existing, in)
 			op.Precondition, op.ResourceVersion = corralpb.Op_RESOURCE_VERSION, api.Meta(existing).ResourceVersion
 		}
+		allocated := false
+		if spec := op.Object.GetNode().GetSpec(); spec.GetPodCidr() == "" {
+			allocated = true
+			p, err := n.cidrs.allocate(st, cluster)
+			if err != nil {
+				return status.Errorf(codes.ResourceExhausted, "register node %s: spec.podCIDR: %v", name, err)
+			}
+			if spec == nil {
+				spec = &corralpb.NodeSpec{}
+				op.Object.GetNode().Spec = spec
+			}
+			spec.PodCidr, spec.PodCidrs = p.String(), []string{p.String()}
+		}
 		res, err := (&clusterService{rs: n.rs}).commit(ctx, &corralpb.Batch{Ops: []*corralpb.Op{op}})
+		if allocated && err != nil && strings.Contains(err.Error(), state.PodCIDRTaken) {
+			return errRetry // another registration took the CIDR first
+		}
 		if err != nil {
 			return err
 		}
@@ -95,7 +119,8 @@ func (n *nodeService) Register(ctx context.Context, req *corralpb.RegisterReques
 	}
 	n.hb.seen(name)
 	n.log.Info("node registered", "node", name)
-	return &corralpb.RegisterResponse{Node: out.GetNode(), HeartbeatPeriodMs: HeartbeatPeriod.Milliseconds()}, nil
+	return &corralpb.RegisterResponse{Node: out.GetNode(), HeartbeatPeriodMs: HeartbeatPeriod.Milliseconds(),
+		ClusterCidr: cluster.String()}, nil
 }
 
 // mergeRegistration lays an agent's registration over the stored node.

@@ -28,6 +28,9 @@ type Config struct {
 	RaftAddr        string
 	BootstrapExpect int
 	Join            []string
+	// ClusterCIDR is where nodes' pod CIDRs are allocated from, fixed at
+	// bootstrap (default 10.42.0.0/16).
+	ClusterCIDR string
 
 	// Raft timing; zero takes raftstore's LAN defaults.
 	HeartbeatTimeout   time.Duration
@@ -77,7 +80,7 @@ func Start(cfg Config) (*Server, error) {
 	apiAddr := lis.Addr().String()
 	rs, err := raftstore.New(raftstore.Config{
 		Name: cfg.Name, DataDir: cfg.DataDir, RaftAddr: cfg.RaftAddr, APIAddr: apiAddr,
-		BootstrapExpect: cfg.BootstrapExpect, Join: cfg.Join, Version: version.Version,
+		BootstrapExpect: cfg.BootstrapExpect, Join: cfg.Join, Version: version.Version, ClusterCIDR: cfg.ClusterCIDR,
 		HeartbeatTimeout: cfg.HeartbeatTimeout, ElectionTimeout: cfg.ElectionTimeout,
 		LeaderLeaseTimeout: cfg.LeaderLeaseTimeout, SnapshotThreshold: cfg.SnapshotThreshold,
 		TrailingLogs: cfg.TrailingLogs, Logger: cfg.Logger, RaftLogOutput: cfg.RaftLogOutput,

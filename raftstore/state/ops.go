@@ -86,6 +86,11 @@ func (w *writer) put(op *corralpb.Op) (*corralpb.Object, error) {
 	if err := checkPrecondition(k, name, op, existing, true); err != nil {
 		return nil, err
 	}
+	if k == kindNode {
+		if err := w.checkPodCIDR(obj, existing); err != nil {
+			return nil, err
+		}
+	}
 	stored := proto.Clone(obj).(*corralpb.Object)
 	metaOf(stored).ResourceVersion = w.rv
 	var prior any // a nil *Object in an interface is not nil
@@ -102,6 +107,35 @@ func (w *writer) put(op *corralpb.Op) (*corralpb.Object, error) {
 	}
 	w.events = append(w.events, Event{Type: typ, Index: w.index, Object: stored})
 	return stored, nil
+}
+
+// podCIDRTaken is the field error of a pod CIDR another node holds; the
+// servers' allocator looks for it to retry with a fresh view.
+func podCIDRTaken(cidr, holder string) string {
+	return fmt.Sprintf("spec.podCIDR: Invalid value: %q: %s %q", cidr, PodCIDRTaken, holder)
+}
+
+// PodCIDRTaken is in the message of a write refused because the node's
+// spec.podCIDR is allocated to another node.
+const PodCIDRTaken = "already allocated to node"
+
+// checkPodCIDR refuses a node whose new spec.podCIDR another node holds:
+// concurrent registrations allocate from the same view, and only the
+// first to commit may keep a CIDR (the other retries with a fresh one).
+func (w *writer) checkPodCIDR(obj, existing *corralpb.Object) error {
+	cidr := obj.GetNode().GetSpec().GetPodCidr()
+	if cidr == "" || cidr == existing.GetNode().GetSpec().GetPodCidr() {
+		return nil
+	}
+	raw, err := w.txn.First(kindNode.name, indexPodCIDR, cidr)
+	if err != nil {
+		return fmt.Errorf("look up pod CIDR %s: %w", cidr, err)
+	}
+	if other := asObject(raw); other != nil && other.GetNode().GetMetadata().GetName() != metaOf(obj).GetName() {
+		return invalidf("Node %q is invalid: %s", metaOf(obj).GetName(),
+			podCIDRTaken(cidr, other.GetNode().GetMetadata().GetName()))
+	}
+	return nil
 }
 
 // status replaces the stored object's status with op.object's, keeping

@@ -118,3 +118,13 @@ func collect(ws memdb.WatchSet, it memdb.ResultIterator, out []*corralpb.Object)
 	}
 	return out
 }
+
+// NodeByPodCIDR returns the node whose spec.podCIDR is cidr, or nil.
+func (s *Store) NodeByPodCIDR(ws memdb.WatchSet, cidr string) (*corralpb.Object, error) {
+	ch, raw, err := s.db.Txn(false).FirstWatch(kindNode.name, indexPodCIDR, cidr)
+	if err != nil {
+		return nil, fmt.Errorf("look up node with pod CIDR %s: %w", cidr, err)
+	}
+	ws.Add(ch)
+	return asObject(raw), nil
+}

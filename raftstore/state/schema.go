@@ -22,6 +22,7 @@ const (
 	indexNamespace = indexID + "_prefix"
 	indexNode      = "node"
 	indexOwner     = "owner"
+	indexPodCIDR   = "podcidr"
 )
 
 // Keys of the index table that are not kinds. Kinds are CamelCase, so these
@@ -72,6 +73,11 @@ func objectTableSchema(k *kindInfo) *memdb.TableSchema {
 	if k == kindPod {
 		t.Indexes[indexNode] = &memdb.IndexSchema{
 			Name: indexNode, AllowMissing: true, Indexer: nodeNameIndexer{},
+		}
+	}
+	if k == kindNode {
+		t.Indexes[indexPodCIDR] = &memdb.IndexSchema{
+			Name: indexPodCIDR, AllowMissing: true, Indexer: podCIDRIndexer{},
 		}
 	}
 	return t
@@ -205,6 +211,26 @@ func (nodeNameIndexer) FromArgs(args ...any) ([]byte, error) {
 		return nil, err
 	}
 	return terminated(node), nil
+}
+
+// podCIDRIndexer indexes nodes by spec.podCIDR, so that the FSM can refuse
+// a second node with the same pod CIDR; nodes without one are not in it.
+type podCIDRIndexer struct{}
+
+func (podCIDRIndexer) FromObject(raw any) (bool, []byte, error) {
+	cidr := asObject(raw).GetNode().GetSpec().GetPodCidr()
+	if cidr == "" {
+		return false, nil, nil
+	}
+	return true, terminated(cidr), nil
+}
+
+func (podCIDRIndexer) FromArgs(args ...any) ([]byte, error) {
+	cidr, err := stringArg(args, 0)
+	if err != nil {
+		return nil, err
+	}
+	return terminated(cidr), nil
 }
 
 // ownerIndexer indexes objects by each distinct metadata.ownerReferences[].uid.
