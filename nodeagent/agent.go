@@ -47,6 +47,10 @@ type Config struct {
 	AgentPort int
 	// RuntimeVersion is reported as the node's container runtime version.
 	RuntimeVersion string
+	// Network, when set, is configured with the pod CIDR the servers
+	// allocate and routes to the other nodes' pod CIDRs (nil: pods get no
+	// network beyond loopback, e.g. a simulated agent).
+	Network *PodNet
 	// ResyncPeriod is how often pods are synced with no change (default 10s).
 	ResyncPeriod time.Duration
 	Logger       *slog.Logger
@@ -173,7 +177,14 @@ func (a *Agent) registerOnce(ctx context.Context) error {
 		a.period = p
 	}
 	a.mu.Unlock()
-	a.log.Info("node registered", "node", a.cfg.Name)
+	a.log.Info("node registered", "node", a.cfg.Name, "pod_cidr", resp.GetNode().GetSpec().GetPodCidr())
+	if a.cfg.Network != nil {
+		// A network that cannot be readied is logged, not fatal to the
+		// session: pods then fail to start with the reason as an event.
+		if err := a.cfg.Network.Configure(ctx, resp.GetClusterCidr(), resp.GetNode().GetSpec().GetPodCidr()); err != nil {
+			a.log.Error("pod network", "node", a.cfg.Name, "err", err)
+		}
+	}
 	return nil
 }
 
@@ -251,7 +262,8 @@ func (a *Agent) assignmentsLoop(ctx context.Context) {
 func (a *Agent) followAssignments(ctx context.Context) (bool, error) {
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	stream, err := a.api.Assignments(sctx, &corralpb.AssignmentsRequest{Token: a.cfg.Token, NodeName: a.cfg.Name})
+	stream, err := a.api.Assignments(sctx, &corralpb.AssignmentsRequest{Token: a.cfg.Token, NodeName: a.cfg.Name,
+		Routes: a.cfg.Network != nil})
 	if err != nil {
 		return false, err
 	}
@@ -274,6 +286,11 @@ func (a *Agent) syncLoop(ctx context.Context) {
 	t := time.NewTicker(a.cfg.ResyncPeriod)
 	defer t.Stop()
 	for {
+		if a.cfg.Network != nil {
+			if err := a.cfg.Network.SetRoutes(ctx, a.desired.Routes()); err != nil {
+				a.log.Warn("pod network routes", "err", err)
+			}
+		}
 		if a.syncer != nil {
 			a.syncer.Sync(ctx, a.desired.Pods(), a.desired.ConfigMap)
 		}

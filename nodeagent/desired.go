@@ -21,6 +21,7 @@ type Desired struct {
 	path       string
 	pods       map[string]*corralpb.Pod // namespace/name
 	configMaps map[string]*corralpb.ConfigMap
+	routes     map[string]*corralpb.NodeRoute // by node name
 	version    string
 	changed    chan struct{}
 }
@@ -28,7 +29,7 @@ type Desired struct {
 // OpenDesired loads the set saved at path, if any.
 func OpenDesired(path string) (*Desired, error) {
 	d := &Desired{path: path, pods: map[string]*corralpb.Pod{}, configMaps: map[string]*corralpb.ConfigMap{},
-		changed: make(chan struct{}, 1)}
+		routes: map[string]*corralpb.NodeRoute{}, changed: make(chan struct{}, 1)}
 	data, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return d, nil
@@ -64,6 +65,7 @@ func (d *Desired) apply(msg *corralpb.AssignmentsMessage) {
 	if msg.GetComplete() {
 		d.pods = map[string]*corralpb.Pod{}
 		d.configMaps = map[string]*corralpb.ConfigMap{}
+		d.routes = map[string]*corralpb.NodeRoute{}
 	}
 	for _, it := range msg.GetItems() {
 		switch v := it.GetItem().(type) {
@@ -73,11 +75,16 @@ func (d *Desired) apply(msg *corralpb.AssignmentsMessage) {
 		case *corralpb.Assignment_ConfigMap:
 			m := v.ConfigMap.GetMetadata()
 			d.configMaps[podKey(m.GetNamespace(), m.GetName())] = v.ConfigMap
+		case *corralpb.Assignment_Route:
+			d.routes[v.Route.GetNodeName()] = v.Route
 		case *corralpb.Assignment_Removed:
 			k := podKey(v.Removed.GetNamespace(), v.Removed.GetName())
-			if v.Removed.GetKind() == "ConfigMap" {
+			switch v.Removed.GetKind() {
+			case "ConfigMap":
 				delete(d.configMaps, k)
-			} else {
+			case "Node":
+				delete(d.routes, v.Removed.GetName())
+			default:
 				delete(d.pods, k)
 			}
 		}
@@ -95,6 +102,9 @@ func (d *Desired) snapshotLocked() *corralpb.AssignmentsMessage {
 	}
 	for _, k := range sortedKeys(d.configMaps) {
 		msg.Items = append(msg.Items, &corralpb.Assignment{Item: &corralpb.Assignment_ConfigMap{ConfigMap: d.configMaps[k]}})
+	}
+	for _, k := range sortedKeys(d.routes) {
+		msg.Items = append(msg.Items, &corralpb.Assignment{Item: &corralpb.Assignment_Route{Route: d.routes[k]}})
 	}
 	return msg
 }
@@ -156,6 +166,17 @@ func (d *Desired) ConfigMap(namespace, name string) (*corralpb.ConfigMap, bool) 
 	defer d.mu.Unlock()
 	cm, ok := d.configMaps[podKey(namespace, name)]
 	return cm, ok
+}
+
+// Routes returns every node's route, sorted by node name.
+func (d *Desired) Routes() []*corralpb.NodeRoute {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := make([]*corralpb.NodeRoute, 0, len(d.routes))
+	for _, k := range sortedKeys(d.routes) {
+		out = append(out, d.routes[k])
+	}
+	return out
 }
 
 // Changed is signalled after every Apply.

@@ -119,6 +119,10 @@ func osImage() string {
 	return "Linux"
 }
 
+// DefaultNodeIP is the node's address when none is given: the source
+// address of the default route (IPv4 first), else 127.0.0.1.
+func DefaultNodeIP() string { return defaultIP() }
+
 // defaultIP is the address of the interface that holds the default route,
 // found by asking the kernel which source address it would use (no packet
 // is sent), or the loopback address.

@@ -82,10 +82,13 @@ type PodManagerConfig struct {
 	Runtime     ContainerRuntime
 	Images      Images
 	Volumes     Volumes
-	Probes      Probes
-	Events      EventRecorder
-	Reporter    StatusSink
-	Logger      *slog.Logger
+	// Network connects pods that are not hostNetwork to the pod network;
+	// nil leaves them with loopback only.
+	Network  PodNetwork
+	Probes   Probes
+	Events   EventRecorder
+	Reporter StatusSink
+	Logger   *slog.Logger
 	// SyncPeriod is how often a worker re-reads its containers (default 1s).
 	SyncPeriod time.Duration
 }
@@ -102,7 +105,10 @@ type PodManager struct {
 	workers  map[string]*podWorker // by pod uid
 	byName   map[string]string     // namespace/name → uid
 	rejected map[string]bool       // pods refused at admission, by uid: Failed for good
-	wg       sync.WaitGroup
+	// reconciled is set once the network's records were checked against
+	// what the runtime holds (the first Sync after a start).
+	reconciled bool
+	wg         sync.WaitGroup
 }
 
 var _ PodSyncer = (*PodManager)(nil)
@@ -214,6 +220,20 @@ func (m *PodManager) adoptOrphans(ctx context.Context, desired map[string]*corra
 	if sbs, err := m.cfg.Runtime.ListSandboxes(ctx); err == nil {
 		for _, sb := range sbs {
 			uids[sb.PodUID] = true
+		}
+	}
+	if !m.reconciled && m.cfg.Network != nil {
+		keep := map[string]bool{}
+		for uid := range uids {
+			keep[uid] = true
+		}
+		for uid := range desired {
+			keep[uid] = true
+		}
+		if err := m.cfg.Network.Reconcile(ctx, keep); err != nil {
+			m.log.Warn("pod network: release what pods gone meanwhile held", "err", err)
+		} else {
+			m.reconciled = true
 		}
 	}
 	for uid := range uids {

@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"sync"
 	"time"
 
 	"github.com/corral-dev/corral/api"
+	"github.com/corral-dev/corral/nodeagent/network"
 	"github.com/corral-dev/corral/nodeagent/runtime"
 	"github.com/corral-dev/corral/nodeagent/volume"
 	corralpb "github.com/corral-dev/corral/proto"
@@ -36,6 +38,8 @@ type podWorker struct {
 	pullBack   map[string]pullBackOff
 	waiting    map[string][2]string // container → reason, message
 	sandbox    *runtime.Sandbox
+	netIP      string    // the pod network's address for the sandbox
+	attachedTo time.Time // Created of the sandbox podIP was attached to
 	startTime  time.Time
 	lastEvent  map[string]time.Time
 	lastStatus *corralpb.PodStatus
@@ -181,5 +185,49 @@ func (w *podWorker) ensureSandbox(ctx context.Context, pod *corralpb.Pod) error 
 		return err
 	}
 	w.sandbox = sb
+	return w.attachNetwork(ctx, pod, sb)
+}
+
+// attachNetwork connects the sandbox to the pod network, once per sandbox.
+// A sandbox made just now has an empty network namespace: whatever the
+// network recorded for the pod before (an agent crash, a reboot) goes
+// first.
+func (w *podWorker) attachNetwork(ctx context.Context, pod *corralpb.Pod, sb *runtime.Sandbox) error {
+	nw := w.m.cfg.Network
+	if nw == nil || pod.GetSpec().GetHostNetwork() || (w.netIP != "" && w.attachedTo.Equal(sb.Created)) {
+		return nil
+	}
+	if sb.Fresh {
+		if err := nw.Detach(ctx, w.uid); err != nil {
+			return fmt.Errorf("detach the pod's previous network: %w", err)
+		}
+	}
+	ip, err := nw.Attach(ctx, network.Attachment{PodUID: w.uid, Namespace: pod.GetMetadata().GetNamespace(),
+		Name: pod.GetMetadata().GetName(), NetNSPath: sb.NetNSPath, Ports: portMappings(pod)})
+	if err != nil {
+		return fmt.Errorf("set up the pod network: %w", err)
+	}
+	w.netIP, w.attachedTo = ip.String(), sb.Created
 	return nil
+}
+
+// portMappings are the pod's hostPorts.
+func portMappings(pod *corralpb.Pod) []network.PortMapping {
+	var out []network.PortMapping
+	for _, c := range pod.GetSpec().GetContainers() {
+		for _, p := range c.GetPorts() {
+			if p.GetHostPort() <= 0 || p.GetHostPort() > 65535 {
+				continue
+			}
+			m := network.PortMapping{HostPort: uint16(p.GetHostPort()), ContainerPort: uint16(p.GetContainerPort()), Protocol: p.GetProtocol()}
+			if m.Protocol == "" {
+				m.Protocol = "TCP"
+			}
+			if ip, err := netip.ParseAddr(p.GetHostIp()); err == nil && !ip.IsUnspecified() {
+				m.HostIP = ip
+			}
+			out = append(out, m)
+		}
+	}
+	return out
 }

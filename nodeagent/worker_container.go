@@ -215,13 +215,14 @@ func (w *podWorker) containerConfig(pod *corralpb.Pod, cms func(ns, name string)
 	return cfg, nil
 }
 
-// podIP is where the pod answers: the node's address with hostNetwork;
-// pods on their own network namespace get addresses with pod networking.
+// podIP is where the pod answers: the node's address with hostNetwork,
+// else its address on the pod network ("" before it is attached, or with
+// no pod network).
 func (w *podWorker) podIP(pod *corralpb.Pod) string {
 	if pod.GetSpec().GetHostNetwork() {
 		return w.m.cfg.NodeIP
 	}
-	return ""
+	return w.netIP
 }
 
 func (w *podWorker) stopContainer(ctx context.Context, pod *corralpb.Pod, cs *runtime.ContainerStatus) {

@@ -87,6 +87,14 @@ func (w *podWorker) terminate(ctx context.Context, pod *corralpb.Pod) bool {
 			done = false
 		}
 	}
+	if done && w.m.cfg.Network != nil {
+		if err := w.m.cfg.Network.Detach(ctx, w.uid); err != nil {
+			w.m.log.Warn("terminate pod: network", "pod_uid", w.uid, "err", err)
+			done = false
+		} else {
+			w.netIP = ""
+		}
+	}
 	if done {
 		if err := w.m.cfg.Runtime.RemoveSandbox(ctx, w.uid); err != nil && !errors.Is(err, runtime.ErrNotFound) {
 			w.m.log.Warn("terminate pod: sandbox", "pod_uid", w.uid, "err", err)

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -21,6 +22,7 @@ import (
 	"github.com/corral-dev/corral/events"
 	"github.com/corral-dev/corral/nodeagent"
 	"github.com/corral-dev/corral/nodeagent/image"
+	"github.com/corral-dev/corral/nodeagent/network"
 	"github.com/corral-dev/corral/nodeagent/runtime"
 	"github.com/corral-dev/corral/nodeagent/volume"
 	corralpb "github.com/corral-dev/corral/proto"
@@ -40,6 +42,7 @@ type agentFlags struct {
 	registries   string
 	agentPort    int
 	cgroupParent string
+	bridge       string
 }
 
 func newAgentCmd() *cobra.Command {
@@ -74,6 +77,7 @@ status. Needs root.`,
 	fl.StringVar(&f.nodeIP, "node-ip", "", "the node's InternalIP (default: the default route's address)")
 	fl.IntVar(&f.agentPort, "agent-port", defaultAgentPort, "port of the agent API (logs, exec) on the node IP")
 	fl.StringVar(&f.cgroupParent, "cgroup-parent", "", "cgroup under which the node's pods run (default /corral/NAME; agents sharing a machine need distinct ones)")
+	fl.StringVar(&f.bridge, "bridge", defaultBridge, "the pod network's bridge on this node (also names its nftables table; agents sharing a network namespace need distinct ones)")
 	fl.StringVar(&f.registries, "registries", "", "registry mirrors and credentials file (K3s registries.yaml format; default DATA_DIR/registries.yaml)")
 	fl.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	return cmd
@@ -161,9 +165,17 @@ func runAgent(ctx context.Context, f agentFlags, extraTaints []*corralpb.Taint, 
 	if err != nil {
 		return err
 	}
+	if f.nodeIP == "" {
+		f.nodeIP = nodeagent.DefaultNodeIP()
+	}
+	podNet, err := newPodNet(ctx, f, log)
+	if err != nil {
+		return err
+	}
 	agent, err := nodeagent.New(nodeagent.Config{
 		Name: f.name, DataDir: f.dataDir, Servers: servers, Token: token, Labels: labels, Taints: taints,
-		NodeIP: f.nodeIP, AgentPort: f.agentPort, RuntimeVersion: n.rt.Version(), Logger: log.With("component", "agent"),
+		NodeIP: f.nodeIP, AgentPort: f.agentPort, RuntimeVersion: n.rt.Version(), Network: podNet,
+		Logger: log.With("component", "agent"),
 	})
 	if err != nil {
 		return err
@@ -178,7 +190,7 @@ func runAgent(ctx context.Context, f agentFlags, extraTaints []*corralpb.Taint, 
 	defer probes.Close()
 	pods := nodeagent.NewPodManager(nodeagent.PodManagerConfig{
 		NodeName: f.name, NodeIP: agent.NodeIP(), PodsDir: filepath.Join(f.dataDir, "pods"), Runtime: n.rt, Images: n.images,
-		Volumes: n.volumes, Probes: probes, Events: recorder, Reporter: agent.Reporter(), Logger: log.With("component", "pods"),
+		Volumes: n.volumes, Network: podNet, Probes: probes, Events: recorder, Reporter: agent.Reporter(), Logger: log.With("component", "pods"),
 	})
 	probes.OnChange(pods.Poke)
 	stopAPI, err := serveAgentAPI(net.JoinHostPort(agent.NodeIP(), strconv.Itoa(f.agentPort)), pods, token, log)
@@ -191,6 +203,27 @@ func runAgent(ctx context.Context, f agentFlags, extraTaints []*corralpb.Taint, 
 	err = agent.Run(ctx, pods)
 	pods.Wait()
 	return err
+}
+
+// defaultBridge is the pod network's bridge, as flannel's cni0.
+const defaultBridge = "corral0"
+
+// newPodNet is the node's built-in pod network (a bridge, host-gw routes
+// to the other nodes), readied with the CIDRs saved at the last
+// registration, if any.
+func newPodNet(ctx context.Context, f agentFlags, log *slog.Logger) (*nodeagent.PodNet, error) {
+	nodeIP, err := netip.ParseAddr(f.nodeIP)
+	if err != nil || !nodeIP.Is4() {
+		return nil, fmt.Errorf("--node-ip %q: the pod network needs the node's IPv4 address", f.nodeIP)
+	}
+	if len(f.bridge) == 0 || len(f.bridge) > 15 {
+		return nil, fmt.Errorf("--bridge %q: a link name of 1 to 15 characters is required", f.bridge)
+	}
+	netLog := log.With("component", "network")
+	return nodeagent.NewPodNet(ctx, filepath.Join(f.dataDir, "network.json"), func(cluster netip.Prefix) (network.Network, error) {
+		return network.New(network.Config{StateDir: filepath.Join(f.dataDir, "network"), Bridge: f.bridge, Table: f.bridge,
+			ClusterCIDR: cluster, NodeIP: nodeIP, Logger: netLog})
+	}, netLog)
 }
 
 // defaultAgentPort is the agent API's port, the kubelet's.

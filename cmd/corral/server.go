@@ -103,6 +103,7 @@ DATA_DIR/token (the join token).`,
 	f.StringVar(&cfg.RaftAddr, "raft-addr", defaultRaftAddr, "HOST:PORT of the Raft transport (a host other servers can reach)")
 	f.IntVar(&cfg.BootstrapExpect, "bootstrap-expect", 1, "number of servers that bootstrap a new cluster together")
 	f.StringVar(&join, "join", "", "comma-separated API addresses of other servers")
+	f.StringVar(&cfg.ClusterCIDR, "cluster-cidr", raftstore.DefaultClusterCIDR, "IPv4 network of the pods: each node gets a /24 of it (fixed when the cluster bootstraps)")
 	f.DurationVar(&cfg.HeartbeatTimeout, "raft-heartbeat-timeout", raftstore.DefaultHeartbeatTimeout, "Raft heartbeat timeout (raise with the election timeout for WAN links)")
 	f.DurationVar(&cfg.ElectionTimeout, "raft-election-timeout", raftstore.DefaultElectionTimeout, "Raft election timeout")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
@@ -112,6 +113,7 @@ DATA_DIR/token (the join token).`,
 	f.StringVar(&agentFlags.nodeIP, "node-ip", "", "InternalIP of this server's node")
 	f.IntVar(&agentFlags.agentPort, "agent-port", defaultAgentPort, "port of this server's agent API (logs, exec)")
 	f.StringVar(&agentFlags.cgroupParent, "cgroup-parent", "", "cgroup under which this server's pods run (default /corral/NAME)")
+	f.StringVar(&agentFlags.bridge, "bridge", defaultBridge, "the pod network's bridge on this server's node (also names its nftables table)")
 	f.DurationVar(&cfg.EventTTL, "event-ttl", 0, "how long events are kept after they last happened (default 1h)")
 	f.DurationVar(&cfg.NodeGracePeriod, "node-monitor-grace-period", 0, "how long a node may miss heartbeats before it is marked Unknown (default 40s)")
 	return cmd

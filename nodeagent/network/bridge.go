@@ -236,9 +236,10 @@ func recordHolds(pods []*podRecord, a netip.Addr) bool {
 }
 
 // detectMTU is the MTU of the link with nodeIP, else of the default
-// route's link, else 1500.
+// route's link, else 1500. Loopback never counts (agents sharing a
+// machine in tests use 127.0.0.1, whose 65536 no bridge accepts).
 func detectMTU(h *netlink.Handle, nodeIP netip.Addr) int {
-	if nodeIP.IsValid() {
+	if nodeIP.IsValid() && !nodeIP.IsLoopback() {
 		if addrs, err := h.AddrList(nil, unix.AF_INET); err == nil {
 			for _, a := range addrs {
 				if ip, ok := netip.AddrFromSlice(a.IP); ok && ip.Unmap() == nodeIP {
@@ -252,7 +253,7 @@ func detectMTU(h *netlink.Handle, nodeIP netip.Addr) int {
 	if routes, err := h.RouteList(nil, unix.AF_INET); err == nil {
 		for _, r := range routes {
 			if (r.Dst == nil || r.Dst.IP.IsUnspecified()) && r.LinkIndex > 0 {
-				if l, err := h.LinkByIndex(r.LinkIndex); err == nil {
+				if l, err := h.LinkByIndex(r.LinkIndex); err == nil && l.Attrs().Flags&net.FlagLoopback == 0 {
 					return l.Attrs().MTU
 				}
 			}

@@ -52,6 +52,7 @@ func (r *Runtime) EnsureSandbox(ctx context.Context, cfg SandboxConfig) (*Sandbo
 	}
 	r.log.Info("sandbox created", "pod_uid", cfg.PodUID, "pod", cfg.Namespace+"/"+cfg.Name,
 		"netns", sb.NetNSPath, "duration", time.Since(start))
+	sb.Fresh = true
 	return sb, nil
 }
 

@@ -80,6 +80,10 @@ type Sandbox struct {
 	// ShmPath is the pod's /dev/shm: a 64 MiB tmpfs its containers share; the node's
 	// /dev/shm with hostIPC.
 	ShmPath string `json:"shmPath"`
+	// Fresh is set on the Sandbox EnsureSandbox returns when it made the
+	// sandbox just now (its network namespace is new and empty); it is never
+	// saved.
+	Fresh bool `json:"-"`
 }
 
 // User is the identity a container's process runs as.
