@@ -102,7 +102,11 @@ func (l *Lab) newState(o UpOptions) (*State, error) {
 	if err != nil {
 		return nil, err
 	}
-	st := &State{Dir: l.dir, Binary: l.bin, Bridge: l.names.bridge(), Prefix: prefix,
+	cluster, err := chooseClusterCIDR(l.names)
+	if err != nil {
+		return nil, err
+	}
+	st := &State{Dir: l.dir, Binary: l.bin, Bridge: l.names.bridge(), Prefix: prefix, ClusterCIDR: cluster,
 		APIPort: apiPort, RaftPort: raftPort, RegistryAddr: fmt.Sprintf("%s.1:%d", prefix, registryPort)}
 	for i := 1; i <= o.Servers; i++ {
 		idx, addr := st.nextAddress()
@@ -122,7 +126,7 @@ func (l *Lab) newState(o UpOptions) (*State, error) {
 func (l *Lab) serverArgs(st *State, n *Node, o UpOptions) []string {
 	args := []string{"server", "--name", n.Name, "--data-dir", filepath.Join(st.Dir, n.Name),
 		"--api-addr", st.APIAddr(n), "--raft-addr", fmt.Sprintf("%s:%d", n.Address, st.RaftPort),
-		"--bootstrap-expect", strconv.Itoa(o.Servers), "--node-ip", n.Address,
+		"--bootstrap-expect", strconv.Itoa(o.Servers), "--node-ip", n.Address, "--cluster-cidr", st.ClusterCIDR,
 		"--cgroup-parent", cgroupParent(st.Bridge, n.Name)}
 	var join []string
 	for _, m := range st.Nodes {

@@ -187,6 +187,9 @@ func (l *Lab) AddNode(ctx context.Context, name, labels string, timeout time.Dur
 	if err := l.waitReady(ctx, st, []string{name}, timeout); err != nil {
 		return err
 	}
+	if err := l.routePods(ctx, st); err != nil {
+		return err
+	}
 	fmt.Fprintf(l.out, "%s added at %s and Ready.\n", name, n.Address)
 	return nil
 }
@@ -225,6 +228,9 @@ func (l *Lab) RemoveNode(ctx context.Context, name string) error {
 	}
 	if _, err := l.corral(ctx, st, "delete", "node", name); err != nil {
 		return fmt.Errorf("node %s stopped and cleaned, but deleting its Node object failed: %w", name, err)
+	}
+	if err := l.routePods(ctx, st); err != nil {
+		return err
 	}
 	fmt.Fprintf(l.out, "%s removed.\n", name)
 	return nil

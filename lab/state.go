@@ -49,6 +49,8 @@ type State struct {
 	Bridge string `json:"bridge"`
 	// Prefix is the first three octets of the lab's /24 ("10.23.45").
 	Prefix string `json:"prefix"`
+	// ClusterCIDR is where the nodes' pod CIDRs come from.
+	ClusterCIDR string `json:"clusterCIDR,omitempty"`
 	// RegistryAddr is HOST:PORT of the lab's image registry.
 	RegistryAddr string `json:"registryAddr"`
 	// APIPort and RaftPort are the servers' ports on their addresses.

@@ -105,7 +105,10 @@ func (l *Lab) bringUp(ctx context.Context, st *State, timeout time.Duration) err
 	if err := l.waitReady(ctx, st, all, timeout); err != nil {
 		return err
 	}
-	return l.copyAdminConf(st)
+	if err := l.copyAdminConf(st); err != nil {
+		return err
+	}
+	return l.routePods(ctx, st)
 }
 
 // waitClientFiles waits for a server to write its admin.conf and token and

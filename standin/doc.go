@@ -25,5 +25,5 @@
 //
 // Sub-commands for exec: `workload cat FILE...`, `workload env`,
 // `workload sleep DURATION`, `workload touch FILE`, `workload rm FILE`,
-// `workload exit CODE`.
+// `workload exit CODE`, `workload get URL` (HTTP GET; fails unless 2xx).
 package standin

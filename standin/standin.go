@@ -2,6 +2,7 @@ package standin
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/signal"
@@ -62,9 +63,29 @@ func subcommand(cmd string, args []string) int {
 	case "exit":
 		code, _ := strconv.Atoi(first(args, "0"))
 		return code
+	case "get":
+		return get(first(args, ""))
 	default:
 		fmt.Fprintf(os.Stderr, "workload: unknown command %q\n", cmd)
 		return 2
+	}
+	return 0
+}
+
+// get fetches url and prints the status line and the body; it fails
+// unless the answer is 2xx.
+func get(url string) int {
+	c := &http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get(url)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer resp.Body.Close()
+	fmt.Println(resp.Proto, resp.Status)
+	_, _ = io.Copy(os.Stdout, io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode/100 != 2 {
+		return 1
 	}
 	return 0
 }

@@ -1,6 +1,8 @@
 package standin
 
 import (
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"testing"
@@ -8,6 +10,12 @@ import (
 
 func TestSubcommands(t *testing.T) {
 	f := filepath.Join(t.TempDir(), "flag")
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/ok" {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	}))
+	defer srv.Close()
 	cases := []struct {
 		args []string
 		want int
@@ -19,6 +27,9 @@ func TestSubcommands(t *testing.T) {
 		{[]string{"standin", "cat", f}, 1},
 		{[]string{"standin", "sleep", "1ms"}, 0},
 		{[]string{"standin", "nonsense"}, 2},
+		{[]string{"standin", "get", srv.URL + "/ok"}, 0},
+		{[]string{"standin", "get", srv.URL + "/down"}, 1},
+		{[]string{"standin", "get", "http://127.0.0.1:1/"}, 1},
 	}
 	for _, c := range cases {
 		if got := Main(c.args, TestListen); got != c.want {

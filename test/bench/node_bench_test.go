@@ -55,7 +55,7 @@ func BenchmarkAgentMemory(b *testing.B) {
 		dir := b.TempDir()
 		node := fmt.Sprintf("membench-%d-%d", os.Getpid(), time.Now().UnixNano()%1000000)
 		agent := exec.Command(framework.Binary(b), "agent", "--name", node, "--data-dir", dir, "--server", c.APIAddr(0),
-			"--token-file", filepath.Join(filepath.Dir(conf), "token"), "--node-ip", "127.0.0.1")
+			"--token-file", filepath.Join(filepath.Dir(conf), "token"), "--node-ip", "127.0.0.1", "--bridge", framework.AgentBridge(node))
 		agent.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 		if err := agent.Start(); err != nil {
 			b.Fatal(err)

@@ -40,7 +40,7 @@ type agentProc struct {
 func startAgentProc(t *testing.T, name, server, tokenFile, dir string, extra ...string) *agentProc {
 	t.Helper()
 	a := &agentProc{t: t, dir: dir, args: append([]string{"agent", "--name", name, "--data-dir", dir, "--server", server,
-		"--token-file", tokenFile, "--node-ip", "127.0.0.1", "--log-level", "debug",
+		"--token-file", tokenFile, "--node-ip", "127.0.0.1", "--log-level", "debug", "--bridge", framework.AgentBridge(name),
 		"--agent-port", fmt.Sprint(freePort(t))}, extra...)}
 	a.start()
 	t.Cleanup(func() {
@@ -320,7 +320,8 @@ func TestServerRunsEmbeddedAgent(t *testing.T) {
 	name := uniqueName("solo")
 	apiPort := freePort(t)
 	srv := exec.Command(framework.Binary(t), "server", "--name", name, "--data-dir", dir,
-		"--api-addr", fmt.Sprintf("127.0.0.1:%d", apiPort), "--raft-addr", "127.0.0.1:0", "--node-ip", "127.0.0.1")
+		"--api-addr", fmt.Sprintf("127.0.0.1:%d", apiPort), "--raft-addr", "127.0.0.1:0", "--node-ip", "127.0.0.1",
+		"--bridge", framework.AgentBridge(name))
 	logf, err := os.Create(filepath.Join(t.TempDir(), "server.log"))
 	if err != nil {
 		t.Fatal(err)

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/corral-dev/corral/lab"
 	"github.com/corral-dev/corral/test/common"
 	"github.com/corral-dev/corral/test/framework"
 )
@@ -63,6 +64,19 @@ func TestTutorialOnLab(t *testing.T) {
 		return strings.Contains(d, "Desired Number of Nodes Scheduled: 3") && strings.Contains(d, "Pods Status:  3 Running / 0 Waiting / 0 Succeeded / 0 Failed") &&
 			strings.Count(d, "SuccessfulCreate") == 3
 	})
+	// Each nginx pod answers HTTP on its pod IP and container port, from
+	// the lab host and from every node.
+	for _, p := range podAddrs(t, conf, "-l", "app=nginx-daemon") {
+		url := fmt.Sprintf("http://%s:80/", p.IP)
+		framework.WaitFor(t, "the host reaches nginx at "+url, 20*time.Second, func() bool { return p.IP != "" && httpFrom("", url) })
+		for _, n := range all {
+			ns, err := lab.NodeNetNS(dir, n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			framework.WaitFor(t, n+" reaches nginx at "+url, 20*time.Second, func() bool { return httpFrom(ns, url) })
+		}
+	}
 	// Tolerations: special-daemon and fluentd run on all six nodes.
 	apply("daemonset-tolerations.yml", "fluentd.yml")
 	onNodes("special-daemon everywhere", "app=special-daemon", all)

@@ -18,7 +18,8 @@ import (
 // once its agent is dead: it kills every process in the node's cgroups
 // (/sys/fs/cgroup/*/corral/<node>), unmounts everything under dataDir
 // (overlay root filesystems, namespace bind mounts, tmpfs volumes), and
-// removes the cgroup directories and the pods' network namespaces. Tests call it in their cleanup, also when
+// removes the cgroup directories, the pods' network namespaces and the
+// node's pod-network bridge and nftables table (AgentBridge). Tests call it in their cleanup, also when
 // they fail; it reports what it had to remove.
 func CleanupNode(t testing.TB, dataDir, node string) {
 	t.Helper()
@@ -65,8 +66,9 @@ func CleanupNode(t testing.TB, dataDir, node string) {
 			}
 		}
 	}
-	if killed+unmounted > 0 {
-		t.Logf("cleanup of node %s: killed %d processes, unmounted %d mounts", node, killed, unmounted)
+	links := removeAgentNetwork(node)
+	if killed+unmounted+links > 0 {
+		t.Logf("cleanup of node %s: killed %d processes, unmounted %d mounts, removed %d bridges and nftables tables", node, killed, unmounted, links)
 	}
 }
 
