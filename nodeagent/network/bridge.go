@@ -268,21 +268,48 @@ func (b *Bridge) writeRules(h *hostNS, pods []*podRecord, recreate bool) error {
 	var ports []hostPortRule
 	for _, p := range pods {
 		for _, m := range p.Ports {
-			ports = append(ports, hostPortRule{PodIP: p.IP, PortMapping: m})
+			ports = append(ports, hostPortRule{Owner: p.UID, PodIP: p.IP, PortMapping: m})
 		}
 	}
-	if b.nft == nil {
-		conn, err := h.nft(nftables.AsLasting())
-		if err != nil {
-			return err
-		}
-		b.nft = conn
+	if err := b.ensureNFT(h); err != nil {
+		return err
 	}
 	err := writeTable(b.nft, b.cfg.Table, ruleset(b.podCIDR, b.cfg.ClusterCIDR, ports), recreate)
 	if err != nil {
 		b.closeNFT()
 	}
 	return err
+}
+
+// writePodRules makes rec's hostPort rules exactly its mappings (none
+// after a detach), leaving other pods' rules alone.
+func (b *Bridge) writePodRules(h *hostNS, rec *podRecord, detached bool) error {
+	if err := b.ensureNFT(h); err != nil {
+		return err
+	}
+	var ports []hostPortRule
+	if !detached {
+		for _, m := range rec.Ports {
+			ports = append(ports, hostPortRule{Owner: rec.UID, PodIP: rec.IP, PortMapping: m})
+		}
+	}
+	err := replaceOwnerRules(b.nft, b.cfg.Table, rec.UID, hostPortRules(ports))
+	if err != nil {
+		b.closeNFT()
+	}
+	return err
+}
+
+func (b *Bridge) ensureNFT(h *hostNS) error {
+	if b.nft != nil {
+		return nil
+	}
+	conn, err := h.nft(nftables.AsLasting())
+	if err != nil {
+		return err
+	}
+	b.nft = conn
+	return nil
 }
 
 func (b *Bridge) closeNFT() {

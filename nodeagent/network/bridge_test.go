@@ -290,8 +290,8 @@ func TestReconcileAfterCrash(t *testing.T) {
 	requireRoot(t)
 	n := newSingleNode(t)
 	keep := n.addPod(t, "keep", PortMapping{HostPort: 30100, ContainerPort: 8080})
-	gone1 := n.addPod(t, "gone1", PortMapping{HostPort: 30101, ContainerPort: 8080})
-	gone2 := n.addPod(t, "gone2")
+	n.addPod(t, "gone1", PortMapping{HostPort: 30101, ContainerPort: 8080})
+	n.addPod(t, "gone2")
 	// What a crash in the middle of an Attach leaves: a reservation
 	// without a record, a veth on the bridge without a record.
 	orphanIP := netip.MustParseAddr("10.42.3.200")
@@ -334,7 +334,6 @@ func TestReconcileAfterCrash(t *testing.T) {
 	if r := hostportRules(t, n); len(r) != 1 {
 		t.Errorf("%d hostport rules, want the kept pod's one", len(r))
 	}
-	_, _ = gone1, gone2
 	serve(t, keep.ns, ":8080", "keep")
 	waitFetch(t, n.ns, fmt.Sprintf("http://%s:30100/", n.nodeIP), "keep ")
 }
@@ -436,5 +435,45 @@ func TestInitCIDRChange(t *testing.T) {
 	b, _ := New(Config{StateDir: t.TempDir(), ClusterCIDR: netip.MustParsePrefix("10.42.0.0/16"), HostNetNS: n.ns})
 	if _, err := b.Attach(ctx, Attachment{PodUID: "u", NetNSPath: q.ns}); !errors.Is(err, ErrNotReady) {
 		t.Errorf("attach before init: %v, want ErrNotReady", err)
+	}
+}
+
+// A recorded pod whose veth is gone (a crash between record and links) or
+// whose sandbox was made again in a new namespace (a reboot) is plumbed
+// again on Attach, with the same address.
+func TestAttachReplumbsLostLinks(t *testing.T) {
+	requireRoot(t)
+	n := newSingleNode(t)
+	p := n.addPod(t, "lost", PortMapping{HostPort: 30110, ContainerPort: 80})
+	withHandle(t, n.ns, func(h *netlink.Handle) {
+		l, err := h.LinkByName(hostVethName("corral0", p.uid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := h.LinkDel(l); err != nil {
+			t.Fatal(err)
+		}
+	})
+	ip, err := n.b.Attach(context.Background(), Attachment{PodUID: p.uid, Namespace: "default", Name: "lost", NetNSPath: p.ns,
+		Ports: []PortMapping{{HostPort: 30110, ContainerPort: 80}}})
+	if err != nil || ip != p.ip {
+		t.Fatalf("attach after the veth was lost: %s, %v; want %s", ip, err, p.ip)
+	}
+	serve(t, p.ns, p.ip.String()+":80", "lost")
+	waitFetch(t, n.ns, "http://"+p.ip.String()+":80/", "lost")
+	// The sandbox made again: a new namespace for the same pod.
+	fresh := newNetNS(t, "pod")
+	ip, err = n.b.Attach(context.Background(), Attachment{PodUID: p.uid, Namespace: "default", Name: "lost", NetNSPath: fresh,
+		Ports: []PortMapping{{HostPort: 30110, ContainerPort: 80}}})
+	if err != nil || ip != p.ip {
+		t.Fatalf("attach in a new namespace: %s, %v; want %s", ip, err, p.ip)
+	}
+	serve(t, fresh, p.ip.String()+":80", "fresh")
+	waitFetch(t, n.ns, "http://"+p.ip.String()+":80/", "fresh")
+	if v := vethsOnBridge(t, n); len(v) != 1 {
+		t.Fatalf("veths on the bridge %v, want one", v)
+	}
+	if r := hostportRules(t, n); len(r) != 1 {
+		t.Fatalf("%d hostport rules, want 1", len(r))
 	}
 }

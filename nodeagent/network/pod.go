@@ -44,9 +44,14 @@ func (b *Bridge) Attach(ctx context.Context, a Attachment) (netip.Addr, error) {
 	if !b.podCIDR.IsValid() {
 		return fail(ErrNotReady)
 	}
-	if rec, err := b.store.pod(a.PodUID); err != nil {
+	rec, err := b.store.pod(a.PodUID)
+	if err != nil {
 		return fail(err)
-	} else if rec != nil {
+	}
+	if rec != nil {
+		if err := b.replumb(rec, a.NetNSPath); err != nil {
+			return fail(err)
+		}
 		return rec.IP, nil
 	}
 	pods, err := b.store.pods()
@@ -64,13 +69,13 @@ func (b *Bridge) Attach(ctx context.Context, a Attachment) (netip.Addr, error) {
 	if err != nil {
 		return fail(fmt.Errorf("allocate address: %w", err))
 	}
-	rec := &podRecord{UID: a.PodUID, Namespace: a.Namespace, Name: a.Name, IP: ip,
+	rec = &podRecord{UID: a.PodUID, Namespace: a.Namespace, Name: a.Name, IP: ip,
 		HostVeth: hostVethName(b.cfg.Bridge, a.PodUID), NetNSPath: a.NetNSPath, Ports: ports}
 	if err := b.store.putPod(rec); err != nil {
 		_ = m.Release(ip)
 		return fail(err)
 	}
-	if err := b.connect(rec, append(pods, rec)); err != nil {
+	if err := b.connect(rec); err != nil {
 		if uerr := b.undoAttach(rec, m); uerr != nil {
 			b.log.Error("undo a failed attach", "pod_uid", rec.UID, "pod", pod, "err", uerr)
 		}
@@ -80,8 +85,31 @@ func (b *Bridge) Attach(ctx context.Context, a Attachment) (netip.Addr, error) {
 	return ip, nil
 }
 
-// connect makes the links of rec and the rules for all (rec among them).
-func (b *Bridge) connect(rec *podRecord, all []*podRecord) error {
+// replumb makes sure an attached pod's links exist in netnsPath: a crash
+// between the record and the links, or a sandbox made again (a reboot),
+// leaves a record without its veth. The pod keeps its address.
+func (b *Bridge) replumb(rec *podRecord, netnsPath string) error {
+	h, err := openNS(b.cfg.HostNetNS)
+	if err != nil {
+		return err
+	}
+	_, lerr := h.nl.LinkByName(rec.HostVeth)
+	h.close()
+	if lerr == nil && rec.NetNSPath == netnsPath {
+		return nil
+	}
+	if rec.NetNSPath != netnsPath {
+		rec.NetNSPath = netnsPath
+		if err := b.store.putPod(rec); err != nil {
+			return err
+		}
+	}
+	b.log.Info("pod attached again", "pod_uid", rec.UID, "pod", rec.pod(), "ip", rec.IP)
+	return b.connect(rec)
+}
+
+// connect makes the links and the hostPort rules of rec.
+func (b *Bridge) connect(rec *podRecord) error {
 	h, err := openNS(b.cfg.HostNetNS)
 	if err != nil {
 		return err
@@ -96,7 +124,7 @@ func (b *Bridge) connect(rec *podRecord, all []*podRecord) error {
 		return err
 	}
 	if len(rec.Ports) > 0 {
-		return b.writeRules(h, all, false)
+		return b.writePodRules(h, rec, false)
 	}
 	return nil
 }
@@ -205,17 +233,7 @@ func (b *Bridge) detach(h *hostNS, rec *podRecord, rewrite bool) error {
 		return err
 	}
 	if rewrite && len(rec.Ports) > 0 && b.podCIDR.IsValid() {
-		pods, err := b.store.pods()
-		if err != nil {
-			return err
-		}
-		rest := pods[:0]
-		for _, p := range pods {
-			if p.UID != rec.UID {
-				rest = append(rest, p)
-			}
-		}
-		if err := b.writeRules(h, rest, false); err != nil {
+		if err := b.writePodRules(h, rec, true); err != nil {
 			return err
 		}
 	}

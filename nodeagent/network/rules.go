@@ -38,8 +38,9 @@ import (
 // whose destination was translated.
 const ctStatusDNAT = 1 << 5
 
-// hostPortRule is one pod's mapping, with the pod's address.
+// hostPortRule is one pod's mapping, with the pod's address and UID.
 type hostPortRule struct {
+	Owner string // pod UID
 	PodIP netip.Addr
 	PortMapping
 }
@@ -69,6 +70,10 @@ type rule struct {
 	Jump     string     // actJump
 	DNATAddr netip.Addr // actDNAT
 	DNATPort uint16
+
+	// Owner is the pod UID of a hostPort rule, kept as the rule's user
+	// data so that a pod's rules can be found and deleted alone.
+	Owner string
 }
 
 // chainSpec is a chain with its rules; Hook nil is a regular chain.
@@ -97,14 +102,7 @@ func ruleset(podCIDR, clusterCIDR netip.Prefix, ports []hostPortRule) []chainSpe
 		Rules: []rule{{Action: actJump, Jump: "hostports"}}}
 	out := chainSpec{Name: "output", Type: nftables.ChainTypeNAT, Hook: nftables.ChainHookOutput, Priority: nftables.ChainPriorityNATDest,
 		Rules: []rule{{DstLocal: true, Action: actJump, Jump: "hostports"}}}
-	hp := chainSpec{Name: "hostports"}
-	for _, p := range ports {
-		r := rule{Proto: protocols[p.Protocol], DPort: p.HostPort, Action: actDNAT, DNATAddr: p.PodIP, DNATPort: p.ContainerPort}
-		if p.HostIP.IsValid() && !p.HostIP.IsUnspecified() {
-			r.DstIn = netip.PrefixFrom(p.HostIP, 32)
-		}
-		hp.Rules = append(hp.Rules, r)
-	}
+	hp := chainSpec{Name: hostPortsChain, Rules: hostPortRules(ports)}
 	// Accepting here only keeps this table from being the one that drops
 	// pod traffic: a drop policy or rule in another table (a firewall's)
 	// still wins, every base chain on the hook must accept.
@@ -137,6 +135,31 @@ func net4Mask(bits int) []byte {
 		binary.BigEndian.PutUint32(m, 0)
 	}
 	return m
+}
+
+// hostPortsChain is the chain of the hostPort DNAT rules.
+const hostPortsChain = "hostports"
+
+// hostPortRules are the DNAT rules of mappings.
+func hostPortRules(ports []hostPortRule) []rule {
+	var out []rule
+	for _, p := range ports {
+		r := rule{Proto: protocols[p.Protocol], DPort: p.HostPort, Action: actDNAT, DNATAddr: p.PodIP, DNATPort: p.ContainerPort, Owner: p.Owner}
+		if p.HostIP.IsValid() && !p.HostIP.IsUnspecified() {
+			r.DstIn = netip.PrefixFrom(p.HostIP, 32)
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// nftRule is r in chain ch of table t.
+func (r rule) nftRule(t *nftables.Table, ch *nftables.Chain) *nftables.Rule {
+	nr := &nftables.Rule{Table: t, Chain: ch, Exprs: r.exprs()}
+	if r.Owner != "" {
+		nr.UserData = []byte(r.Owner)
+	}
+	return nr
 }
 
 // exprs is r as nftables expressions.
@@ -212,11 +235,44 @@ func writeTable(conn *nftables.Conn, name string, chains []chainSpec, recreate b
 	for _, c := range chains {
 		ch := conn.AddChain(&nftables.Chain{Name: c.Name, Table: t, Type: c.Type, Hooknum: c.Hook, Priority: c.Priority, Policy: c.Policy})
 		for _, r := range c.Rules {
-			conn.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: r.exprs()})
+			conn.AddRule(r.nftRule(t, ch))
 		}
 	}
 	if err := conn.Flush(); err != nil {
 		return fmt.Errorf("write nftables table ip %s: %w", name, err)
+	}
+	return nil
+}
+
+// replaceOwnerRules replaces, in one transaction, the hostPort rules of
+// owner (a pod UID) with rules. Adding a pod's rules this way costs the
+// kernel far less than rewriting the table: no rule is deleted, so the
+// commit waits for no RCU grace period.
+func replaceOwnerRules(conn *nftables.Conn, table, owner string, rules []rule) error {
+	t := &nftables.Table{Name: table, Family: nftables.TableFamilyIPv4}
+	ch := &nftables.Chain{Name: hostPortsChain, Table: t}
+	have, err := conn.GetRules(t, ch)
+	if err != nil {
+		return fmt.Errorf("read nftables chain %s of table ip %s: %w", hostPortsChain, table, err)
+	}
+	changes := 0
+	for _, r := range have {
+		if string(r.UserData) == owner {
+			if err := conn.DelRule(r); err != nil {
+				return fmt.Errorf("delete a hostPort rule of pod %s: %w", owner, err)
+			}
+			changes++
+		}
+	}
+	for _, r := range rules {
+		conn.AddRule(r.nftRule(t, ch))
+		changes++
+	}
+	if changes == 0 {
+		return nil
+	}
+	if err := conn.Flush(); err != nil {
+		return fmt.Errorf("write hostPort rules of pod %s in table ip %s: %w", owner, table, err)
 	}
 	return nil
 }

@@ -83,15 +83,15 @@ func TestRulesetHostPorts(t *testing.T) {
 	podA, podB := netip.MustParseAddr("10.42.3.2"), netip.MustParseAddr("10.42.3.3")
 	hostIP := netip.MustParseAddr("192.168.1.5")
 	ports := []hostPortRule{
-		{PodIP: podA, PortMapping: PortMapping{HostPort: 8080, ContainerPort: 80, Protocol: "TCP"}},
-		{PodIP: podB, PortMapping: PortMapping{HostPort: 53, ContainerPort: 5353, Protocol: "UDP", HostIP: hostIP}},
-		{PodIP: podB, PortMapping: PortMapping{HostPort: 9000, ContainerPort: 9000, Protocol: "SCTP", HostIP: netip.IPv4Unspecified()}},
+		{Owner: "uid-a", PodIP: podA, PortMapping: PortMapping{HostPort: 8080, ContainerPort: 80, Protocol: "TCP"}},
+		{Owner: "uid-b", PodIP: podB, PortMapping: PortMapping{HostPort: 53, ContainerPort: 5353, Protocol: "UDP", HostIP: hostIP}},
+		{Owner: "uid-b", PodIP: podB, PortMapping: PortMapping{HostPort: 9000, ContainerPort: 9000, Protocol: "SCTP", HostIP: netip.IPv4Unspecified()}},
 	}
 	got := chainByName(t, ruleset(testPodCIDR, testClusterCIDR, ports), "hostports").Rules
 	want := []rule{
-		{Proto: unix.IPPROTO_TCP, DPort: 8080, Action: actDNAT, DNATAddr: podA, DNATPort: 80},
-		{DstIn: netip.PrefixFrom(hostIP, 32), Proto: unix.IPPROTO_UDP, DPort: 53, Action: actDNAT, DNATAddr: podB, DNATPort: 5353},
-		{Proto: unix.IPPROTO_SCTP, DPort: 9000, Action: actDNAT, DNATAddr: podB, DNATPort: 9000},
+		{Proto: unix.IPPROTO_TCP, DPort: 8080, Action: actDNAT, DNATAddr: podA, DNATPort: 80, Owner: "uid-a"},
+		{DstIn: netip.PrefixFrom(hostIP, 32), Proto: unix.IPPROTO_UDP, DPort: 53, Action: actDNAT, DNATAddr: podB, DNATPort: 5353, Owner: "uid-b"},
+		{Proto: unix.IPPROTO_SCTP, DPort: 9000, Action: actDNAT, DNATAddr: podB, DNATPort: 9000, Owner: "uid-b"},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("hostports\n got %+v\nwant %+v", got, want)
