@@ -56,9 +56,11 @@ func benchFleet(b *testing.B, n int) {
 	b.StopTimer()
 	watchdog(b, 8*time.Minute)
 	// Zero Raft timings take the servers' defaults, as deployed, rather
-	// than the framework's short test timeouts.
+	// than the framework's short test timeouts. The default cluster CIDR
+	// (a /16) holds 256 nodes' /24s; a fleet this size needs a /8.
 	c := framework.NewInProcess(b, 3, func(cfg *server.Config) {
 		cfg.HeartbeatTimeout, cfg.ElectionTimeout, cfg.LeaderLeaseTimeout = 0, 0, 0
+		cfg.ClusterCIDR = "10.0.0.0/8"
 	}, serverLog(b, n))
 	t0 := time.Now()
 	agents := startFleetProcess(b, fleetSpec{Token: c.JoinToken(b), Addrs: c.APIAddrs(), Nodes: n, Prefix: "sim",
