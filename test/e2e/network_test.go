@@ -156,7 +156,7 @@ func TestPodNetworkOnLab(t *testing.T) {
 	framework.Binary(t)
 	dir := filepath.Join(t.TempDir(), "lab")
 	nodes := []string{"server-1", "worker-1", "worker-2", "worker-3"}
-	traces := newLabTraces(dir, nodes...)
+	traces := newLabTraces(dir, append(append([]string{}, nodes...), "worker-4")...)
 	t.Cleanup(func() {
 		dumpLabLogs(t, dir, traces.nodes)
 		if out, err := labCmd(t, dir, "down"); err != nil {
@@ -291,8 +291,42 @@ func TestPodNetworkOnLab(t *testing.T) {
 		if v, r := podLinks(t, nsOf["worker-3"]); v != 1 || r != 1 {
 			t.Fatalf("after the agent restart worker-3 has %d pod veths and %d hostPort rules, want 1 and 1", v, r)
 		}
+		// The restarted agent attaches a new pod beside the old one.
+		f := filepath.Join(files, "after.yml")
+		writeFile(t, f, "apiVersion: v1\nkind: Pod\nmetadata: {name: after-restart}\nspec:\n  nodeName: worker-3\n  containers:\n  - {name: c, image: nginx:1.25}\n")
+		ok(t, conf, "apply", "-f", f)
+		framework.WaitFor(t, "a new pod on the restarted agent Running with its own IP", 60*time.Second, func() bool {
+			p := podAddrs(t, conf, "--field-selector", "metadata.name=after-restart")
+			return len(p) == 1 && p[0].Phase == "Running" && p[0].IP != "" && p[0].IP != byNode["worker-3"].IP
+		})
+		if v, r := podLinks(t, nsOf["worker-3"]); v != 2 || r != 1 {
+			t.Fatalf("with a second pod worker-3 has %d pod veths and %d hostPort rules, want 2 and 1", v, r)
+		}
+		ok(t, conf, "delete", "-f", f)
+		framework.WaitFor(t, "worker-3 back to one pod veth", 30*time.Second, func() bool { v, _ := podLinks(t, nsOf["worker-3"]); return v == 1 })
 		url := fmt.Sprintf("http://%s:80/", byNode["worker-3"].IP)
 		framework.WaitFor(t, "worker-1 reaches "+url, 20*time.Second, func() bool { return httpFrom(nsOf["worker-1"], url) })
+	})
+
+	t.Run("routes follow nodes joining and leaving", func(t *testing.T) {
+		labOK(t, dir, "add-node", "worker-4")
+		cidr := strings.TrimSpace(ok(t, conf, "get", "node", "worker-4", "-o", "jsonpath={.spec.podCIDR}"))
+		addr := labAddresses(t, dir)["worker-4"]
+		framework.WaitFor(t, "worker-1 routes "+cidr+" via "+addr, 30*time.Second, func() bool { return routeVia(t, nsOf["worker-1"], cidr) == addr })
+		var pod podAddr
+		framework.WaitFor(t, "the web pod on worker-4 Running", 60*time.Second, func() bool {
+			for _, p := range podAddrs(t, conf, "-l", "app=web") {
+				if p.Node == "worker-4" && p.Phase == "Running" && p.IP != "" {
+					pod = p
+					return true
+				}
+			}
+			return false
+		})
+		url := fmt.Sprintf("http://%s:80/", pod.IP)
+		framework.WaitFor(t, "worker-1 reaches "+url, 20*time.Second, func() bool { return httpFrom(nsOf["worker-1"], url) })
+		labOK(t, dir, "remove-node", "worker-4")
+		framework.WaitFor(t, "worker-1's route to "+cidr+" gone", 30*time.Second, func() bool { return routeVia(t, nsOf["worker-1"], cidr) == "" })
 	})
 
 	labOK(t, dir, "down")
@@ -310,6 +344,24 @@ func TestPodNetworkOnLab(t *testing.T) {
 			}
 		}
 	}
+}
+
+// routeVia is the gateway of the route to cidr in the namespace, or "".
+func routeVia(t *testing.T, nsPath, cidr string) string {
+	t.Helper()
+	gw := ""
+	inNetns(t, nsPath, func(h *netlink.Handle, _ *nftables.Conn) {
+		routes, err := h.RouteList(nil, netlink.FAMILY_V4)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range routes {
+			if r.Dst != nil && r.Dst.String() == cidr && r.Gw != nil {
+				gw = r.Gw.String()
+			}
+		}
+	})
+	return gw
 }
 
 // churnPods creates and deletes 50 pods on the node, ten at a time: live
