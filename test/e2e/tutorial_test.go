@@ -1,10 +1,13 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
+	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -115,6 +118,18 @@ func TestTutorialOnLab(t *testing.T) {
 			return resp.StatusCode == 200
 		})
 	}
+	// ... and from inside it sees the node's network and processes.
+	ne, _ := podsOf(t, conf, "-n monitoring -l app=node-exporter")
+	for pod := range ne {
+		standin := []string{"exec", "-n", "monitoring", pod, "--", "/usr/local/bin/corral-standin", "cat"}
+		if dev := ok(t, conf, append(standin, "/proc/net/dev")...); !strings.Contains(dev, "corral0:") {
+			t.Errorf("hostNetwork: node-exporter does not see the node's pod bridge in /proc/net/dev:\n%s", dev)
+		}
+		if one := ok(t, conf, append(standin, "/proc/1/cmdline")...); strings.Contains(one, "/.corral/init") {
+			t.Errorf("hostPID: node-exporter's PID 1 is its own container init (%q), not the node's", one)
+		}
+		break
+	}
 	// kube-proxy: its ConfigMap volume, privileged, system-node-critical.
 	apply("kube-proxy-configmap.yml", "kube-proxy.yml")
 	onNodes("kube-proxy everywhere", "-n kube-system -l k8s-app=kube-proxy", all)
@@ -126,16 +141,25 @@ func TestTutorialOnLab(t *testing.T) {
 		if pj := ok(t, conf, "get", "pod", "-n", "kube-system", pod, "-o", "json"); !strings.Contains(pj, `"priority": 2000001000`) {
 			t.Errorf("kube-proxy pod priority not system-node-critical")
 		}
+		if caps := capEff(t, ok(t, conf, "exec", "-n", "kube-system", pod, "--", "/usr/local/bin/kube-proxy", "cat", "/proc/self/status")); caps&(1<<21) == 0 || caps&(1<<12) == 0 {
+			t.Errorf("kube-proxy is privileged but its effective capabilities %#x lack CAP_SYS_ADMIN or CAP_NET_ADMIN", caps)
+		}
 		break
 	}
 	// A rolling update survives the leader's death (kill -9).
 	tpl := strings.Replace(readFile(t, filepath.Join(ex, "daemonset-basic.yml")), "app: nginx-daemon\n    spec:", "app: nginx-daemon\n      annotations:\n        rev: \"2\"\n    spec:", 1)
 	f := filepath.Join(t.TempDir(), "basic-v2.yml")
 	writeFile(t, f, tpl)
+	stopWatch := watchUnavailable(t, conf, "app=nginx-daemon", workers)
 	ok(t, conf, "apply", "-f", f)
 	labOK(t, dir, "kill", labLeader(t, conf))
 	if out := ok(t, conf, "rollout", "status", "ds", "nginx-daemonset", "--timeout", "180s"); !strings.Contains(out, "successfully rolled out") {
 		t.Fatalf("rollout status after the leader's death: %s", out)
+	}
+	worst, polls := stopWatch()
+	t.Logf("rolling update: at most %d of %d workers without an available nginx pod, over %d polls", worst, len(workers), polls)
+	if worst > 1 || polls < 2 {
+		t.Errorf("during the rolling update up to %d of the workers had no available nginx pod (maxUnavailable 1), in %d polls", worst, polls)
 	}
 	// Nodes come and go: a new agent gets the pod, a removed one loses it.
 	labOK(t, dir, "add-node", "worker-4")
@@ -156,6 +180,80 @@ func TestTutorialOnLab(t *testing.T) {
 	labOK(t, dir, "down")
 	if left := traces.left(); len(left) > 0 {
 		t.Fatalf("lab down left traces:\n%s", strings.Join(left, "\n"))
+	}
+}
+
+// capEff is the CapEff mask of a /proc/PID/status.
+func capEff(t *testing.T, status string) uint64 {
+	t.Helper()
+	for _, line := range strings.Split(status, "\n") {
+		if v, found := strings.CutPrefix(line, "CapEff:"); found {
+			n, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+			if err != nil {
+				t.Fatalf("CapEff %q: %v", v, err)
+			}
+			return n
+		}
+	}
+	t.Fatalf("no CapEff in:\n%s", status)
+	return 0
+}
+
+// watchUnavailable polls the pods the selector picks until the returned
+// func is called, which reports the most eligible nodes seen at once
+// without a Running and Ready pod, and how many polls there were.
+func watchUnavailable(t *testing.T, conf, selector string, nodes []string) func() (int, int) {
+	bin := framework.Binary(t) // here: the goroutine must not fail the test itself
+	done := make(chan struct{})
+	result := make(chan [2]int, 1)
+	go func() {
+		worst, polls := 0, 0
+		defer func() { result <- [2]int{worst, polls} }()
+		for {
+			select {
+			case <-done:
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+			out, err := exec.Command(bin, "--config", conf, "get", "pods", "-l", selector, "-o", "json").Output()
+			if err != nil {
+				continue // a server was just killed: the next poll goes to another
+			}
+			var list struct {
+				Items []struct {
+					Spec struct {
+						NodeName string `json:"nodeName"`
+					} `json:"spec"`
+					Status struct {
+						Phase      string                          `json:"phase"`
+						Conditions []struct{ Type, Status string } `json:"conditions"`
+					} `json:"status"`
+				} `json:"items"`
+			}
+			if json.Unmarshal(out, &list) != nil {
+				continue
+			}
+			available := map[string]bool{}
+			for _, it := range list.Items {
+				for _, c := range it.Status.Conditions {
+					if c.Type == "Ready" && c.Status == "True" && it.Status.Phase == "Running" {
+						available[it.Spec.NodeName] = true
+					}
+				}
+			}
+			missing := 0
+			for _, n := range nodes {
+				if !available[n] {
+					missing++
+				}
+			}
+			worst, polls = max(worst, missing), polls+1
+		}
+	}()
+	return func() (int, int) {
+		close(done)
+		r := <-result
+		return r[0], r[1]
 	}
 }
 
