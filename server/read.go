@@ -8,6 +8,7 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
 
@@ -182,6 +183,17 @@ func (s *clusterService) Watch(req *corralpb.WatchRequest, stream corralpb.Clust
 		if after, err = strconv.ParseUint(rv, 10, 64); err != nil {
 			return invalidf("resourceVersion %q: not a number", rv)
 		}
+		// The objects unchanged since rv are as the watcher knows them
+		// (from its list); the others are judged as their events come.
+		objs, err := st.List(nil, k.Kind, ns)
+		if err != nil {
+			return toStatus(err)
+		}
+		for _, o := range objs {
+			if v, err := strconv.ParseUint(api.Meta(o).ResourceVersion, 10, 64); err == nil && v <= after {
+				matched[key(o)] = f.matches(o)
+			}
+		}
 	} else {
 		view := st.Snapshot()
 		after = view.LatestIndex()
@@ -190,8 +202,8 @@ func (s *clusterService) Watch(req *corralpb.WatchRequest, stream corralpb.Clust
 			return toStatus(err)
 		}
 		for _, o := range objs {
-			if f.matches(o) {
-				matched[key(o)] = true
+			matched[key(o)] = f.matches(o)
+			if matched[key(o)] {
 				if err := stream.Send(&corralpb.WatchEvent{Type: "ADDED", Object: o}); err != nil {
 					return err
 				}
@@ -238,23 +250,35 @@ func (s *clusterService) streamEvents(ctx context.Context, st *state.Store, afte
 }
 
 // translate turns a store event into the event this watcher sees, given
-// which objects matched its selectors so far.
+// what it knows of each object: matched[k] is true while the object
+// matches the selectors, false once it is known not to, and absent when
+// the watch began at a resourceVersion before the watcher saw the object.
+// An unknown object is judged by its own versions: a DELETED one matched
+// if its last version did, a changed one that matches now is MODIFIED if
+// the store says it existed before, else ADDED.
 func (s *clusterService) translate(ev state.Event, f *filter, matched map[string]bool) (*corralpb.WatchEvent, bool) {
 	kk := key(ev.Object)
-	was := matched[kk]
+	was, known := matched[kk]
 	if ev.Type == "DELETED" {
 		delete(matched, kk)
-		return &corralpb.WatchEvent{Type: "DELETED", Object: ev.Object}, was
+		if !was && (known || !f.matches(ev.Object)) {
+			return nil, false
+		}
+		// As Kubernetes does, the deleted object carries the deletion's
+		// resourceVersion, so that a watcher can tell which changes were
+		// committed together and resume after this one.
+		o := proto.Clone(ev.Object).(*corralpb.Object)
+		api.Meta(o).ResourceVersion = itoa(ev.Index)
+		return &corralpb.WatchEvent{Type: "DELETED", Object: o}, true
 	}
 	now := f.matches(ev.Object)
+	matched[kk] = now
 	switch {
-	case now && was:
+	case now && (was || (!known && ev.Type == "MODIFIED")):
 		return &corralpb.WatchEvent{Type: "MODIFIED", Object: ev.Object}, true
 	case now:
-		matched[kk] = true
 		return &corralpb.WatchEvent{Type: "ADDED", Object: ev.Object}, true
 	case was:
-		delete(matched, kk)
 		return &corralpb.WatchEvent{Type: "DELETED", Object: ev.Object}, true
 	}
 	return nil, false
