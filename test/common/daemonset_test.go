@@ -36,6 +36,7 @@ func TestDaemonSet(t *testing.T) {
 		{"NodeDeleted", testNodeDeleted},
 		{"StatusCounts", testStatusCounts},
 		{"FailedPodReplaced", testFailedPodReplaced},
+		{"RollingUpdateFleet", testRollingUpdateFleet},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, f) })
 	}
