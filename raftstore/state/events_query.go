@@ -43,3 +43,14 @@ func (s *Store) EventsAbout(ws memdb.WatchSet, namespace, name string) ([]*corra
 	}
 	return out, nil
 }
+
+// EventsLike returns the events in namespace about objects called name
+// with this reason and (stored, truncated) message: the ones an event
+// recorder may correlate a new occurrence with. It reads only those.
+func (s *Store) EventsLike(ws memdb.WatchSet, namespace, name, reason, message string) ([]*corralpb.Object, error) {
+	it, err := s.db.Txn(false).Get(kindEvent.name, indexCorrelate, namespace, name, reason, message)
+	if err != nil {
+		return nil, fmt.Errorf("list events about %s/%s: %w", namespace, name, err)
+	}
+	return collect(ws, it, nil), nil
+}

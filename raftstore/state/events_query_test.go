@@ -71,3 +71,29 @@ func TestEventsAboutWatch(t *testing.T) {
 		t.Fatal("watch did not fire for a new event about the object")
 	}
 }
+
+func TestEventsLike(t *testing.T) {
+	s := newStoreWithNamespaces(t, "default", "kube-system")
+	msg := func(o *corralpb.Object, reason, m string) *corralpb.Object {
+		o.GetEvent().Reason, o.GetEvent().Message = reason, m
+		return o
+	}
+	applyOK(t, s, 2,
+		createOp(msg(eventObj("default", "ds.1", "DaemonSet", "ds"), "SuccessfulCreate", "Created pod: ds-a")),
+		createOp(msg(eventObj("default", "ds.2", "DaemonSet", "ds"), "SuccessfulCreate", "Created pod: ds-b")),
+		createOp(msg(eventObj("default", "ds.3", "DaemonSet", "ds"), "SuccessfulCreate", "Created pod: ds-a")),
+		createOp(msg(eventObj("default", "ds.4", "DaemonSet", "ds"), "SuccessfulDelete", "Created pod: ds-a")),
+		createOp(msg(eventObj("kube-system", "ds.5", "DaemonSet", "ds"), "SuccessfulCreate", "Created pod: ds-a")),
+		createOp(msg(eventObj("default", "ds2.6", "DaemonSet", "ds2"), "SuccessfulCreate", "Created pod: ds-a")),
+	)
+	got, err := s.EventsLike(nil, "default", "ds", "SuccessfulCreate", "Created pod: ds-a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"default/ds.1", "default/ds.3"}; !slices.Equal(names(got), want) {
+		t.Fatalf("EventsLike = %v, want %v", names(got), want)
+	}
+	if got, _ := s.EventsLike(nil, "default", "ds", "SuccessfulCreate", "Created pod: ds-c"); len(got) != 0 {
+		t.Fatalf("EventsLike for an unseen message = %v", names(got))
+	}
+}

@@ -23,6 +23,7 @@ const (
 	indexNode      = "node"
 	indexOwner     = "owner"
 	indexPodCIDR   = "podcidr"
+	indexCorrelate = "correlate"
 )
 
 // Keys of the index table that are not kinds. Kinds are CamelCase, so these
@@ -73,6 +74,11 @@ func objectTableSchema(k *kindInfo) *memdb.TableSchema {
 	if k == kindPod {
 		t.Indexes[indexNode] = &memdb.IndexSchema{
 			Name: indexNode, AllowMissing: true, Indexer: nodeNameIndexer{},
+		}
+	}
+	if k == kindEvent {
+		t.Indexes[indexCorrelate] = &memdb.IndexSchema{
+			Name: indexCorrelate, AllowMissing: true, Indexer: correlateIndexer{},
 		}
 	}
 	if k == kindNode {
@@ -231,6 +237,34 @@ func (podCIDRIndexer) FromArgs(args ...any) ([]byte, error) {
 		return nil, err
 	}
 	return terminated(cidr), nil
+}
+
+// correlateIndexer indexes events by namespace, involvedObject.name,
+// reason and message: the candidates an event recorder correlates a new
+// occurrence with, without reading every event about the object.
+type correlateIndexer struct{}
+
+func (correlateIndexer) FromObject(raw any) (bool, []byte, error) {
+	e := asObject(raw).GetEvent()
+	if e == nil {
+		return false, nil, nil
+	}
+	return true, terminated(e.GetMetadata().GetNamespace(), e.GetInvolvedObject().GetName(), e.GetReason(), e.GetMessage()), nil
+}
+
+func (correlateIndexer) FromArgs(args ...any) ([]byte, error) {
+	if len(args) != 4 {
+		return nil, fmt.Errorf("correlate index takes namespace, name, reason and message, got %d arguments", len(args))
+	}
+	parts := make([]string, 4)
+	for i := range parts {
+		s, err := stringArg(args, i)
+		if err != nil {
+			return nil, err
+		}
+		parts[i] = s
+	}
+	return terminated(parts...), nil
 }
 
 // ownerIndexer indexes objects by each distinct metadata.ownerReferences[].uid.

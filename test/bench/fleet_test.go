@@ -38,7 +38,12 @@ import (
 //   - servers-live-heap-MiB: their live heap after a full collection, at
 //     the end (what they retain, without the garbage RSS also holds);
 //   - agents-rss-MiB: the agents' process, for scale;
-//   - create-events: SuccessfulCreate events stored within 5 s of the end.
+//   - create-events: SuccessfulCreate events stored within 5 s of the end;
+//   - then a rolling update of the DaemonSet to a new image with
+//     maxUnavailable 10% (ten waves): update-ms until the DaemonSet's
+//     status counts every pod updated and available, update-ms-per-wave,
+//     and controller-ms-per-wave, the controller's and Raft's share of a
+//     wave (benchRollingUpdate explains how it is measured).
 //
 // Run it with -benchtime 1x: each size sets up its own cluster and fleet.
 // A CPU profile (-cpuprofile) shows the servers alone; with
@@ -76,7 +81,7 @@ func benchFleet(b *testing.B, n int) {
 	idle := statusKiB(b, os.Getpid(), "VmRSS:")
 	for i := 0; i < b.N; i++ {
 		name := fmt.Sprintf("fleet-%d", i)
-		obj := fleetDaemonSet(b, name)
+		obj := fleetDaemonSet(b, name, "nginx:1.25")
 		r := watchRollout(c.Server(leader).Raft().State(), name, n)
 		index0 := c.RaftLastIndex(b, leader)
 		start := time.Now()
@@ -107,6 +112,7 @@ func benchFleet(b *testing.B, n int) {
 		b.ReportMetric(float64(createEvents(b, cl, name, n, 5*time.Second)), "create-events")
 		b.ReportMetric(float64(liveHeap())/(1<<20), "servers-live-heap-MiB")
 		writeHeapProfile(b, n)
+		benchRollingUpdate(b, c.Server(leader).Raft().State(), cl, name, n)
 	}
 }
 
@@ -166,8 +172,12 @@ func liveHeap() uint64 {
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
+// updatePercent is the fleet DaemonSet's maxUnavailable: a rolling
+// update replaces its pods in 100/updatePercent waves.
+const updatePercent = 10
+
 // fleetDaemonSet is a DaemonSet for every node labelled fleet=bench.
-func fleetDaemonSet(b *testing.B, name string) *corralpb.Object {
+func fleetDaemonSet(b *testing.B, name, image string) *corralpb.Object {
 	objs, err := api.Decode([]byte(fmt.Sprintf(`
 apiVersion: apps/v1
 kind: DaemonSet
@@ -177,6 +187,8 @@ metadata:
 spec:
   selector:
     matchLabels: {app: %[1]s}
+  updateStrategy:
+    rollingUpdate: {maxUnavailable: %[3]d%%}
   template:
     metadata:
       labels: {app: %[1]s}
@@ -184,10 +196,10 @@ spec:
       nodeSelector: {fleet: bench}
       containers:
       - name: agent
-        image: nginx:1.25
+        image: %[2]s
         resources:
           requests: {cpu: 10m, memory: 16Mi}
-`, name)), name+".yml")
+`, name, image, updatePercent)), name+".yml")
 	if err != nil {
 		b.Fatalf("decode daemonset: %v", err)
 	}
