@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"errors"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -21,11 +20,16 @@ func (n *nodeService) Assignments(req *corralpb.AssignmentsRequest, stream corra
 		return err
 	}
 	node := req.GetNodeName()
+	hs := n.hub.register(node) // before the full set: see assignHub
+	defer n.hub.unregister(hs)
 	st, err := n.rs.ConsistentRead(ctx)
 	if err != nil {
 		return toStatus(err)
 	}
 	view := st.Snapshot()
+	if !n.hub.covers(hs, view.LatestIndex()) {
+		return status.Error(codes.Unavailable, "assignments: this server is still starting to follow changes; reconnect")
+	}
 	a := &assigner{node: node, pods: map[string]bool{}, refs: map[string]int{}}
 	first := &corralpb.AssignmentsMessage{Complete: true}
 	pods, err := view.PodsByNode(nil, node)
@@ -49,12 +53,7 @@ func (n *nodeService) Assignments(req *corralpb.AssignmentsRequest, stream corra
 	if err := stream.Send(first); err != nil {
 		return err
 	}
-	sub, err := st.Subscribe(view.LatestIndex())
-	if err != nil {
-		return status.Errorf(codes.OutOfRange, "assignments: %v", err)
-	}
-	defer sub.Close()
-	return a.follow(ctx, st, sub, stream)
+	return a.follow(ctx, st, hs, view.LatestIndex(), stream)
 }
 
 // assigner tracks what one node's stream has sent: its pods (by uid),
@@ -67,19 +66,18 @@ type assigner struct {
 	routes map[string]string
 }
 
-func (a *assigner) follow(ctx context.Context, st *state.Store, sub *state.Subscription, stream corralpb.NodeAPI_AssignmentsServer) error {
+// follow sends the node's changes after index from the hub's stream.
+func (a *assigner) follow(ctx context.Context, st *state.Store, hs *hubStream, after uint64, stream corralpb.NodeAPI_AssignmentsServer) error {
 	for {
-		events, err := sub.Next(ctx)
-		switch {
-		case errors.Is(err, state.ErrClosed):
-			return status.Error(codes.Unavailable, "state was replaced by a snapshot; reconnect")
-		case errors.Is(err, state.ErrTooOld):
-			return status.Error(codes.OutOfRange, "assignments fell behind; reconnect for a full set")
-		case err != nil:
-			return toStatus(err)
+		events, err := hs.next(ctx)
+		if err != nil {
+			return err
 		}
 		msg := &corralpb.AssignmentsMessage{}
 		for _, ev := range events {
+			if ev.Index <= after {
+				continue // in the full set already
+			}
 			msg.Items = append(msg.Items, a.event(st, ev)...)
 			msg.ResourceVersion = itoa(ev.Index)
 		}

@@ -29,6 +29,7 @@ type nodeService struct {
 	rs    *raftstore.Server
 	log   *slog.Logger
 	hb    *heartbeatBuffer
+	hub   *assignHub
 	cidrs cidrAllocator
 }
 

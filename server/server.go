@@ -102,16 +102,21 @@ func Start(cfg Config) (*Server, error) {
 	hb := newHeartbeatBuffer(rs, cfg.Logger)
 	corralpb.RegisterPeerServer(s.grpc, rs.PeerService())
 	corralpb.RegisterClusterServer(s.grpc, &clusterService{rs: rs, agents: s.agents})
-	corralpb.RegisterNodeAPIServer(s.grpc, &nodeService{rs: rs, log: cfg.Logger, hb: hb})
+	hub := newAssignHub(rs, cfg.Logger.With("component", "assignments"))
+	corralpb.RegisterNodeAPIServer(s.grpc, &nodeService{rs: rs, log: cfg.Logger, hb: hb, hub: hub})
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	recorder := events.NewBuffer(s.RecordEvents, &corralpb.EventSource{Component: "daemonset-controller"}, nil,
 		cfg.Logger.With("component", "daemonset-events"))
 	daemons := scheduler.NewDaemonSetController(rs, recorder, cfg.Logger.With("component", "daemonset-controller"))
-	s.wg.Add(7)
+	s.wg.Add(8)
 	go func() {
 		defer s.wg.Done()
 		_ = recorder.Run(ctx)
+	}()
+	go func() {
+		defer s.wg.Done()
+		hub.run(ctx)
 	}()
 	go func() {
 		defer s.wg.Done()
