@@ -315,6 +315,7 @@ func (c *DaemonSetController) syncOnce(ctx context.Context, key string) error {
 	switch res.GetCode() {
 	case corralpb.ErrorCode_OK:
 	case corralpb.ErrorCode_STALE, corralpb.ErrorCode_CONFLICT, corralpb.ErrorCode_NOT_FOUND, corralpb.ErrorCode_ALREADY_EXISTS:
+		c.log.Debug("plan refused; planning again", "daemonset", key, "raft_index", index, "reason", res.GetMessage())
 		return errStale
 	default:
 		return fmt.Errorf("commit plan: %s: %s", res.GetCode(), res.GetMessage())
@@ -449,6 +450,12 @@ func (c *DaemonSetController) batch(ds *corralpb.DaemonSet, plan *DaemonPlan, in
 			Precondition: corralpb.Op_RESOURCE_VERSION, ResourceVersion: p.GetMetadata().GetResourceVersion()})
 	}
 	b.Ops = append(b.Ops, dsOps(ds, plan)...)
+	if len(plan.Delete)+len(plan.Preempt) > 0 {
+		// Deletions follow pods' status (availability in a rolling
+		// update, failed pods): refuse them if any pod's status moved
+		// on. Creations and the rest depend only on which pods exist.
+		b.GuardKinds = append(b.GuardKinds, "Pod"+state.StatusGuard)
+	}
 	return b, created
 }
 

@@ -3,6 +3,7 @@ package state
 import (
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/hashicorp/go-memdb"
 	"google.golang.org/protobuf/proto"
@@ -119,6 +120,11 @@ func failed(index uint64, err error) *corralpb.BatchResult {
 	return &corralpb.BatchResult{Code: oe.code, Message: oe.msg, Index: index}
 }
 
+// StatusGuard after a kind in a batch's guard kinds ("Pod/status") guards
+// on changes to the status of objects of that kind; the kind alone guards
+// on their creation, deletion and everything but the status.
+const StatusGuard = "/status"
+
 // checkGuard refuses a batch planned from a snapshot older than a change to
 // one of its guard kinds.
 func checkGuard(txn *memdb.Txn, b *corralpb.Batch) error {
@@ -126,14 +132,19 @@ func checkGuard(txn *memdb.Txn, b *corralpb.Batch) error {
 		return nil
 	}
 	for _, name := range b.GetGuardKinds() {
-		k, ok := lookupKind(name)
+		kind, status := strings.CutSuffix(name, StatusGuard)
+		k, ok := lookupKind(kind)
 		if !ok {
 			return invalidf("guard: unknown kind %q", name)
 		}
-		if indexValue(txn, k.name) > b.GetGuardIndex() {
+		key, what := k.name, k.resource
+		if status {
+			key, what = k.name+StatusGuard, k.resource+"' status"
+		}
+		if indexValue(txn, key) > b.GetGuardIndex() {
 			return &opError{
 				code: corralpb.ErrorCode_STALE,
-				msg:  fmt.Sprintf("stale plan: %s changed after index %d", k.resource, b.GetGuardIndex()),
+				msg:  fmt.Sprintf("stale plan: %s changed after index %d", what, b.GetGuardIndex()),
 			}
 		}
 	}
@@ -146,10 +157,12 @@ func checkGuard(txn *memdb.Txn, b *corralpb.Batch) error {
 type writer struct {
 	txn     *memdb.Txn
 	index   uint64
-	rv      string // index as a resourceVersion
-	touched kindSet
-	events  []Event
-	undo    []undoStep
+	rv      string  // index as a resourceVersion
+	touched kindSet // kinds created, changed (but for status) or deleted
+	// statusTouched are the kinds whose objects' status changed.
+	statusTouched kindSet
+	events        []Event
+	undo          []undoStep
 }
 
 // undoStep reverses one change to a table: prior is the row before it (nil
@@ -162,7 +175,7 @@ type undoStep struct {
 
 // reset starts a new batch.
 func (w *writer) reset() {
-	w.touched = 0
+	w.touched, w.statusTouched = 0, 0
 	w.events = w.events[:0]
 	w.undo = w.undo[:0]
 }
@@ -202,7 +215,7 @@ func (w *writer) rollback() {
 		}
 	}
 	w.undo = w.undo[:0]
-	w.touched = 0
+	w.touched, w.statusTouched = 0, 0
 	w.events = w.events[:0]
 }
 
@@ -210,17 +223,19 @@ func (w *writer) rollback() {
 // the current batch changed.
 func (w *writer) setKindIndexes() error {
 	var err error
-	w.touched.each(func(k *kindInfo) {
+	set := func(key string) {
 		if err != nil {
 			return
 		}
-		prior, ferr := w.txn.First(tableIndex, indexID, k.name)
+		prior, ferr := w.txn.First(tableIndex, indexID, key)
 		if ferr != nil {
 			err = ferr
 			return
 		}
-		err = w.insertRow(tableIndex, prior, &indexEntry{Key: k.name, Value: w.index})
-	})
+		err = w.insertRow(tableIndex, prior, &indexEntry{Key: key, Value: w.index})
+	}
+	w.touched.each(func(k *kindInfo) { set(k.name) })
+	w.statusTouched.each(func(k *kindInfo) { set(k.name + StatusGuard) })
 	return err
 }
 

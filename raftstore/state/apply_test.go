@@ -358,3 +358,34 @@ func cloneStore(t *testing.T, s *Store) *Store {
 	}
 	return c
 }
+
+// A status change bumps the kind's status guard, not the kind's: a plan
+// that depends only on which objects exist and what they specify is not
+// refused for a status report.
+func TestStatusGuard(t *testing.T) {
+	s := newStoreWithNamespaces(t, "default")
+	applyOK(t, s, 5, createOp(podObj("default", "p", "n1")))
+	st := podObj("default", "p", "n1")
+	st.GetPod().Status = &corralpb.PodStatus{Phase: "Running"}
+	applyOK(t, s, 6, &corralpb.Op{Type: corralpb.Op_STATUS, Object: st})
+	guarded := func(kinds ...string) *corralpb.Batch {
+		b := batch(createOp(podObj("default", "q", "n2")))
+		b.GuardIndex, b.GuardKinds = 5, kinds
+		return b
+	}
+	for _, tt := range []struct {
+		kinds []string
+		code  corralpb.ErrorCode
+		msg   string
+	}{
+		{[]string{"Pod"}, corralpb.ErrorCode_OK, ""},
+		{[]string{"Pod", "Pod/status"}, corralpb.ErrorCode_STALE, "stale plan: pods' status changed after index 5"},
+		{[]string{"Node/status"}, corralpb.ErrorCode_OK, ""},
+		{[]string{"Nope/status"}, corralpb.ErrorCode_INVALID, `guard: unknown kind "Nope/status"`},
+	} {
+		r := cloneStore(t, s).Apply(7, entry(guarded(tt.kinds...))).GetResults()[0]
+		if r.GetCode() != tt.code || r.GetMessage() != tt.msg {
+			t.Errorf("guard %v: got %s %q, want %s %q", tt.kinds, r.GetCode(), r.GetMessage(), tt.code, tt.msg)
+		}
+	}
+}

@@ -179,7 +179,7 @@ func (w *writer) status(op *corralpb.Op) (*corralpb.Object, error) {
 	if err := w.insertRow(k.name, existing, stored); err != nil {
 		return nil, fmt.Errorf("status %s %s/%s: %w", k.name, ns, name, err)
 	}
-	w.touched.add(k)
+	w.statusTouched.add(k)
 	w.events = append(w.events, Event{Type: EventModified, Index: w.index, Object: stored})
 	return stored, nil
 }
