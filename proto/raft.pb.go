@@ -349,7 +349,9 @@ type Batch struct {
 	Ops   []*Op                  `protobuf:"bytes,1,rep,name=ops,proto3" json:"ops,omitempty"`
 	// guard_index and guard_kinds refuse a plan made from a stale snapshot: when
 	// guard_index is non-zero and any object of a kind in guard_kinds changed
-	// after guard_index, the whole batch fails with STALE.
+	// after guard_index, the whole batch fails with STALE. "Kind" guards on
+	// objects created, deleted or changed other than in their status;
+	// "Kind/status" on changes to their status.
 	GuardIndex    uint64   `protobuf:"varint,2,opt,name=guard_index,json=guardIndex,proto3" json:"guard_index,omitempty"`
 	GuardKinds    []string `protobuf:"bytes,3,rep,name=guard_kinds,json=guardKinds,proto3" json:"guard_kinds,omitempty"`
 	unknownFields protoimpl.UnknownFields
