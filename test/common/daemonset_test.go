@@ -483,13 +483,32 @@ type podWatch struct {
 func watchPods(t *testing.T, cl corralpb.ClusterClient, ds string) *podWatch {
 	t.Helper()
 	w := &podWatch{node: map[string]string{}, perNode: map[string]int{}}
+	followPods(t, cl, ds, w)
+	return w
+}
+
+// podFollower is told what followPods sees.
+type podFollower interface {
+	// apply gets each listed pod as ADDED, then every change in order.
+	apply(typ string, p *corralpb.Pod)
+	// listed marks the end of the list, at resourceVersion rv.
+	listed(rv string)
+	// failed gets the error of a watch that ended before the test.
+	failed(err error)
+}
+
+// followPods lists the pods labelled app=ds and then follows the watch
+// from the list's resourceVersion until the test ends.
+func followPods(t *testing.T, cl corralpb.ClusterClient, ds string, f podFollower) {
+	t.Helper()
 	list, err := cl.List(ctx(t), &corralpb.ListRequest{Kind: "Pod", Namespace: "default", LabelSelector: "app=" + ds})
 	if err != nil {
 		t.Fatalf("list pods: %v", err)
 	}
 	for _, o := range list.GetItems() {
-		w.apply("ADDED", o.GetPod())
+		f.apply("ADDED", o.GetPod())
 	}
+	f.listed(list.GetResourceVersion())
 	wctx, cancel := context.WithCancel(context.Background())
 	stream, err := cl.Watch(wctx, &corralpb.WatchRequest{Kind: "Pod", Namespace: "default", LabelSelector: "app=" + ds,
 		ResourceVersion: list.GetResourceVersion()})
@@ -504,17 +523,22 @@ func watchPods(t *testing.T, cl corralpb.ClusterClient, ds string) *podWatch {
 		for {
 			ev, err := stream.Recv()
 			if err != nil {
-				w.mu.Lock()
 				if wctx.Err() == nil {
-					w.err = err
+					f.failed(err)
 				}
-				w.mu.Unlock()
 				return
 			}
-			w.apply(ev.GetType(), ev.GetObject().GetPod())
+			f.apply(ev.GetType(), ev.GetObject().GetPod())
 		}
 	}()
-	return w
+}
+
+func (w *podWatch) listed(string) {}
+
+func (w *podWatch) failed(err error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.err = err
 }
 
 // apply follows one watch event. Pods are bound at creation and the

@@ -1,7 +1,6 @@
 package common
 
 import (
-	"context"
 	"fmt"
 	"sync"
 	"testing"
@@ -56,51 +55,37 @@ type rolloutWatch struct {
 func watchRollout(t *testing.T, cl corralpb.ClusterClient, ds string, nodes []string) *rolloutWatch {
 	t.Helper()
 	w := &rolloutWatch{nodes: nodes, pods: map[string]*corralpb.Pod{}}
-	list, err := cl.List(ctx(t), &corralpb.ListRequest{Kind: "Pod", Namespace: "default", LabelSelector: "app=" + ds})
-	if err != nil {
-		t.Fatalf("list pods: %v", err)
-	}
-	for _, o := range list.GetItems() {
-		w.pods[o.GetPod().GetMetadata().GetName()] = o.GetPod()
-	}
-	w.rv = list.GetResourceVersion()
-	wctx, cancel := context.WithCancel(context.Background())
-	stream, err := cl.Watch(wctx, &corralpb.WatchRequest{Kind: "Pod", Namespace: "default", LabelSelector: "app=" + ds,
-		ResourceVersion: list.GetResourceVersion()})
-	if err != nil {
-		cancel()
-		t.Fatalf("watch pods: %v", err)
-	}
-	done := make(chan struct{})
-	t.Cleanup(func() { cancel(); <-done })
-	go func() {
-		defer close(done)
-		for {
-			ev, err := stream.Recv()
-			w.mu.Lock()
-			if err != nil {
-				if wctx.Err() == nil {
-					w.err = err
-				}
-				w.mu.Unlock()
-				return
-			}
-			pod := ev.GetObject().GetPod()
-			// Changes committed together share a resourceVersion: judge
-			// the state between entries, not halfway through one.
-			if rv := pod.GetMetadata().GetResourceVersion(); rv != w.rv {
-				w.measure()
-				w.rv = rv
-			}
-			if ev.GetType() == "DELETED" {
-				delete(w.pods, pod.GetMetadata().GetName())
-			} else {
-				w.pods[pod.GetMetadata().GetName()] = pod
-			}
-			w.mu.Unlock()
-		}
-	}()
+	followPods(t, cl, ds, w)
 	return w
+}
+
+// apply follows one change. Changes committed together share a
+// resourceVersion: the state is judged between entries, not halfway
+// through one (nor halfway through the list).
+func (w *rolloutWatch) apply(typ string, pod *corralpb.Pod) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if rv := pod.GetMetadata().GetResourceVersion(); w.rv != "" && rv != w.rv {
+		w.measure()
+		w.rv = rv
+	}
+	if typ == "DELETED" {
+		delete(w.pods, pod.GetMetadata().GetName())
+	} else {
+		w.pods[pod.GetMetadata().GetName()] = pod
+	}
+}
+
+func (w *rolloutWatch) listed(rv string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.rv = rv
+}
+
+func (w *rolloutWatch) failed(err error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.err = err
 }
 
 func podAvailable(p *corralpb.Pod) bool {
