@@ -70,6 +70,8 @@ func ValidateUpdate(newObj, oldObj *corralpb.Object) error {
 		errs = append(errs, validateDaemonSetUpdate(v.DaemonSet, oldObj.GetDaemonSet())...)
 	case *corralpb.Object_ConfigMap:
 		errs = append(errs, validateConfigMapUpdate(v.ConfigMap, oldObj.GetConfigMap())...)
+	case *corralpb.Object_Node:
+		errs = append(errs, validateNodeUpdate(v.Node, oldObj.GetNode())...)
 	}
 	return invalid(k, newObj, errs)
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 
 	"google.golang.org/protobuf/proto"
@@ -242,6 +243,24 @@ func validateConfigMap(cm *corralpb.ConfigMap) field.ErrorList {
 	}
 	if size > maxConfigMapSize {
 		errs = append(errs, field.TooLong(field.NewPath("data"), "", maxConfigMapSize))
+	}
+	return errs
+}
+
+// validateNodeUpdate allows a node's pod CIDR to be set once, as
+// Kubernetes does: the pod network is built on it.
+func validateNodeUpdate(newNode, oldNode *corralpb.Node) field.ErrorList {
+	old := oldNode.GetSpec()
+	if old.GetPodCidr() == "" {
+		return nil
+	}
+	const msg = `node updates may not change podCIDR except from "" to valid`
+	var errs field.ErrorList
+	if newNode.GetSpec().GetPodCidr() != old.GetPodCidr() {
+		errs = append(errs, field.Forbidden(field.NewPath("spec", "podCIDR"), msg))
+	}
+	if !slices.Equal(newNode.GetSpec().GetPodCidrs(), old.GetPodCidrs()) {
+		errs = append(errs, field.Forbidden(field.NewPath("spec", "podCIDRs"), msg))
 	}
 	return errs
 }

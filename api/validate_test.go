@@ -342,6 +342,20 @@ func TestValidateUpdate(t *testing.T) {
 		checkRule(t, oldCM, r, cmUpdate)
 	}
 
+	oldNode := Wrap(&corralpb.Node{Metadata: &corralpb.ObjectMeta{Name: "n1"}, Spec: &corralpb.NodeSpec{}})
+	nodeUpdate := func(newObj *corralpb.Object) error { return ValidateUpdate(newObj, oldNode) }
+	checkRule(t, oldNode, rule{"pod CIDR set once", func(o *corralpb.Object) {
+		o.GetNode().Spec.PodCidr, o.GetNode().Spec.PodCidrs = "10.42.1.0/24", []string{"10.42.1.0/24"}
+	}, "", "", ""}, nodeUpdate)
+	oldNode.GetNode().Spec.PodCidr, oldNode.GetNode().Spec.PodCidrs = "10.42.1.0/24", []string{"10.42.1.0/24"}
+	for _, r := range []rule{
+		{"pod CIDR unchanged", func(o *corralpb.Object) {}, "", "", ""},
+		{"pod CIDR changed", func(o *corralpb.Object) { o.GetNode().Spec.PodCidr = "10.42.2.0/24" }, "spec.podCIDR", field.ErrorTypeForbidden, "may not change podCIDR"},
+		{"pod CIDRs changed", func(o *corralpb.Object) { o.GetNode().Spec.PodCidrs = nil }, "spec.podCIDRs", field.ErrorTypeForbidden, ""},
+	} {
+		checkRule(t, oldNode, r, nodeUpdate)
+	}
+
 	if err := ValidateUpdate(oldCM, old); err == nil || errors.As(err, new(*InvalidError)) {
 		t.Errorf("kind change: want a plain error, got %v", err)
 	}

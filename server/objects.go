@@ -3,6 +3,7 @@ package server
 import (
 	"crypto/rand"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -109,8 +110,23 @@ func mergeApply(existing, manifest *corralpb.Object) *corralpb.Object {
 			dst.Clear(f)
 		}
 	}
+	keepPodCIDR(existing, out)
 	bumpGeneration(existing, out)
 	return out
+}
+
+// keepPodCIDR keeps a node's allocated pod CIDR when a client's object
+// leaves it out (a manifest written before the node registered): the
+// servers allocate it, as Kubernetes' node IPAM does, and it cannot change.
+func keepPodCIDR(existing, out *corralpb.Object) {
+	en, on := existing.GetNode(), out.GetNode()
+	if en.GetSpec().GetPodCidr() == "" || on == nil || on.GetSpec().GetPodCidr() != "" {
+		return
+	}
+	if on.Spec == nil {
+		on.Spec = &corralpb.NodeSpec{}
+	}
+	on.Spec.PodCidr, on.Spec.PodCidrs = en.GetSpec().GetPodCidr(), slices.Clone(en.GetSpec().GetPodCidrs())
 }
 
 // mergeUpdate returns incoming, a whole object written by a client, with the
@@ -132,6 +148,7 @@ func mergeUpdate(existing, incoming *corralpb.Object) *corralpb.Object {
 			}
 		}
 	}
+	keepPodCIDR(existing, out)
 	bumpGeneration(existing, out)
 	return out
 }

@@ -80,11 +80,17 @@ func TestRegisterAllocatesDistinctPodCIDRs(t *testing.T) {
 	if err != nil || resp.GetNode().GetSpec().GetPodCidr() != cidrs[5] {
 		t.Fatalf("register after n5 was deleted: %v, %v; want n5's %s", resp.GetNode().GetSpec(), err, cidrs[5])
 	}
-	// A user cannot give a node a CIDR another holds.
+	// Once set, a node's CIDR cannot change; a manifest without one keeps it.
 	n := getNode(t, c, "n1")
 	n.Spec.PodCidr, n.Spec.PodCidrs = cidrs[2], []string{cidrs[2]}
 	_, err = c.Client(t, 0).Update(ctx(t), &corralpb.UpdateRequest{Object: &corralpb.Object{Kind: &corralpb.Object_Node{Node: n}}})
-	wantCode(t, err, codes.InvalidArgument, `Node "n1" is invalid: spec.podCIDR: Invalid value: "`+cidrs[2]+`": already allocated to node "n2"`)
+	wantCode(t, err, codes.InvalidArgument, `spec.podCIDR: Forbidden: node updates may not change podCIDR except from "" to valid`)
+	if _, err := c.Client(t, 0).Apply(ctx(t), &corralpb.ApplyRequest{Objects: decode(t, "apiVersion: v1\nkind: Node\nmetadata: {name: n1, labels: {disktype: ssd}}\n")}); err != nil {
+		t.Fatal(err)
+	}
+	if got := getNode(t, c, "n1"); got.GetSpec().GetPodCidr() != cidrs[1] || got.GetMetadata().GetLabels()["disktype"] != "ssd" {
+		t.Fatalf("after applying a manifest without podCIDR: %v", got.GetSpec())
+	}
 }
 
 // With routes asked for, the assignments stream carries every node's pod
