@@ -39,7 +39,7 @@ type podWorker struct {
 	waiting    map[string][2]string // container → reason, message
 	sandbox    *runtime.Sandbox
 	netIP      string    // the pod network's address for the sandbox
-	attachedTo time.Time // Created of the sandbox podIP was attached to
+	attachedTo time.Time // Created of the sandbox netIP was attached to
 	startTime  time.Time
 	lastEvent  map[string]time.Time
 	lastStatus *corralpb.PodStatus
