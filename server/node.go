@@ -167,10 +167,6 @@ func (n *nodeService) UpdateStatus(ctx context.Context, req *corralpb.UpdateStat
 		return nil, err
 	}
 	node := req.GetNodeName()
-	st, err := n.rs.ConsistentRead(ctx)
-	if err != nil {
-		return nil, toStatus(err)
-	}
 	resp := &corralpb.UpdateStatusResponse{}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
@@ -180,18 +176,14 @@ func (n *nodeService) UpdateStatus(ctx context.Context, req *corralpb.UpdateStat
 		resp.Gone = append(resp.Gone, &corralpb.ObjectKey{Kind: "Pod", Namespace: u.GetNamespace(), Name: u.GetName()})
 		mu.Unlock()
 	}
+	known, err := n.statusTargets(ctx, node, req.GetPods())
+	if err != nil {
+		return nil, err
+	}
 	for _, u := range req.GetPods() {
-		cur, err := st.Get(nil, "Pod", u.GetNamespace(), u.GetName())
-		if err != nil {
-			return nil, toStatus(err)
-		}
-		if cur == nil || api.Meta(cur).Uid != u.GetUid() {
+		if !known[u] {
 			gone(u)
 			continue
-		}
-		if cur.GetPod().GetSpec().GetNodeName() != node {
-			return nil, status.Errorf(codes.PermissionDenied, "node %q may not write the status of pod %s/%s bound to %q",
-				node, u.GetNamespace(), u.GetName(), cur.GetPod().GetSpec().GetNodeName())
 		}
 		wg.Add(1)
 		go func(u *corralpb.PodStatusUpdate) {
@@ -226,6 +218,44 @@ func (n *nodeService) UpdateStatus(ctx context.Context, req *corralpb.UpdateStat
 		}
 	}
 	return resp, nil
+}
+
+// statusTargets reports which of the updates name a pod that exists with
+// their uid, failing if one is bound to another node. This server's state
+// answers for most (a pod's uid and node never change, and the write
+// checks the uid again); only the pods it does not know yet, perhaps
+// created a moment ago elsewhere, need a linearizable read.
+func (n *nodeService) statusTargets(ctx context.Context, node string, updates []*corralpb.PodStatusUpdate) (map[*corralpb.PodStatusUpdate]bool, error) {
+	known := make(map[*corralpb.PodStatusUpdate]bool, len(updates))
+	check := func(st *state.Store, us []*corralpb.PodStatusUpdate) ([]*corralpb.PodStatusUpdate, error) {
+		var missing []*corralpb.PodStatusUpdate
+		for _, u := range us {
+			cur, err := st.Get(nil, "Pod", u.GetNamespace(), u.GetName())
+			if err != nil {
+				return nil, toStatus(err)
+			}
+			if cur == nil || api.Meta(cur).Uid != u.GetUid() {
+				missing = append(missing, u)
+				continue
+			}
+			if bound := cur.GetPod().GetSpec().GetNodeName(); bound != node {
+				return nil, status.Errorf(codes.PermissionDenied, "node %q may not write the status of pod %s/%s bound to %q",
+					node, u.GetNamespace(), u.GetName(), bound)
+			}
+			known[u] = true
+		}
+		return missing, nil
+	}
+	missing, err := check(n.rs.State(), updates)
+	if err != nil || len(missing) == 0 {
+		return known, err
+	}
+	st, err := n.rs.ConsistentRead(ctx)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	_, err = check(st, missing)
+	return known, err
 }
 
 func mustKind(name string) api.Kind {
