@@ -228,6 +228,51 @@ func TestConcurrentWritesShareRaftEntries(t *testing.T) {
 	}
 }
 
+// Concurrent writes to a follower are forwarded to the leader together,
+// and each writer gets its own batch's result.
+func TestConcurrentWritesThroughFollowerShareForwards(t *testing.T) {
+	c := newTestCluster(t, 3)
+	c.startAll()
+	l := c.leader()
+	var f *node
+	for _, nd := range c.nodes {
+		if nd != l {
+			f = nd
+			break
+		}
+	}
+	const writers, each = 64, 10
+	var wg sync.WaitGroup
+	for w := 0; w < writers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := 0; i < each; i++ {
+				name := fmt.Sprintf("f%d-%d", w, i)
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				r, err := f.srv.Write(ctx, put(configMap(name, "v")))
+				cancel()
+				if err != nil || r.GetCode() != corralpb.ErrorCode_OK {
+					t.Errorf("write %s: %v %v", name, err, r.GetMessage())
+					return
+				}
+				if got := r.GetObjects()[0].GetConfigMap().GetMetadata().GetName(); got != name {
+					t.Errorf("write %s got the result of %s", name, got)
+					return
+				}
+			}
+		}(w)
+	}
+	wg.Wait()
+	if calls := f.srv.forwardCalls.Load(); calls >= writers*each {
+		t.Fatalf("%d batches took %d forward calls: none shared one", writers*each, calls)
+	}
+	objs, err := l.srv.State().List(nil, "ConfigMap", "default")
+	if err != nil || len(objs) != writers*each {
+		t.Fatalf("stored %d objects (err %v), want %d", len(objs), err, writers*each)
+	}
+}
+
 func TestJoinExistingCluster(t *testing.T) {
 	c := newTestCluster(t, 4)
 	for _, nd := range c.nodes[:3] {

@@ -29,15 +29,18 @@ var (
 
 // Server is one corral server's Raft node and replicated state.
 type Server struct {
-	cfg    Config
-	log    *slog.Logger
-	raft   *raft.Raft
-	fsm    *fsm
-	trans  *raft.NetworkTransport
-	logs   *raftboltdb.BoltStore
-	snaps  *raft.FileSnapshotStore
-	peers  *peerClients
-	commit *committer
+	cfg     Config
+	log     *slog.Logger
+	raft    *raft.Raft
+	fsm     *fsm
+	trans   *raft.NetworkTransport
+	logs    *raftboltdb.BoltStore
+	snaps   *raft.FileSnapshotStore
+	peers   *peerClients
+	commit  *committer // the leader's: batches into Raft entries
+	forward *committer // a follower's: batches to the leader
+	// forwardCalls counts the forwarder's calls to the leader.
+	forwardCalls atomic.Uint64
 
 	// readyForReads is set once this server, as leader, has applied every
 	// entry committed before its term began (a barrier after election).
@@ -95,9 +98,12 @@ func New(cfg Config) (*Server, error) {
 		s.closeStores()
 		return nil, err
 	}
-	s.commit = newCommitter(s)
-	s.wg.Add(2)
+	s.commit = newCommitter(s, s.applyStart)
+	s.forward = newCommitter(s, s.forwardStart)
+	s.forward.maxBytes = maxForwardBytes
+	s.wg.Add(3)
 	go func() { defer s.wg.Done(); s.commit.run(s.ctx) }()
+	go func() { defer s.wg.Done(); s.forward.run(s.ctx) }()
 	go func() { defer s.wg.Done(); s.watchLeadership(s.ctx) }()
 	if err := s.startCluster(); err != nil {
 		_ = s.Shutdown()

@@ -36,7 +36,7 @@ func (s *Server) writeEntry(ctx context.Context, e *corralpb.LogEntry) (*corralp
 				return res, err
 			}
 		} else if _, addr := s.Leader(); addr != "" {
-			res, err := s.peers.forward(ctx, addr, e)
+			res, err := s.forwardEntry(ctx, addr, e)
 			if err == nil || !(isNotLeader(err) || errors.Is(err, errPeerUnreachable)) {
 				return res, err
 			}
@@ -49,6 +49,16 @@ func (s *Server) writeEntry(ctx context.Context, e *corralpb.LogEntry) (*corralp
 			return nil, err
 		}
 	}
+}
+
+// forwardEntry sends e to the leader at addr. Entries carrying only
+// batches go through the forwarder, which packs concurrent ones into one
+// call, as the leader's committer packs them into one Raft entry.
+func (s *Server) forwardEntry(ctx context.Context, addr string, e *corralpb.LogEntry) (*corralpb.LogResult, error) {
+	if len(e.GetPutMembers()) == 0 && len(e.GetDeleteMembers()) == 0 && e.GetClusterConfig() == nil {
+		return s.forward.submit(ctx, e.GetBatches())
+	}
+	return s.peers.forward(ctx, addr, e)
 }
 
 // applyEntry commits e through this server's Raft node, which must be the
@@ -81,13 +91,25 @@ func asLogResult(resp any) (*corralpb.LogResult, error) {
 }
 
 // committer group-commits concurrent batches: it keeps up to maxInFlight
-// Raft entries in flight and packs every batch that queued while they were
+// entries in flight and packs every batch that queued while they were
 // committing into the next entry (up to maxBatches). One writer alone pays
-// for one entry, as with bare Raft; many writers share entries.
+// for one entry, as with bare Raft; many writers share entries. The
+// leader's committer sends entries to Raft; a follower's forwarder sends
+// them to the leader in one Forward call each.
 type committer struct {
 	s     *Server
 	queue chan *pendingBatch
 	slots chan struct{}
+	// start begins committing an entry and returns the wait for its
+	// result; it is called in order, from the committer's loop.
+	start func(e *corralpb.LogEntry) func() (*corralpb.LogResult, error)
+	// maxBytes bounds an entry's encoded batches when more than one
+	// share it (0: no bound): a forwarded entry must fit in one gRPC
+	// message.
+	maxBytes int
+	// carry is a batch taken from the queue that did not fit the last
+	// entry: it starts the next one.
+	carry *pendingBatch
 }
 
 const (
@@ -100,13 +122,64 @@ type pendingBatch struct {
 	done    chan commitResult
 }
 
+// size is the encoded size of p's batches.
+func (p *pendingBatch) size() int {
+	n := 0
+	for _, b := range p.batches {
+		n += proto.Size(b)
+	}
+	return n
+}
+
+// maxForwardBytes keeps a forwarded entry well inside gRPC's default 4 MiB
+// message limit.
+const maxForwardBytes = 3 << 20
+
 type commitResult struct {
 	res *corralpb.LogResult
 	err error
 }
 
-func newCommitter(s *Server) *committer {
-	return &committer{s: s, queue: make(chan *pendingBatch, 4096), slots: make(chan struct{}, maxInFlight)}
+func newCommitter(s *Server, start func(e *corralpb.LogEntry) func() (*corralpb.LogResult, error)) *committer {
+	return &committer{s: s, queue: make(chan *pendingBatch, 4096), slots: make(chan struct{}, maxInFlight), start: start}
+}
+
+// applyStart appends an entry to the leader's Raft log.
+func (s *Server) applyStart(e *corralpb.LogEntry) func() (*corralpb.LogResult, error) {
+	data, err := proto.Marshal(e)
+	if err != nil {
+		return func() (*corralpb.LogResult, error) { return nil, fmt.Errorf("encode raft entry: %w", err) }
+	}
+	f := s.raft.Apply(data, s.cfg.ApplyTimeout)
+	return func() (*corralpb.LogResult, error) {
+		if err := f.Error(); err != nil {
+			return nil, err
+		}
+		return asLogResult(f.Response())
+	}
+}
+
+// forwardStart sends an entry to the current leader. With none known, or
+// none reachable, nothing is sent and the error says so: the writers wait
+// for a leader and submit again.
+func (s *Server) forwardStart(e *corralpb.LogEntry) func() (*corralpb.LogResult, error) {
+	done := make(chan commitResult, 1)
+	go func() {
+		_, addr := s.Leader()
+		if addr == "" {
+			done <- commitResult{err: fmt.Errorf("forward: no leader known: %w", errPeerUnreachable)}
+			return
+		}
+		ctx, cancel := context.WithTimeout(s.ctx, s.cfg.ApplyTimeout)
+		defer cancel()
+		s.forwardCalls.Add(1)
+		res, err := s.peers.forward(ctx, addr, e)
+		done <- commitResult{res: res, err: err}
+	}()
+	return func() (*corralpb.LogResult, error) {
+		r := <-done
+		return r.res, r.err
+	}
 }
 
 // submit queues batches for the next entry and waits for their results.
@@ -132,12 +205,15 @@ func (c *committer) submit(ctx context.Context, batches []*corralpb.Batch) (*cor
 
 func (c *committer) run(ctx context.Context) {
 	for {
-		var first *pendingBatch
-		select {
-		case <-ctx.Done():
-			c.failQueued()
-			return
-		case first = <-c.queue:
+		first := c.carry
+		c.carry = nil
+		if first == nil {
+			select {
+			case <-ctx.Done():
+				c.failQueued()
+				return
+			case first = <-c.queue:
+			}
 		}
 		select {
 		case c.slots <- struct{}{}:
@@ -148,10 +224,22 @@ func (c *committer) run(ctx context.Context) {
 		}
 		group := []*pendingBatch{first}
 		n := len(first.batches)
+		bytes := 0
+		if c.maxBytes > 0 {
+			bytes = first.size()
+		}
 	drain:
 		for n < maxBatches {
 			select {
 			case p := <-c.queue:
+				if c.maxBytes > 0 {
+					sz := p.size()
+					if bytes+sz > c.maxBytes {
+						c.carry = p
+						break drain
+					}
+					bytes += sz
+				}
 				group = append(group, p)
 				n += len(p.batches)
 			default:
@@ -163,6 +251,10 @@ func (c *committer) run(ctx context.Context) {
 }
 
 func (c *committer) failQueued() {
+	if c.carry != nil {
+		c.carry.done <- commitResult{err: ErrShutdown}
+		c.carry = nil
+	}
 	for {
 		select {
 		case p := <-c.queue:
@@ -180,22 +272,10 @@ func (c *committer) commit(group []*pendingBatch, n int) {
 	for _, p := range group {
 		e.Batches = append(e.Batches, p.batches...)
 	}
-	data, err := proto.Marshal(e)
-	if err != nil {
-		<-c.slots
-		for _, p := range group {
-			p.done <- commitResult{err: fmt.Errorf("encode raft entry: %w", err)}
-		}
-		return
-	}
-	f := c.s.raft.Apply(data, c.s.cfg.ApplyTimeout)
+	wait := c.start(e)
 	go func() {
 		defer func() { <-c.slots }()
-		err := f.Error()
-		var res *corralpb.LogResult
-		if err == nil {
-			res, err = asLogResult(f.Response())
-		}
+		res, err := wait()
 		if err == nil && len(res.GetResults()) != n {
 			err = fmt.Errorf("raft entry returned %d results for %d batches", len(res.GetResults()), n)
 		}
