@@ -2,9 +2,11 @@ package server
 
 import (
 	"context"
+	"maps"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	corralpb "github.com/corral-dev/corral/proto"
 	"github.com/corral-dev/corral/raftstore/state"
@@ -30,7 +32,7 @@ func (n *nodeService) Assignments(req *corralpb.AssignmentsRequest, stream corra
 	if !n.hub.covers(hs, view.LatestIndex()) {
 		return status.Error(codes.Unavailable, "assignments: this server is still starting to follow changes; reconnect")
 	}
-	a := &assigner{node: node, pods: map[string]bool{}, refs: map[string]int{}}
+	a := &assigner{node: node, pods: map[string]*corralpb.Pod{}, refs: map[string]int{}}
 	first := &corralpb.AssignmentsMessage{Complete: true}
 	pods, err := view.PodsByNode(nil, node)
 	if err != nil {
@@ -61,7 +63,7 @@ func (n *nodeService) Assignments(req *corralpb.AssignmentsRequest, stream corra
 // routes, each node's route ("podCIDR via nodeIP"; nil when not asked).
 type assigner struct {
 	node   string
-	pods   map[string]bool
+	pods   map[string]*corralpb.Pod // the version last sent, by uid
 	refs   map[string]int
 	routes map[string]string
 }
@@ -97,9 +99,12 @@ func (a *assigner) event(st *state.Store, ev state.Event) []*corralpb.Assignment
 		// Every stream sees every event: decide cheaply, with no
 		// allocation, for the pods of other nodes.
 		uid := o.Pod.GetMetadata().GetUid()
-		had := a.pods[uid]
+		sent, had := a.pods[uid]
 		mine := o.Pod.GetSpec().GetNodeName() == a.node && ev.Type != state.EventDeleted
 		switch {
+		case mine && had && sameAssignment(sent, o.Pod):
+			// Its status changed: the agent wrote it and needs no echo.
+			return nil
 		case mine:
 			return a.podItems(st, ev.Object)
 		case had:
@@ -166,10 +171,11 @@ func (a *assigner) podItems(st *state.Store, obj *corralpb.Object) []*corralpb.A
 	pod := obj.GetPod()
 	uid := pod.GetMetadata().GetUid()
 	out := []*corralpb.Assignment{{Item: &corralpb.Assignment_Pod{Pod: pod}}}
-	if a.pods[uid] {
+	_, had := a.pods[uid]
+	a.pods[uid] = pod
+	if had {
 		return out // a pod's volumes and env sources are immutable
 	}
-	a.pods[uid] = true
 	for _, name := range configMapsOf(pod) {
 		ck := pod.GetMetadata().GetNamespace() + "/" + name
 		a.refs[ck]++
@@ -182,6 +188,16 @@ func (a *assigner) podItems(st *state.Store, obj *corralpb.Object) []*corralpb.A
 		}
 	}
 	return out
+}
+
+// sameAssignment reports whether b differs from a only where the agent
+// does not look: its status and resourceVersion.
+func sameAssignment(a, b *corralpb.Pod) bool {
+	am, bm := a.GetMetadata(), b.GetMetadata()
+	return proto.Equal(a.GetSpec(), b.GetSpec()) &&
+		maps.Equal(am.GetLabels(), bm.GetLabels()) && maps.Equal(am.GetAnnotations(), bm.GetAnnotations()) &&
+		proto.Equal(am.GetDeletionTimestamp(), bm.GetDeletionTimestamp()) &&
+		am.GetDeletionGracePeriodSeconds() == bm.GetDeletionGracePeriodSeconds() && am.GetGeneration() == bm.GetGeneration()
 }
 
 func (a *assigner) release(pod *corralpb.Pod) {
