@@ -34,7 +34,7 @@ fuzz:
 
 # Benchmarks: figures for the README (see "Performance" there).
 bench: build
-	CORRAL_BIN=$(CURDIR)/$(BIN) $(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./raftstore/ ./test/bench/
+	CORRAL_BIN=$(CURDIR)/$(BIN) $(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./raftstore/ ./scheduler/ ./test/bench/
 
 proto:
 	mkdir -p bin

@@ -27,6 +27,9 @@ func NodeShouldRunDaemonPod(node *corralpb.Node, ds *corralpb.DaemonSet) (should
 			return false, false
 		}
 	}
+	if len(node.GetSpec().GetTaints()) == 0 {
+		return true, true // most nodes: no tolerations to work out
+	}
 	tols := withDaemonTolerations(spec)
 	if _, untolerated := api.FindUntoleratedTaint(node.GetSpec().GetTaints(), tols, EffectNoExecute); untolerated {
 		return false, false

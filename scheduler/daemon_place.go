@@ -27,7 +27,7 @@ type placer struct {
 }
 
 func newPlacer(in DaemonPlanInput) *placer {
-	pl := &placer{in: in, prios: newPriorities(in.PriorityClasses), own: map[string]bool{}, rooms: map[string]*nodeRoom{}}
+	pl := &placer{in: in, prios: newPriorities(in.PriorityClasses), own: make(map[string]bool, len(in.Pods)), rooms: map[string]*nodeRoom{}}
 	pl.adm, pl.admErr = pl.prios.admit(in.DaemonSet.GetSpec().GetTemplate().GetSpec())
 	for _, p := range in.Pods {
 		if uid := p.GetMetadata().GetUid(); uid != "" {

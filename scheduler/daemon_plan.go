@@ -111,7 +111,7 @@ func PlanDaemonSet(in DaemonPlanInput) *DaemonPlan {
 			plan.BackOff[n] = b
 		}
 	}
-	byNode := map[string][]*corralpb.Pod{}
+	byNode := make(map[string][]*corralpb.Pod, len(in.Nodes))
 	uid := ds.GetMetadata().GetUid()
 	for _, p := range in.Pods {
 		if _, owner := controllerOf(p.GetMetadata()); owner == "" {
@@ -138,13 +138,12 @@ func PlanDaemonSet(in DaemonPlanInput) *DaemonPlan {
 		st.CollisionCount = cur.CollisionCount
 	}
 	pl := newPlacer(in)
-	known := map[string]bool{}
-	byName := map[string]*corralpb.Node{}
+	byName := make(map[string]*corralpb.Node, len(in.Nodes))
+	plan.rollout = make([]rolloutNode, 0, len(in.Nodes))
 	nodes := append([]*corralpb.Node(nil), in.Nodes...)
 	sort.Slice(nodes, func(i, j int) bool { return nodes[i].GetMetadata().GetName() < nodes[j].GetMetadata().GetName() })
 	for _, node := range nodes {
 		name := node.GetMetadata().GetName()
-		known[name] = true
 		byName[name] = node
 		plan.planNode(pl, node, byNode[name], hash, st)
 	}
@@ -159,7 +158,7 @@ func PlanDaemonSet(in DaemonPlanInput) *DaemonPlan {
 	}
 	// Pods of nodes that no longer exist, bound or waiting, are garbage.
 	for node, pods := range byNode {
-		if !known[node] {
+		if byName[node] == nil {
 			for _, p := range pods {
 				plan.deletePod(p)
 			}
@@ -185,7 +184,7 @@ func (plan *DaemonPlan) planNode(pl *placer, node *corralpb.Node, pods []*corral
 	in := pl.in
 	name := node.GetMetadata().GetName()
 	shouldRun, shouldContinue := NodeShouldRunDaemonPod(node, in.DaemonSet)
-	var live []*corralpb.Pod
+	live := make([]*corralpb.Pod, 0, len(pods))
 	for _, p := range pods {
 		switch {
 		case !shouldContinue:
