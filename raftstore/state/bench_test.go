@@ -56,6 +56,29 @@ func BenchmarkApplyUpdate(b *testing.B) {
 	}
 }
 
+// BenchmarkApplyStatus is BenchmarkApplyUpdate for status reports: STATUS
+// ops that change only a pod's status, as agents send them.
+func BenchmarkApplyStatus(b *testing.B) {
+	const perEntry, pods = 64, 10000
+	s := newStoreWithNamespaces(b, "default")
+	fill(b, s, pods)
+	b.ReportAllocs()
+	b.ResetTimer()
+	index := s.LatestIndex()
+	for i := 0; i < b.N; i += perEntry {
+		index++
+		e := &corralpb.LogEntry{}
+		for j := i; j < i+perEntry && j < b.N; j++ {
+			pod := &corralpb.Pod{Metadata: &corralpb.ObjectMeta{Namespace: "default", Name: fmt.Sprintf("pod-%08d", j%pods)},
+				Status: &corralpb.PodStatus{Phase: "Running", PodIp: fmt.Sprintf("10.42.0.%d", index%250)}}
+			e.Batches = append(e.Batches, batch(&corralpb.Op{Type: corralpb.Op_STATUS, Object: &corralpb.Object{Kind: &corralpb.Object_Pod{Pod: pod}}}))
+		}
+		if r := s.Apply(index, e).GetResults()[0]; r.GetCode() != corralpb.ErrorCode_OK {
+			b.Fatalf("%s: %s", r.GetCode(), r.GetMessage())
+		}
+	}
+}
+
 // fill creates n pods in namespace default, 64 per entry.
 func fill(b *testing.B, s *Store, n int) {
 	b.Helper()
