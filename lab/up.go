@@ -182,6 +182,9 @@ func (l *Lab) printNext(st *State, took time.Duration) {
 	w := l.out
 	fmt.Fprintf(w, "\nLab up in %s: %d servers, %d agents on bridge %s (%s.0/24), image registry at %s.\n",
 		took.Round(100*time.Millisecond), countRole(st, RoleServer), countRole(st, RoleAgent), st.Bridge, st.Prefix, st.RegistryAddr)
+	if st.ClusterCIDR != "" {
+		fmt.Fprintf(w, "Pods get addresses from %s; this host routes to them, so `curl POD-IP` works here too.\n", st.ClusterCIDR)
+	}
 	fmt.Fprintf(w, "\nNote: the images are STAND-INS. The lab's offline registry serves one small program of corral\n"+
 		"(HTTP 200 on /, /health and /ready on ports 80, 8080 and 9100 — node-exporter's on 9100, kube-proxy's on\n"+
 		"10249 and 10256, as they run with hostNetwork; it logs its argv, environment and mounts)\n"+
