@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"regexp"
 	goruntime "runtime"
 	"strings"
 	"testing"
@@ -143,7 +144,8 @@ func TestVersion(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(string(gomod), "github.com/opencontainers/runc v"+pinnedRunc+" ") {
+	pinned := regexp.MustCompile(`(?m)^\s*github\.com/opencontainers/runc v` + regexp.QuoteMeta(pinnedRunc) + `(\s|$)`)
+	if !pinned.Match(gomod) {
 		t.Errorf("go.mod does not pin runc %s: update pinnedRunc", pinnedRunc)
 	}
 	if v := (&Runtime{}).Version(); v != "corral-runc://"+pinnedRunc {
