@@ -15,6 +15,8 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/corral-dev/corral/internal/netnstest"
 )
 
 func TestAttachGivesPodAddressAndDefaultRoute(t *testing.T) {
@@ -262,7 +264,7 @@ func TestAttachDetachCycles(t *testing.T) {
 // deleteNetNS deletes a namespace from newNetNS before the test ends.
 func deleteNetNS(t *testing.T, path string) {
 	t.Helper()
-	if err := removeNetNS(path); err != nil {
+	if err := netnstest.Remove(path); err != nil {
 		t.Fatalf("delete netns %s: %v", path, err)
 	}
 }

@@ -10,16 +10,15 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/google/nftables"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
-	"golang.org/x/sys/unix"
+
+	"github.com/corral-dev/corral/internal/netnstest"
 )
 
 // requireRoot skips a test that needs root, or fails it under CI.
@@ -33,65 +32,11 @@ func requireRoot(t testing.TB) {
 	}
 }
 
-var nsSeq atomic.Int64
-
 // newNetNS makes a throwaway named network namespace with lo up and
 // returns its path; it is deleted when the test ends.
 func newNetNS(t testing.TB, role string) string {
 	t.Helper()
-	name := fmt.Sprintf("corraltest-%d-%s-%d", os.Getpid(), role, nsSeq.Add(1))
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			runtime.UnlockOSThread()
-			errc <- err
-			return
-		}
-		defer orig.Close()
-		ns, err := netns.NewNamed(name) // enters it
-		if err == nil {
-			ns.Close()
-		}
-		if serr := netns.Set(orig); serr != nil {
-			errc <- fmt.Errorf("back to the original namespace: %w", serr)
-			return // the thread stays locked and dies
-		}
-		runtime.UnlockOSThread()
-		errc <- err
-	}()
-	if err := <-errc; err != nil {
-		t.Fatalf("create netns %s: %v", name, err)
-	}
-	path := filepath.Join("/run/netns", name)
-	t.Cleanup(func() {
-		if err := removeNetNS(path); err != nil {
-			t.Errorf("delete netns %s: %v", name, err)
-		}
-	})
-	withHandle(t, path, func(h *netlink.Handle) {
-		lo, err := h.LinkByName("lo")
-		if err == nil {
-			err = h.LinkSetUp(lo)
-		}
-		if err != nil {
-			t.Fatalf("lo up in %s: %v", name, err)
-		}
-	})
-	return path
-}
-
-// removeNetNS unmounts and removes a named namespace; one already gone is
-// no error.
-func removeNetNS(path string) error {
-	if err := unix.Unmount(path, unix.MNT_DETACH); err != nil && err != unix.EINVAL && err != unix.ENOENT {
-		return err
-	}
-	if err := os.Remove(path); err != nil && !os.IsNotExist(err) {
-		return err
-	}
-	return nil
+	return netnstest.New(t, role)
 }
 
 // withHandle runs fn with a netlink handle in the namespace at path.
@@ -111,14 +56,7 @@ func withHandle(t testing.TB, path string, fn func(h *netlink.Handle)) {
 }
 
 // inNSPath runs fn in the namespace at path.
-func inNSPath(path string, fn func() error) error {
-	ns, err := netns.GetFromPath(path)
-	if err != nil {
-		return err
-	}
-	defer ns.Close()
-	return inNS(ns, fn)
-}
+func inNSPath(path string, fn func() error) error { return netnstest.Run(path, fn) }
 
 // addDummy gives the namespace a link with addr, as a node's address: a
 // veth pair (the dummy driver is not built into every kernel).

@@ -7,15 +7,14 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"runtime"
 	"strconv"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 
+	"github.com/corral-dev/corral/internal/netnstest"
 	corralpb "github.com/corral-dev/corral/proto"
 )
 
@@ -32,96 +31,16 @@ func requireRoot(t *testing.T) {
 	t.Skip("needs root")
 }
 
-// inNetNS runs f on a locked thread inside ns and returns the thread to
-// the original namespace; a thread that cannot return dies with its
-// goroutine.
-func inNetNS(t *testing.T, ns netns.NsHandle, f func() error) error {
-	t.Helper()
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			runtime.UnlockOSThread()
-			errc <- err
-			return
-		}
-		defer orig.Close()
-		if err := netns.Set(ns); err != nil {
-			runtime.UnlockOSThread()
-			errc <- err
-			return
-		}
-		ferr := f()
-		if err := netns.Set(orig); err != nil {
-			errc <- fmt.Errorf("return to the original netns: %w", err)
-			return // still locked: the thread is destroyed
-		}
-		runtime.UnlockOSThread()
-		errc <- ferr
-	}()
-	return <-errc
-}
-
-// newNamedNetNS creates a named network namespace with loopback up and
-// returns its handle and path; both go away in t.Cleanup.
-func newNamedNetNS(t *testing.T) (netns.NsHandle, string) {
-	t.Helper()
-	name := fmt.Sprintf("corral-probe-test-%d-%d", os.Getpid(), time.Now().UnixNano())
-	type result struct {
-		ns  netns.NsHandle
-		err error
-	}
-	ch := make(chan result, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			runtime.UnlockOSThread()
-			ch <- result{err: err}
-			return
-		}
-		defer orig.Close()
-		ns, err := netns.NewNamed(name) // leaves this thread inside it
-		if rerr := netns.Set(orig); rerr != nil {
-			ch <- result{ns: ns, err: fmt.Errorf("return to the original netns: %w", rerr)}
-			return // still locked: the thread is destroyed
-		}
-		runtime.UnlockOSThread()
-		ch <- result{ns: ns, err: err}
-	}()
-	r := <-ch
-	t.Cleanup(func() {
-		if r.ns.IsOpen() {
-			r.ns.Close()
-		}
-		if err := netns.DeleteNamed(name); err != nil && !os.IsNotExist(err) {
-			t.Errorf("delete netns %s: %v", name, err)
-		}
-	})
-	if r.err != nil {
-		t.Fatalf("create netns %s: %v", name, r.err)
-	}
-	h, err := netlink.NewHandleAt(r.ns)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
-	lo, err := h.LinkByName("lo")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := h.LinkSetUp(lo); err != nil {
-		t.Fatal(err)
-	}
-	return r.ns, "/run/netns/" + name
-}
-
 func TestNetNSDialer(t *testing.T) {
 	requireRoot(t)
-	ns, path := newNamedNetNS(t)
+	path := netnstest.New(t, "probe")
+	ns, err := netns.GetFromPath(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ns.Close() })
 	var ln net.Listener
-	if err := inNetNS(t, ns, func() (err error) {
+	if err := netnstest.Run(path, func() (err error) {
 		ln, err = net.Listen("tcp", "127.0.0.1:0")
 		return err
 	}); err != nil {

@@ -9,66 +9,23 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"runtime"
 	"testing"
 	"time"
 
+	"github.com/corral-dev/corral/internal/netnstest"
 	"github.com/corral-dev/corral/nodeagent/network"
-	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
-	"golang.org/x/sys/unix"
 )
 
 // newBenchNetNS makes a named network namespace with lo up, removed when
 // the benchmark ends (also if it fails), and returns its path.
 func newBenchNetNS(b *testing.B, name string) string {
 	b.Helper()
-	path := filepath.Join("/run/netns", name)
-	b.Cleanup(func() { removeBenchNetNS(path) })
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			runtime.UnlockOSThread()
-			errc <- err
-			return
-		}
-		defer orig.Close()
-		ns, err := netns.NewNamed(name) // leaves the thread in it
-		if err == nil {
-			err = setLoUp(ns)
-			ns.Close()
-		}
-		if serr := netns.Set(orig); serr != nil {
-			errc <- serr
-			return // the thread stays locked and dies with the goroutine
-		}
-		runtime.UnlockOSThread()
-		errc <- err
-	}()
-	if err := <-errc; err != nil {
+	path, err := netnstest.Create(name)
+	b.Cleanup(func() { _ = netnstest.Remove(path) })
+	if err != nil {
 		b.Fatalf("create netns %s: %v", name, err)
 	}
 	return path
-}
-
-func setLoUp(ns netns.NsHandle) error {
-	h, err := netlink.NewHandleAt(ns)
-	if err != nil {
-		return err
-	}
-	defer h.Close()
-	lo, err := h.LinkByName("lo")
-	if err != nil {
-		return err
-	}
-	return h.LinkSetUp(lo)
-}
-
-func removeBenchNetNS(path string) {
-	_ = unix.Unmount(path, unix.MNT_DETACH)
-	_ = os.Remove(path)
 }
 
 // BenchmarkPodNetworkSetUp measures what the built-in pod network adds to
@@ -120,7 +77,7 @@ func BenchmarkPodNetworkSetUp(b *testing.B) {
 				b.Fatal(err)
 			}
 			detachTime += time.Since(start)
-			removeBenchNetNS(paths[i])
+			_ = netnstest.Remove(paths[i])
 		}
 	}
 	per := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) / float64(b.N*pods) }
