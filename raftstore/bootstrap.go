@@ -232,6 +232,17 @@ func (s *Server) leaderSetup(ctx context.Context) error {
 		return fmt.Errorf("read cluster config: %w", err)
 	}
 	entry := &corralpb.LogEntry{}
+	if cc != nil {
+		// Clusters made before pod networking stored none: theirs is the default.
+		stored := cc.GetClusterCidr()
+		if stored == "" {
+			stored = DefaultClusterCIDR
+		}
+		if stored != s.cfg.ClusterCIDR {
+			s.log.Warn("the cluster CIDR was fixed when the cluster bootstrapped; --cluster-cidr is ignored",
+				"cluster_cidr", stored, "flag", s.cfg.ClusterCIDR)
+		}
+	}
 	if cc == nil {
 		entry.ClusterConfig = &corralpb.ClusterConfig{
 			ClusterId:   randomHex(16),
