@@ -123,29 +123,34 @@ func (d *Desired) save(msg *corralpb.AssignmentsMessage) error {
 	if err != nil {
 		return fmt.Errorf("encode assignments: %w", err)
 	}
-	if err := os.MkdirAll(filepath.Dir(d.path), 0o700); err != nil {
-		return fmt.Errorf("save assignments: %w", err)
-	}
-	tmp := d.path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
-	if err != nil {
-		return fmt.Errorf("save assignments: %w", err)
-	}
-	if _, err := f.Write(data); err != nil {
-		_ = f.Close()
-		return fmt.Errorf("save assignments: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		_ = f.Close()
-		return fmt.Errorf("save assignments: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("save assignments: %w", err)
-	}
-	if err := os.Rename(tmp, d.path); err != nil {
+	if err := writeFileAtomic(d.path, data); err != nil {
 		return fmt.Errorf("save assignments: %w", err)
 	}
 	return nil
+}
+
+// writeFileAtomic replaces path with data through a synced temporary file
+// and a rename: a reader, or a crash, sees the old content or the new.
+func writeFileAtomic(path string, data []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
 }
 
 // Pods returns the desired pods by namespace/name. The pods are shared: do

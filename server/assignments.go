@@ -155,10 +155,10 @@ func (a *assigner) routeItems(node *corralpb.Node, deleted bool) []*corralpb.Ass
 	return []*corralpb.Assignment{{Item: &corralpb.Assignment_Route{Route: r}}}
 }
 
-// internalIP is the node's InternalIP address, or "".
+// internalIP is the node's first non-empty InternalIP address, or "".
 func internalIP(node *corralpb.Node) string {
 	for _, ad := range node.GetStatus().GetAddresses() {
-		if ad.GetType() == "InternalIP" {
+		if ad.GetType() == "InternalIP" && ad.GetAddress() != "" {
 			return ad.GetAddress()
 		}
 	}

@@ -174,13 +174,7 @@ func (s *clusterService) agentFor(ctx context.Context, ns, name string) (*agentT
 		return nil, status.Error(codes.Unavailable, "the cluster is not bootstrapped yet: waiting for its servers")
 	}
 	node := nodeObj.GetNode()
-	ip := ""
-	for _, a := range node.GetStatus().GetAddresses() {
-		if a.GetType() == "InternalIP" && a.GetAddress() != "" {
-			ip = a.GetAddress()
-			break
-		}
-	}
+	ip := internalIP(node)
 	port := node.GetStatus().GetDaemonEndpoints().GetKubeletEndpoint().GetPort()
 	if ip == "" || port <= 0 {
 		return nil, status.Errorf(codes.Unavailable,
