@@ -244,8 +244,13 @@ func (l *Lab) corral(ctx context.Context, st *State, args ...string) ([]byte, er
 	return out, nil
 }
 
-// readyNodes returns each registered node's Ready condition status.
-func (l *Lab) readyNodes(ctx context.Context, st *State) (map[string]string, error) {
+// labNode is what the lab reads of a registered node.
+type labNode struct {
+	Name, Ready, PodCIDR, InternalIP string
+}
+
+// nodes lists the registered nodes.
+func (l *Lab) nodes(ctx context.Context, st *State) ([]labNode, error) {
 	out, err := l.corral(ctx, st, "get", "nodes", "-o", "json")
 	if err != nil {
 		return nil, err
@@ -255,25 +260,51 @@ func (l *Lab) readyNodes(ctx context.Context, st *State) (map[string]string, err
 			Metadata struct {
 				Name string `json:"name"`
 			} `json:"metadata"`
+			Spec struct {
+				PodCIDR string `json:"podCIDR"`
+			} `json:"spec"`
 			Status struct {
 				Conditions []struct {
 					Type   string `json:"type"`
 					Status string `json:"status"`
 				} `json:"conditions"`
+				Addresses []struct {
+					Type    string `json:"type"`
+					Address string `json:"address"`
+				} `json:"addresses"`
 			} `json:"status"`
 		} `json:"items"`
 	}
 	if err := json.Unmarshal(out, &list); err != nil {
 		return nil, fmt.Errorf("parse node list: %w", err)
 	}
-	ready := map[string]string{}
+	var nodes []labNode
 	for _, it := range list.Items {
-		ready[it.Metadata.Name] = "Unknown"
+		n := labNode{Name: it.Metadata.Name, Ready: "Unknown", PodCIDR: it.Spec.PodCIDR}
 		for _, c := range it.Status.Conditions {
 			if c.Type == "Ready" {
-				ready[it.Metadata.Name] = c.Status
+				n.Ready = c.Status
 			}
 		}
+		for _, a := range it.Status.Addresses {
+			if a.Type == "InternalIP" && n.InternalIP == "" {
+				n.InternalIP = a.Address
+			}
+		}
+		nodes = append(nodes, n)
+	}
+	return nodes, nil
+}
+
+// readyNodes returns each registered node's Ready condition status.
+func (l *Lab) readyNodes(ctx context.Context, st *State) (map[string]string, error) {
+	nodes, err := l.nodes(ctx, st)
+	if err != nil {
+		return nil, err
+	}
+	ready := map[string]string{}
+	for _, n := range nodes {
+		ready[n.Name] = n.Ready
 	}
 	return ready, nil
 }

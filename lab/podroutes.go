@@ -3,7 +3,6 @@ package lab
 import (
 	"context"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"net"
 	"net/netip"
@@ -67,39 +66,18 @@ func overlaps(p netip.Prefix, n *net.IPNet) bool {
 // routePods makes the host's routes to the nodes' pod CIDRs exactly those
 // of the registered nodes.
 func (l *Lab) routePods(ctx context.Context, st *State) error {
-	out, err := l.corral(ctx, st, "get", "nodes", "-o", "json")
+	nodes, err := l.nodes(ctx, st)
 	if err != nil {
 		return err
-	}
-	var list struct {
-		Items []struct {
-			Spec struct {
-				PodCIDR string `json:"podCIDR"`
-			} `json:"spec"`
-			Status struct {
-				Addresses []struct {
-					Type    string `json:"type"`
-					Address string `json:"address"`
-				} `json:"addresses"`
-			} `json:"status"`
-		} `json:"items"`
-	}
-	if err := json.Unmarshal(out, &list); err != nil {
-		return fmt.Errorf("parse node list: %w", err)
 	}
 	br, err := netlink.LinkByName(st.Bridge)
 	if err != nil {
 		return fmt.Errorf("look up bridge %s: %w", st.Bridge, err)
 	}
 	want := map[string]bool{}
-	for _, it := range list.Items {
-		_, dst, err1 := net.ParseCIDR(it.Spec.PodCIDR)
-		var gw net.IP
-		for _, a := range it.Status.Addresses {
-			if a.Type == "InternalIP" {
-				gw = net.ParseIP(a.Address)
-			}
-		}
+	for _, n := range nodes {
+		_, dst, err1 := net.ParseCIDR(n.PodCIDR)
+		gw := net.ParseIP(n.InternalIP)
 		if err1 != nil || gw == nil {
 			continue
 		}
