@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -184,6 +185,58 @@ func TestGetWatchPrintsRowsWithoutRepeatingHeader(t *testing.T) {
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	if len(lines) != 4 || strings.Count(out, "NAME") != 1 || strings.Join(strings.Fields(lines[2]), " ") != "nginx-daemonset 3 3 2 3 3 <none> 30s" || !strings.HasPrefix(lines[3], "other") {
 		t.Fatalf("watch output:\n%s", out)
+	}
+}
+
+func TestGetWatchOutputsEventsAndResumesWhereTheLostServerStopped(t *testing.T) {
+	fake := newFakeCluster()
+	h := newHarness(t, fake)
+	h.now = testNow
+	first := fake.put(objs(seedDaemonSet())[0])
+	updated := seedDaemonSet()
+	updated.Status.NumberReady = 2
+	updated.Metadata.ResourceVersion = "7"
+	fake.watch <- &corralpb.WatchEvent{Type: "MODIFIED", Object: objs(updated)[0]}
+	fake.watch <- &corralpb.WatchEvent{Type: "LOST"} // the server dies
+	gone := seedDaemonSet()
+	gone.Metadata.ResourceVersion = "9"
+	fake.watch <- &corralpb.WatchEvent{Type: "DELETED", Object: objs(gone)[0]}
+	close(fake.watch)
+	out := h.mustRun("get", "ds", "-w", "--output-watch-events")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 4 || !strings.HasPrefix(lines[0], "EVENT ") || !strings.HasPrefix(lines[1], "ADDED ") ||
+		!strings.HasPrefix(lines[2], "MODIFIED ") || !strings.HasPrefix(lines[3], "DELETED ") {
+		t.Fatalf("watch output:\n%s", out)
+	}
+	fake.mu.Lock()
+	rvs := fake.watchRVs
+	fake.mu.Unlock()
+	if want := []string{api.Meta(first).GetResourceVersion(), "7"}; !slices.Equal(rvs, want) {
+		t.Fatalf("watch calls from resourceVersions %q, want %q (the second resumes after the last event seen)", rvs, want)
+	}
+}
+
+func TestGetWatchJSONEvents(t *testing.T) {
+	fake := newFakeCluster()
+	h := newHarness(t, fake)
+	fake.put(objs(seedDaemonSet())[0])
+	close(fake.watch)
+	out := h.mustRun("get", "ds", "-w", "-o", "json", "--output-watch-events")
+	var ev struct {
+		Type   string `json:"type"`
+		Object struct {
+			Kind     string `json:"kind"`
+			Metadata struct{ Name string } `json:"metadata"`
+		} `json:"object"`
+	}
+	if err := json.Unmarshal([]byte(out), &ev); err != nil || ev.Type != "ADDED" || ev.Object.Kind != "DaemonSet" || ev.Object.Metadata.Name != "nginx-daemonset" {
+		t.Fatalf("-o json --output-watch-events: %v\n%s", err, out)
+	}
+	if !strings.HasPrefix(out, "{\n    \"type\": \"ADDED\",\n    \"object\": {\n        \"apiVersion\": \"apps/v1\",") {
+		t.Fatalf("not laid out as kubectl lays out a watch event:\n%s", out)
+	}
+	if _, errOut, code := h.run("get", "ds", "-w", "-o", "name", "--output-watch-events"); code == 0 || !strings.Contains(errOut, "--output-watch-events") {
+		t.Fatalf("-o name --output-watch-events: exit %d %q", code, errOut)
 	}
 }
 

@@ -41,7 +41,8 @@ type fakeCluster struct {
 	// conflicts makes that many Updates fail with Aborted after another
 	// writer changed the object (a label "race" is bumped).
 	conflicts int
-	watch     chan *corralpb.WatchEvent
+	watch     chan *corralpb.WatchEvent // an event of type "LOST" ends the call with Unavailable
+	watchRVs  []string                  // the resourceVersion of each Watch call
 	snapshot  []byte
 	// logs and exec serve the streaming calls when set (see logs_test.go
 	// and exec_test.go).
@@ -263,11 +264,17 @@ func matchFields(o *corralpb.Object, sel string) bool {
 }
 
 func (f *fakeCluster) Watch(req *corralpb.WatchRequest, st grpc.ServerStreamingServer[corralpb.WatchEvent]) error {
+	f.mu.Lock()
+	f.watchRVs = append(f.watchRVs, req.GetResourceVersion())
+	f.mu.Unlock()
 	for {
 		select {
 		case ev, ok := <-f.watch:
 			if !ok {
 				return nil
+			}
+			if ev.GetType() == "LOST" {
+				return status.Error(codes.Unavailable, "server shutting down")
 			}
 			if err := st.Send(ev); err != nil {
 				return err

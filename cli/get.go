@@ -20,6 +20,8 @@ type getOptions struct {
 	selector       string
 	fieldSelector  string
 	watch          bool
+	watchOnly      bool
+	watchEvents    bool
 	ignoreNotFound bool
 }
 
@@ -52,6 +54,8 @@ namespaces (ns), configmaps (cm), controllerrevisions, events (ev), priorityclas
 	fs.StringVarP(&o.selector, "selector", "l", "", "Selector (label query) to filter on, supports '=', '==', '!=', 'in', 'notin' and 'exists'")
 	fs.StringVar(&o.fieldSelector, "field-selector", "", "Selector (field query) to filter on, e.g. --field-selector spec.nodeName=node1")
 	fs.BoolVarP(&o.watch, "watch", "w", false, "After listing/getting the requested object, watch for changes")
+	fs.BoolVar(&o.watchOnly, "watch-only", false, "Watch for changes to the requested object(s), without listing/getting first.")
+	fs.BoolVar(&o.watchEvents, "output-watch-events", false, "Output watch event objects when --watch or --watch-only is used. Existing objects are output as initial ADDED events.")
 	fs.BoolVar(&o.ignoreNotFound, "ignore-not-found", false, "If the requested object does not exist the command will return exit code 0")
 	return cmd
 }
@@ -73,7 +77,7 @@ func (o *getOptions) run(ctx context.Context, args []string) error {
 	if err := o.checkSelector(sels); err != nil {
 		return err
 	}
-	if o.watch {
+	if o.watch || o.watchOnly {
 		return o.runWatch(ctx, sels, p)
 	}
 	results, failed := o.fetchAll(ctx, sels)

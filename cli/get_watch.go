@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"google.golang.org/grpc/codes"
 
@@ -12,12 +13,20 @@ import (
 	corralpb "github.com/corral-dev/corral/proto"
 )
 
-// runWatch implements `get -w`: print the current objects once (a table
-// with its header), then one row per change, without repeating the header,
-// until the user interrupts or the server ends the stream.
+// watchRetryFor is how long `get -w` keeps trying to resume a watch whose
+// server went away before it gives up.
+const watchRetryFor = 30 * time.Second
+
+// runWatch implements `get -w` and `get --watch-only`: print the current
+// objects once (a table with its header; skipped by --watch-only), then one
+// row per change, without repeating the header, until the user interrupts
+// or the server ends the stream.
 func (o *getOptions) runWatch(ctx context.Context, sels []selection, p *printer) error {
 	if len(sels) != 1 || len(sels[0].names) > 1 {
 		return fmt.Errorf("watch is only supported on individual resources and resource collections, but %d resources were found", countSelected(sels))
+	}
+	if o.watchEvents && !p.isTable() && p.format != formatJSON && p.format != formatYAML {
+		return fmt.Errorf("--output-watch-events works with the table, wide, json and yaml output formats, not %q", p.format)
 	}
 	sel := sels[0]
 	name := ""
@@ -32,51 +41,98 @@ func (o *getOptions) runWatch(ctx context.Context, sels []selection, p *printer)
 	if err != nil {
 		return err
 	}
-	objs := filterByName(resp.GetItems(), name)
-	if o.out.sortBy != "" {
-		if err := sortObjects(objs, o.out.sortBy); err != nil {
+	w := &watchPrinter{o: o, p: p, kind: sel.kind}
+	if p.isTable() {
+		opts := o.tableOptions(p, false)
+		opts.eventColumn = o.watchEvents
+		w.table = newTable(o.g.out, sel.kind, opts)
+	}
+	if !o.watchOnly {
+		objs := filterByName(resp.GetItems(), name)
+		if o.out.sortBy != "" {
+			if err := sortObjects(objs, o.out.sortBy); err != nil {
+				return err
+			}
+		}
+		if err := w.initial(objs, sels); err != nil {
 			return err
 		}
-	}
-	w := &watchPrinter{o: o, p: p, kind: sel.kind}
-	if err := w.initial(objs, sels); err != nil {
-		return err
 	}
 	return o.stream(ctx, req, resp.GetResourceVersion(), name, w)
 }
 
-// stream follows the Watch RPC from a resource version and prints events.
+// stream follows the Watch RPC from resource version rv and prints events.
+// When the server it follows goes away (killed, restarted, its state
+// replaced by a snapshot) it watches again from the last version it saw, on
+// whichever server answers: resource versions are Raft indexes, the same on
+// every server, so no change is missed or printed twice. It gives up when
+// no server has taken the watch back for watchRetryFor.
 func (o *getOptions) stream(ctx context.Context, req *corralpb.ListRequest, rv, name string, w *watchPrinter) error {
 	c, err := o.g.cluster()
 	if err != nil {
 		return err
 	}
+	var lost time.Time // when the watch was lost; zero while it streams
+	backoff := 100 * time.Millisecond
+	for {
+		progressed, err := o.follow(ctx, c, req, &rv, name, w)
+		switch {
+		case err == nil:
+			return nil
+		case !isCode(err, codes.Unavailable) || w.failed:
+			return fmt.Errorf("watch %s: %w", req.GetKind(), err)
+		case progressed || lost.IsZero():
+			lost, backoff = time.Now(), 100*time.Millisecond
+		case time.Since(lost) > watchRetryFor:
+			return fmt.Errorf("watch %s: no server took the watch back for %s: %w", req.GetKind(), watchRetryFor, err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 2*time.Second)
+	}
+}
+
+// follow runs one Watch call from *rv, printing its events and moving *rv
+// past each; progressed reports whether any event came. A nil error means
+// the stream ended or the user interrupted.
+func (o *getOptions) follow(ctx context.Context, c corralpb.ClusterClient, req *corralpb.ListRequest, rv *string, name string, w *watchPrinter) (progressed bool, err error) {
 	st, err := c.Watch(ctx, &corralpb.WatchRequest{
 		Kind:            req.GetKind(),
 		Namespace:       req.GetNamespace(),
 		LabelSelector:   req.GetLabelSelector(),
 		FieldSelector:   req.GetFieldSelector(),
-		ResourceVersion: rv,
+		ResourceVersion: *rv,
 	})
 	if err != nil {
-		return fmt.Errorf("watch %s: %w", req.GetKind(), err)
+		return false, err
 	}
 	for {
 		ev, err := st.Recv()
 		switch {
 		case errors.Is(err, io.EOF):
-			return nil
+			return progressed, nil
 		case err != nil && (ctx.Err() != nil || isCode(err, codes.Canceled)):
-			return nil
+			return progressed, nil
 		case err != nil:
-			return fmt.Errorf("watch %s: %w", req.GetKind(), err)
+			return progressed, err
 		}
 		obj := ev.GetObject()
-		if obj == nil || (name != "" && api.Meta(obj).GetName() != name) {
+		if obj == nil {
 			continue
 		}
-		if err := w.event(obj); err != nil {
-			return err
+		progressed = true
+		if v := api.Meta(obj).GetResourceVersion(); v != "" {
+			*rv = v
+		}
+		if name != "" && api.Meta(obj).GetName() != name {
+			continue
+		}
+		if err := w.event(ev.GetType(), obj); err != nil {
+			w.failed = true
+			return progressed, err
 		}
 	}
 }
@@ -86,21 +142,21 @@ type watchPrinter struct {
 	o      *getOptions
 	p      *printer
 	kind   api.Kind
-	table  *table
-	header bool // the header has been written
+	table  *table // table and wide output
+	header bool   // the header has been written
+	failed bool   // printing failed: not worth resuming
 }
 
-// initial prints the objects found before watching.
+// initial prints the objects found before watching, as ADDED events.
 func (w *watchPrinter) initial(objs []*corralpb.Object, sels []selection) error {
-	if !w.p.isTable() {
+	if w.table == nil {
 		for _, obj := range objs {
-			if err := w.event(obj); err != nil {
+			if err := w.event("ADDED", obj); err != nil {
 				return err
 			}
 		}
 		return nil
 	}
-	w.table = newTable(w.o.g.out, w.kind, w.o.tableOptions(w.p, false))
 	if len(objs) == 0 {
 		w.o.g.warnf("%s\n", w.o.noResourcesMessage(sels))
 		return nil
@@ -108,24 +164,28 @@ func (w *watchPrinter) initial(objs []*corralpb.Object, sels []selection) error 
 	w.table.writeHeader()
 	w.header = true
 	for _, obj := range objs {
-		w.table.writeRow(obj)
+		w.table.writeEventRow("ADDED", obj)
 	}
 	return w.table.flush()
 }
 
-// event prints one changed object.
-func (w *watchPrinter) event(obj *corralpb.Object) error {
+// event prints one changed object; with --output-watch-events, as an event
+// of type typ.
+func (w *watchPrinter) event(typ string, obj *corralpb.Object) error {
 	if w.table != nil {
 		w.table.opts.now = w.o.g.now()
 		if !w.header {
 			w.table.writeHeader()
 			w.header = true
 		}
-		w.table.writeRow(obj)
+		w.table.writeEventRow(typ, obj)
 		return w.table.flush()
 	}
 	if w.p.format == formatYAML {
 		w.o.g.printf("---\n")
+	}
+	if w.o.watchEvents {
+		return printWatchEvent(w.o.g.out, typ, obj, w.p.format == formatYAML)
 	}
 	return w.p.printObjects(w.o.g.out, []*corralpb.Object{obj}, true)
 }

@@ -1,11 +1,13 @@
 package cli
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
 
 	"github.com/spf13/pflag"
+	"sigs.k8s.io/yaml"
 
 	"github.com/corral-dev/corral/api"
 	corralpb "github.com/corral-dev/corral/proto"
@@ -130,6 +132,28 @@ func (p *printer) printObjects(w io.Writer, objs []*corralpb.Object, single bool
 		return p.printCustomColumns(w, objs)
 	}
 	return fmt.Errorf("output format %q does not print objects", p.format)
+}
+
+// printWatchEvent writes one watch event as kubectl's
+// --output-watch-events does: {"type": ..., "object": ...} as indented JSON,
+// or the same document as YAML.
+func printWatchEvent(w io.Writer, typ string, obj *corralpb.Object, asYAML bool) error {
+	o, err := api.MarshalJSONIndent(obj)
+	if err != nil {
+		return fmt.Errorf("encode output: %w", err)
+	}
+	t, err := json.Marshal(typ)
+	if err != nil {
+		return fmt.Errorf("encode output: %w", err)
+	}
+	data := []byte("{\n    \"type\": " + string(t) + ",\n    \"object\": " + strings.ReplaceAll(string(o), "\n", "\n    ") + "\n}\n")
+	if asYAML {
+		if data, err = yaml.JSONToYAML(data); err != nil {
+			return fmt.Errorf("encode output: %w", err)
+		}
+	}
+	_, err = w.Write(data)
+	return err
 }
 
 // printEncoded writes one object or a List as JSON or YAML.

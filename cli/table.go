@@ -47,6 +47,7 @@ type tableOptions struct {
 	withKind      bool     // several types: names print as kind/name
 	showLabels    bool     // --show-labels: a LABELS column last
 	labelColumns  []string // -L: one column per label key
+	eventColumn   bool     // --output-watch-events: an EVENT column first
 	now           time.Time
 }
 
@@ -69,6 +70,9 @@ func newTable(out io.Writer, k api.Kind, opts tableOptions) *table {
 // headers returns the header cells.
 func (t *table) headers() []string {
 	var hs []string
+	if t.opts.eventColumn {
+		hs = append(hs, "EVENT")
+	}
 	if t.opts.withNamespace {
 		hs = append(hs, "NAMESPACE")
 	}
@@ -127,6 +131,16 @@ func (t *table) writeHeader() {
 // writeRow writes one object's line.
 func (t *table) writeRow(o *corralpb.Object) {
 	fmt.Fprintln(t.w, strings.Join(t.cells(o), "\t"))
+}
+
+// writeEventRow writes one watch event's line: the object's, after the
+// event type when the table has an EVENT column.
+func (t *table) writeEventRow(typ string, o *corralpb.Object) {
+	cells := t.cells(o)
+	if t.opts.eventColumn {
+		cells = append([]string{typ}, cells...)
+	}
+	fmt.Fprintln(t.w, strings.Join(cells, "\t"))
 }
 
 // flush aligns and writes what has been buffered.

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -9,6 +10,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -150,16 +152,16 @@ func TestTutorialOnLab(t *testing.T) {
 	tpl := strings.Replace(readFile(t, filepath.Join(ex, "daemonset-basic.yml")), "app: nginx-daemon\n    spec:", "app: nginx-daemon\n      annotations:\n        rev: \"2\"\n    spec:", 1)
 	f := filepath.Join(t.TempDir(), "basic-v2.yml")
 	writeFile(t, f, tpl)
-	stopWatch := watchUnavailable(t, conf, "app=nginx-daemon", workers)
+	rollout := watchRollout(t, conf, "app=nginx-daemon", workers, "2")
 	ok(t, conf, "apply", "-f", f)
 	labOK(t, dir, "kill", labLeader(t, conf))
 	if out := ok(t, conf, "rollout", "status", "ds", "nginx-daemonset", "--timeout", "180s"); !strings.Contains(out, "successfully rolled out") {
 		t.Fatalf("rollout status after the leader's death: %s", out)
 	}
-	worst, polls := stopWatch()
-	t.Logf("rolling update: at most %d of %d workers without an available nginx pod, over %d polls", worst, len(workers), polls)
-	if worst > 1 || polls < 2 {
-		t.Errorf("during the rolling update up to %d of the workers had no available nginx pod (maxUnavailable 1), in %d polls", worst, polls)
+	worst, changes := rollout.finish(t)
+	t.Logf("rolling update: at most %d of %d workers without an available nginx pod, over %d pod changes", worst, len(workers), changes)
+	if worst != 1 {
+		t.Errorf("during the rolling update up to %d of the workers at once had no available nginx pod, want 1 (maxUnavailable 1, maxSurge 0)", worst)
 	}
 	// Nodes come and go: a new agent gets the pod, a removed one loses it.
 	labOK(t, dir, "add-node", "worker-4")
@@ -199,62 +201,166 @@ func capEff(t *testing.T, status string) uint64 {
 	return 0
 }
 
-// watchUnavailable polls the pods the selector picks until the returned
-// func is called, which reports the most eligible nodes seen at once
-// without a Running and Ready pod, and how many polls there were.
-func watchUnavailable(t *testing.T, conf, selector string, nodes []string) func() (int, int) {
-	bin := framework.Binary(t) // here: the goroutine must not fail the test itself
-	done := make(chan struct{})
-	result := make(chan [2]int, 1)
-	go func() {
-		worst, polls := 0, 0
-		defer func() { result <- [2]int{worst, polls} }()
-		for {
-			select {
-			case <-done:
-				return
-			case <-time.After(100 * time.Millisecond):
-			}
-			out, err := exec.Command(bin, "--config", conf, "get", "pods", "-l", selector, "-o", "json").Output()
-			if err != nil {
-				continue // a server was just killed: the next poll goes to another
-			}
-			var list struct {
-				Items []struct {
-					Spec struct {
-						NodeName string `json:"nodeName"`
-					} `json:"spec"`
-					Status struct {
-						Phase      string                          `json:"phase"`
-						Conditions []struct{ Type, Status string } `json:"conditions"`
-					} `json:"status"`
-				} `json:"items"`
-			}
-			if json.Unmarshal(out, &list) != nil {
-				continue
-			}
-			available := map[string]bool{}
-			for _, it := range list.Items {
-				for _, c := range it.Status.Conditions {
-					if c.Type == "Ready" && c.Status == "True" && it.Status.Phase == "Running" {
-						available[it.Spec.NodeName] = true
-					}
-				}
-			}
-			missing := 0
-			for _, n := range nodes {
-				if !available[n] {
-					missing++
-				}
-			}
-			worst, polls = max(worst, missing), polls+1
-		}
-	}()
-	return func() (int, int) {
-		close(done)
-		r := <-result
-		return r[0], r[1]
+// rolloutWatch follows, change by change, the pods a selector picks
+// through `corral get pods -w -o json --output-watch-events`, which resumes
+// on another server when the one it follows dies.
+type rolloutWatch struct {
+	nodes   []string
+	cmd     *exec.Cmd
+	stderr  bytes.Buffer
+	armed   chan struct{} // closed once every node has an available pod
+	mu      sync.Mutex
+	worst   int             // most nodes at once without an available pod, once armed
+	changes int             // events seen once armed
+	updated map[string]bool // nodes that had an available pod with the new template
+	ended   chan struct{}   // the watch's output ended
+	stopped bool            // stop killed the watch: its end is no failure
+}
+
+// watchRollout starts following the pods of selector on nodes and returns
+// once the watch has seen every node with an available pod (Running, Ready,
+// not terminating). A pod is of the new template when its annotation
+// rev is rev.
+func watchRollout(t *testing.T, conf, selector string, nodes []string, rev string) *rolloutWatch {
+	t.Helper()
+	w := &rolloutWatch{nodes: nodes, armed: make(chan struct{}), ended: make(chan struct{}), updated: map[string]bool{}}
+	w.cmd = exec.Command(framework.Binary(t), "--config", conf, "get", "pods", "-l", selector, "-w", "-o", "json", "--output-watch-events")
+	w.cmd.Stderr = &w.stderr
+	out, err := w.cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
 	}
+	if err := w.cmd.Start(); err != nil {
+		t.Fatalf("start the pod watch: %v", err)
+	}
+	t.Cleanup(func() { w.stop() })
+	go w.follow(json.NewDecoder(out), rev)
+	select {
+	case <-w.armed:
+	case <-w.ended:
+		w.stop()
+		t.Fatalf("the pod watch ended before every node had an available pod: %s", w.stderr.String())
+	case <-time.After(30 * time.Second):
+		t.Fatalf("the pod watch did not see an available pod on every node of %v within 30s", nodes)
+	}
+	return w
+}
+
+// follow applies each event to the pods it knows and counts the nodes
+// without an available pod after each.
+func (w *rolloutWatch) follow(dec *json.Decoder, rev string) {
+	defer close(w.ended)
+	type podView struct {
+		node             string
+		available, isNew bool
+	}
+	pods := map[string]podView{}
+	armed := false
+	for {
+		var ev struct {
+			Type   string `json:"type"`
+			Object struct {
+				Metadata struct {
+					Name              string            `json:"name"`
+					Annotations       map[string]string `json:"annotations"`
+					DeletionTimestamp string            `json:"deletionTimestamp"`
+				} `json:"metadata"`
+				Spec struct {
+					NodeName string `json:"nodeName"`
+				} `json:"spec"`
+				Status struct {
+					Phase      string                          `json:"phase"`
+					Conditions []struct{ Type, Status string } `json:"conditions"`
+				} `json:"status"`
+			} `json:"object"`
+		}
+		if err := dec.Decode(&ev); err != nil {
+			return
+		}
+		o := ev.Object
+		if ev.Type == "DELETED" {
+			delete(pods, o.Metadata.Name)
+		} else {
+			v := podView{node: o.Spec.NodeName, isNew: o.Metadata.Annotations["rev"] == rev}
+			for _, c := range o.Status.Conditions {
+				if c.Type == "Ready" && c.Status == "True" {
+					v.available = o.Status.Phase == "Running" && o.Metadata.DeletionTimestamp == ""
+				}
+			}
+			pods[o.Metadata.Name] = v
+		}
+		available := map[string]bool{}
+		w.mu.Lock()
+		for _, p := range pods {
+			if p.available {
+				available[p.node] = true
+				if p.isNew {
+					w.updated[p.node] = true
+				}
+			}
+		}
+		missing := 0
+		for _, n := range w.nodes {
+			if !available[n] {
+				missing++
+			}
+		}
+		if armed {
+			w.worst, w.changes = max(w.worst, missing), w.changes+1
+		}
+		w.mu.Unlock()
+		if !armed && missing == 0 {
+			armed = true
+			close(w.armed)
+		}
+	}
+}
+
+// allUpdated reports whether every node has had an available pod of the new
+// template.
+func (w *rolloutWatch) allUpdated() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, n := range w.nodes {
+		if !w.updated[n] {
+			return false
+		}
+	}
+	return true
+}
+
+// finish waits until the watch has seen the new template available on every
+// node, then stops it and returns the most nodes it saw at once without an
+// available pod and the number of changes it saw.
+func (w *rolloutWatch) finish(t *testing.T) (worst, changes int) {
+	t.Helper()
+	framework.WaitFor(t, "the pod watch sees the new template available on every node", 30*time.Second, func() bool {
+		select {
+		case <-w.ended:
+			w.stop()
+			t.Fatalf("the pod watch ended during the rollout: %s", w.stderr.String())
+		default:
+		}
+		return w.allUpdated()
+	})
+	w.stop()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.worst, w.changes
+}
+
+// stop kills the watch and waits for it.
+func (w *rolloutWatch) stop() {
+	w.mu.Lock()
+	if w.stopped {
+		w.mu.Unlock()
+		return
+	}
+	w.stopped = true
+	w.mu.Unlock()
+	_ = w.cmd.Process.Kill()
+	<-w.ended
+	_ = w.cmd.Wait()
 }
 
 // labAddresses reads the nodes' addresses from `lab status`.
