@@ -202,8 +202,8 @@ func capEff(t *testing.T, status string) uint64 {
 }
 
 // rolloutWatch follows, change by change, the pods a selector picks
-// through `corral get pods -w -o json --output-watch-events`, which resumes
-// on another server when the one it follows dies.
+// through `corral get pods -w -o json --output-watch-events` on the leader,
+// which resumes on another server when the leader dies.
 type rolloutWatch struct {
 	nodes   []string
 	cmd     *exec.Cmd
@@ -224,7 +224,17 @@ type rolloutWatch struct {
 func watchRollout(t *testing.T, conf, selector string, nodes []string, rev string) *rolloutWatch {
 	t.Helper()
 	w := &rolloutWatch{nodes: nodes, armed: make(chan struct{}), ended: make(chan struct{}), updated: map[string]bool{}}
-	w.cmd = exec.Command(framework.Binary(t), "--config", conf, "get", "pods", "-l", selector, "-w", "-o", "json", "--output-watch-events")
+	// The leader first: killing it must not end the watch.
+	var servers []string
+	for _, line := range strings.Split(ok(t, conf, "cluster", "members", "--no-headers"), "\n") {
+		if f := strings.Fields(line); len(f) >= 4 && f[3] == "Leader" {
+			servers = append([]string{f[2]}, servers...)
+		} else if len(f) >= 4 {
+			servers = append(servers, f[2])
+		}
+	}
+	w.cmd = exec.Command(framework.Binary(t), "--config", conf, "--server", strings.Join(servers, ","),
+		"get", "pods", "-l", selector, "-w", "-o", "json", "--output-watch-events")
 	w.cmd.Stderr = &w.stderr
 	out, err := w.cmd.StdoutPipe()
 	if err != nil {
