@@ -6,9 +6,12 @@ FUZZTIME ?= 20s
 
 .PHONY: build test unit fuzz proto bench lint clean lab
 
+# seccomp: libcontainer installs containers' seccomp filters through
+# libseccomp (libseccomp-dev, linked statically).
+TAGS := seccomp
 # The binary is static: it is also every container's init, bind-mounted into
 # images that have no C library.
-STATIC_FLAGS := -tags 'netgo osusergo' -ldflags '$(LDFLAGS) -linkmode external -extldflags "-static"'
+STATIC_FLAGS := -tags 'netgo osusergo $(TAGS)' -ldflags '$(LDFLAGS) -linkmode external -extldflags "-static"'
 
 build:
 	CGO_ENABLED=1 $(GO) build $(STATIC_FLAGS) -o $(BIN) ./cmd/corral
@@ -23,7 +26,7 @@ lab: build
 # processes (the binary under test is bin/corral), then a bounded fuzz run
 # of the manifest decoder.
 test: build
-	CORRAL_BIN=$(CURDIR)/$(BIN) $(GO) test -race -count=1 -timeout 20m ./...
+	CORRAL_BIN=$(CURDIR)/$(BIN) $(GO) test -tags '$(TAGS)' -race -count=1 -timeout 20m ./...
 	$(MAKE) fuzz
 
 unit:
@@ -34,7 +37,7 @@ fuzz:
 
 # Benchmarks: figures for the README (see "Performance" there).
 bench: build
-	CORRAL_BIN=$(CURDIR)/$(BIN) $(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./raftstore/ ./scheduler/ ./test/bench/
+	CORRAL_BIN=$(CURDIR)/$(BIN) $(GO) test -tags '$(TAGS)' -run '^$$' -bench . -benchtime 1x -timeout 30m ./raftstore/ ./scheduler/ ./test/bench/
 
 proto:
 	mkdir -p bin
@@ -45,8 +48,8 @@ proto:
 		objects.proto raft.proto cluster.proto node.proto
 
 lint:
-	$(GO) vet ./...
-	$(GO) tool staticcheck ./...
+	$(GO) vet -tags '$(TAGS)' ./...
+	$(GO) tool staticcheck -tags '$(TAGS)' ./...
 
 clean:
 	rm -rf bin

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"regexp"
+	"slices"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -476,6 +477,16 @@ func validateSeccompProfile(sp *corralpb.SeccompProfile, path *field.Path) field
 		errs = append(errs, field.Required(path.Child("localhostProfile"), "must be set when seccomp type is Localhost"))
 	case sp.Type != "Localhost" && sp.LocalhostProfile != nil:
 		errs = append(errs, field.Invalid(path.Child("localhostProfile"), sp.GetLocalhostProfile(), "can only be set when seccomp type is Localhost"))
+	case sp.Type == "Localhost":
+		// Kubernetes' ValidateLocalDescendingPath: the profile lives under
+		// the node's seccomp directory.
+		p := sp.GetLocalhostProfile()
+		if strings.HasPrefix(p, "/") {
+			errs = append(errs, field.Invalid(path.Child("localhostProfile"), p, "must be a relative path"))
+		}
+		if slices.Contains(strings.Split(p, "/"), "..") {
+			errs = append(errs, field.Invalid(path.Child("localhostProfile"), p, "must not contain '..'"))
+		}
 	}
 	return errs
 }

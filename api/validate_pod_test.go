@@ -166,6 +166,18 @@ func TestValidateEnvAndSecurity(t *testing.T) {
 		{"runAsGroup", sc(func(s *corralpb.SecurityContext) { s.RunAsGroup = proto.Int64(-5) }), c0 + "securityContext.runAsGroup", field.ErrorTypeInvalid, ""},
 		{"seccomp localhost", sc(func(s *corralpb.SecurityContext) { s.SeccompProfile = &corralpb.SeccompProfile{Type: "Localhost"} }),
 			c0 + "securityContext.seccompProfile.localhostProfile", field.ErrorTypeRequired, ""},
+		{"seccomp localhost escapes", sc(func(s *corralpb.SecurityContext) {
+			s.SeccompProfile = &corralpb.SeccompProfile{Type: "Localhost", LocalhostProfile: proto.String("../../etc/x.json")}
+		}), c0 + "securityContext.seccompProfile.localhostProfile", field.ErrorTypeInvalid, "must not contain '..'"},
+		{"seccomp localhost absolute", sc(func(s *corralpb.SecurityContext) {
+			s.SeccompProfile = &corralpb.SeccompProfile{Type: "Localhost", LocalhostProfile: proto.String("/etc/x.json")}
+		}), c0 + "securityContext.seccompProfile.localhostProfile", field.ErrorTypeInvalid, "must be a relative path"},
+		{"seccomp localhost ok", sc(func(s *corralpb.SecurityContext) {
+			s.SeccompProfile = &corralpb.SeccompProfile{Type: "Localhost", LocalhostProfile: proto.String("profiles/audit.json")}
+		}), "", "", ""},
+		{"seccomp runtime default", sc(func(s *corralpb.SecurityContext) { s.SeccompProfile = &corralpb.SeccompProfile{Type: "RuntimeDefault"} }), "", "", ""},
+		{"seccomp bad type", sc(func(s *corralpb.SecurityContext) { s.SeccompProfile = &corralpb.SeccompProfile{Type: "Default"} }),
+			c0 + "securityContext.seccompProfile.type", field.ErrorTypeNotSupported, ""},
 		{"pod runAsUser", func(o *corralpb.Object) { tmplSpec(o).SecurityContext.RunAsUser = proto.Int64(-1) },
 			tp + "securityContext.runAsUser", field.ErrorTypeInvalid, ""},
 		{"pod supplementalGroups", func(o *corralpb.Object) { tmplSpec(o).SecurityContext.SupplementalGroups = []int64{-1} },

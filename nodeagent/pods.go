@@ -89,6 +89,13 @@ type PodManagerConfig struct {
 	Events   EventRecorder
 	Reporter StatusSink
 	Logger   *slog.Logger
+	// SeccompDir holds the Localhost seccomp profiles pods name
+	// (securityContext.seccompProfile.localhostProfile is relative to it),
+	// as the kubelet's <root-dir>/seccomp does.
+	SeccompDir string
+	// SeccompDefault runs the containers that name no seccomp profile under
+	// RuntimeDefault instead of Unconfined (the kubelet's --seccomp-default).
+	SeccompDefault bool
 	// SyncPeriod is how often a worker re-reads its containers (default 1s).
 	SyncPeriod time.Duration
 }

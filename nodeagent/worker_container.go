@@ -4,6 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/corral-dev/corral/nodeagent/image"
@@ -191,12 +195,17 @@ func (w *podWorker) containerConfig(pod *corralpb.Pod, cms func(ns, name string)
 		return nil, err
 	}
 	sc := c.GetSecurityContext()
+	seccomp, err := w.seccompProfile(pod, c)
+	if err != nil {
+		return nil, err
+	}
 	cfg := &runtime.ContainerConfig{
 		PodUID: w.uid, Name: c.GetName(), Attempt: attempt, Image: c.GetImage(), ImageID: img.ID, RootFS: rootfs,
 		Args: args, Env: env, WorkingDir: c.GetWorkingDir(),
 		Privileged: sc.GetPrivileged(), CapAdd: sc.GetCapabilities().GetAdd(), CapDrop: sc.GetCapabilities().GetDrop(),
 		ReadOnlyRootFS:  sc.GetReadOnlyRootFilesystem(),
 		NoNewPrivileges: sc != nil && sc.AllowPrivilegeEscalation != nil && !sc.GetAllowPrivilegeEscalation(),
+		Seccomp:         seccomp,
 		Resources:       containerResources(c),
 		TTY:             c.GetTty(), Stdin: c.GetStdin(),
 		Log: containerinit.LogOptions{MaxSize: logMaxSize, MaxFiles: logMaxFiles},
@@ -213,6 +222,35 @@ func (w *podWorker) containerConfig(pod *corralpb.Pod, cms func(ns, name string)
 	}
 	cfg.User = u
 	return cfg, nil
+}
+
+// seccompProfile resolves a container's seccomp profile as the kubelet
+// does: the container's securityContext, else the pod's, else the node's
+// default (Unconfined, or RuntimeDefault with --seccomp-default). A
+// Localhost profile is read from the node's seccomp directory.
+func (w *podWorker) seccompProfile(pod *corralpb.Pod, c *corralpb.Container) (*runtime.SeccompProfile, error) {
+	sp := c.GetSecurityContext().GetSeccompProfile()
+	if sp == nil {
+		sp = pod.GetSpec().GetSecurityContext().GetSeccompProfile()
+	}
+	switch {
+	case sp == nil && w.m.cfg.SeccompDefault:
+		return &runtime.SeccompProfile{Type: runtime.SeccompRuntimeDefault}, nil
+	case sp == nil || sp.GetType() == runtime.SeccompUnconfined:
+		return nil, nil
+	case sp.GetType() != runtime.SeccompLocalhost:
+		return &runtime.SeccompProfile{Type: sp.GetType()}, nil
+	}
+	rel := sp.GetLocalhostProfile()
+	if w.m.cfg.SeccompDir == "" || rel == "" || filepath.IsAbs(rel) || slices.Contains(strings.Split(rel, "/"), "..") {
+		return nil, &configError{fmt.Sprintf("seccomp profile %q: must be a path under the node's seccomp directory", rel)}
+	}
+	path := filepath.Join(w.m.cfg.SeccompDir, rel)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, &configError{fmt.Sprintf("failed to load seccomp profile %q: %v", path, err)}
+	}
+	return &runtime.SeccompProfile{Type: runtime.SeccompLocalhost, Localhost: data, Name: path}, nil
 }
 
 // podIP is where the pod answers: the node's address with hostNetwork,

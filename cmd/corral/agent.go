@@ -43,6 +43,9 @@ type agentFlags struct {
 	agentPort    int
 	cgroupParent string
 	bridge       string
+	// seccompDefault runs containers that name no seccomp profile under
+	// RuntimeDefault (the kubelet's --seccomp-default).
+	seccompDefault bool
 }
 
 func newAgentCmd() *cobra.Command {
@@ -78,6 +81,7 @@ status. Needs root.`,
 	fl.IntVar(&f.agentPort, "agent-port", defaultAgentPort, "port of the agent API (logs, exec) on the node IP")
 	fl.StringVar(&f.cgroupParent, "cgroup-parent", "", "cgroup under which the node's pods run (default /corral/NAME; agents sharing a machine need distinct ones)")
 	fl.StringVar(&f.bridge, "bridge", defaultBridge, "the pod network's bridge on this node (also names its nftables table; agents sharing a network namespace need distinct ones)")
+	fl.BoolVar(&f.seccompDefault, "seccomp-default", false, seccompDefaultHelp)
 	fl.StringVar(&f.registries, "registries", "", "registry mirrors and credentials file (K3s registries.yaml format; default DATA_DIR/registries.yaml)")
 	fl.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	return cmd
@@ -191,6 +195,7 @@ func runAgent(ctx context.Context, f agentFlags, extraTaints []*corralpb.Taint, 
 	pods := nodeagent.NewPodManager(nodeagent.PodManagerConfig{
 		NodeName: f.name, NodeIP: agent.NodeIP(), PodsDir: filepath.Join(f.dataDir, "pods"), Runtime: n.rt, Images: n.images,
 		Volumes: n.volumes, Network: podNet, Probes: probes, Events: recorder, Reporter: agent.Reporter(), Logger: log.With("component", "pods"),
+		SeccompDir: filepath.Join(f.dataDir, "seccomp"), SeccompDefault: f.seccompDefault,
 	})
 	probes.OnChange(pods.Poke)
 	stopAPI, err := serveAgentAPI(net.JoinHostPort(agent.NodeIP(), strconv.Itoa(f.agentPort)), pods, token, log)
@@ -204,6 +209,10 @@ func runAgent(ctx context.Context, f agentFlags, extraTaints []*corralpb.Taint, 
 	pods.Wait()
 	return err
 }
+
+// seccompDefaultHelp describes --seccomp-default, of `agent` and `server`.
+const seccompDefaultHelp = "run containers that name no securityContext.seccompProfile under RuntimeDefault instead of Unconfined " +
+	"(Localhost profiles are read from DATA_DIR/seccomp)"
 
 // defaultBridge is the pod network's bridge, as flannel's cni0.
 const defaultBridge = "corral0"

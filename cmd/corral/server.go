@@ -113,6 +113,7 @@ DATA_DIR/token (the join token).`,
 	f.StringVar(&agentFlags.nodeIP, "node-ip", "", "InternalIP of this server's node")
 	f.IntVar(&agentFlags.agentPort, "agent-port", defaultAgentPort, "port of this server's agent API (logs, exec)")
 	f.StringVar(&agentFlags.cgroupParent, "cgroup-parent", "", "cgroup under which this server's pods run (default /corral/NAME)")
+	f.BoolVar(&agentFlags.seccompDefault, "seccomp-default", false, seccompDefaultHelp)
 	f.StringVar(&agentFlags.bridge, "bridge", defaultBridge, "the pod network's bridge on this server's node (also names its nftables table)")
 	f.DurationVar(&cfg.EventTTL, "event-ttl", 0, "how long events are kept after they last happened (default 1h)")
 	f.DurationVar(&cfg.NodeGracePeriod, "node-monitor-grace-period", 0, "how long a node may miss heartbeats before it is marked Unknown (default 40s)")

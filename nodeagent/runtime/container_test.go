@@ -463,3 +463,46 @@ func TestUserMountsReadOnlyRootAndSysctls(t *testing.T) {
 		t.Log("the host also has ip_unprivileged_port_start=0: the sysctl check proves less")
 	}
 }
+
+func TestContainerSeccomp(t *testing.T) {
+	e := newTestEnv(t)
+	sb := e.sandbox(SandboxConfig{})
+	unconfined := e.run(sb, "unconfined", []string{"sleep"}, nil)
+	confined := e.run(sb, "default", []string{"sleep"}, func(c *ContainerConfig) {
+		c.Seccomp = &SeccompProfile{Type: SeccompRuntimeDefault}
+	})
+	privileged := e.run(sb, "privileged", []string{"sleep"}, func(c *ContainerConfig) {
+		c.Privileged, c.Seccomp = true, &SeccompProfile{Type: SeccompRuntimeDefault}
+	})
+	local := e.run(sb, "local", []string{"sleep"}, func(c *ContainerConfig) {
+		c.Seccomp = &SeccompProfile{Type: SeccompLocalhost, Name: "profiles/no-shm.json", Localhost: []byte(
+			`{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["shmget"], "action": "SCMP_ACT_ERRNO"}]}`)}
+	})
+	for _, tc := range []struct {
+		id             string
+		mode           string
+		keyctl, shmget bool // allowed
+	}{
+		{unconfined, "0", true, true},
+		{confined, "2", false, true},
+		{privileged, "0", true, true},
+		{local, "2", true, false},
+	} {
+		if mode := strings.TrimSpace(e.mustExec(tc.id, "seccomp")); mode != tc.mode {
+			t.Errorf("%s: Seccomp mode %s, want %s", tc.id, mode, tc.mode)
+		}
+		if _, code := e.exec(tc.id, "keyctl"); (code == 0) != tc.keyctl {
+			t.Errorf("%s: keyctl exit code %d, want allowed=%v", tc.id, code, tc.keyctl)
+		}
+		if _, code := e.exec(tc.id, "shmget", "4242"); (code == 0) != tc.shmget {
+			t.Errorf("%s: shmget exit code %d, want allowed=%v", tc.id, code, tc.shmget)
+		}
+	}
+	_, err := e.rt.CreateContainer(context.Background(), sb, &ContainerConfig{
+		PodUID: sb.PodUID, Name: "bad", Image: "probe:test", ImageID: "sha256:test", RootFS: e.rootfs, Args: []string{"/bin/probe", "sleep"},
+		Seccomp: &SeccompProfile{Type: SeccompLocalhost, Name: "profiles/bad.json", Localhost: []byte(`{"defaultAction": `)},
+	})
+	if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "profiles/bad.json") {
+		t.Errorf("a malformed Localhost profile: %v, want ErrInvalid naming the profile", err)
+	}
+}

@@ -35,7 +35,8 @@ const (
 // initBinary is the host path of the container init bind-mounted at /.corral/init and
 // run as the container's PID 1; "" runs c.Args directly as PID 1 (tests, debugging).
 //
-// Spec is pure: it reads nothing from the host. The defaults are containerd's for
+// Spec is pure: it reads nothing from the host but the kernel version (seccomp
+// profiles name syscalls by the kernel that has them). The defaults are containerd's for
 // Kubernetes pods (its CRI plugin), not runc's example spec. Privileged containers also
 // get every host device; CreateContainer adds those, as listing them reads /dev.
 func Spec(sb *Sandbox, sbc *SandboxConfig, c *ContainerConfig, cgroupsPath, initBinary string) (*specs.Spec, error) {
@@ -78,6 +79,9 @@ func Spec(sb *Sandbox, sbc *SandboxConfig, c *ContainerConfig, cgroupsPath, init
 	if !c.Privileged {
 		s.Linux.MaskedPaths = slices.Clone(maskedPaths)
 		s.Linux.ReadonlyPaths = slices.Clone(readonlyPaths)
+	}
+	if s.Linux.Seccomp, err = seccompFor(c, s); err != nil {
+		return nil, err
 	}
 	return s, nil
 }

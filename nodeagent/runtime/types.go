@@ -126,12 +126,34 @@ type ContainerConfig struct {
 	CapDrop         []string
 	ReadOnlyRootFS  bool
 	NoNewPrivileges bool // allowPrivilegeEscalation=false
-	Resources       Resources
+	// Seccomp is the container's seccomp profile; nil runs it unconfined.
+	// Privileged containers always run unconfined, as with containerd.
+	Seccomp   *SeccompProfile
+	Resources Resources
 
 	// TTY and Stdin are accepted but a container's own terminal is not supported yet:
 	// the container runs without one and its output is captured as logs.
 	TTY, Stdin bool
 	Log        containerinit.LogOptions
+}
+
+// Seccomp profile types, as Kubernetes names them.
+const (
+	SeccompUnconfined     = "Unconfined"
+	SeccompRuntimeDefault = "RuntimeDefault"
+	SeccompLocalhost      = "Localhost"
+)
+
+// SeccompProfile is a container's seccomp filter.
+type SeccompProfile struct {
+	// Type is SeccompUnconfined, SeccompRuntimeDefault (Docker's default
+	// profile, fitted to the container's capabilities) or SeccompLocalhost.
+	Type string
+	// Localhost is the profile of type SeccompLocalhost, in Docker's (and
+	// containerd's) JSON format; the caller reads it from its file.
+	Localhost []byte
+	// Name names the profile in errors: the Localhost profile's path.
+	Name string
 }
 
 // Resources are a container's cgroup limits. Zero means unset.

@@ -22,6 +22,8 @@
 //	probe listen ADDR            serve "hello" to every TCP connection on ADDR
 //	probe dial ADDR              print what the server at ADDR sends
 //	probe shmget KEY             create a SysV shared memory segment
+//	probe keyctl                 join a new session keyring (Docker's default seccomp profile denies keyctl)
+//	probe seccomp                print the Seccomp mode of /proc/self/status (0 none, 2 filter)
 //
 // Errors go to stderr with exit code 1.
 package main
@@ -137,6 +139,23 @@ var commands = map[string]func(args []string) error{
 	"shmget": func(args []string) error {
 		_, err := unix.SysvShmGet(atoi(args, 0), 4096, unix.IPC_CREAT|0o600)
 		return err
+	},
+	"keyctl": func([]string) error {
+		_, err := unix.KeyctlJoinSessionKeyring("probe")
+		return err
+	},
+	"seccomp": func([]string) error {
+		data, err := os.ReadFile("/proc/self/status")
+		if err != nil {
+			return err
+		}
+		for _, line := range strings.Split(string(data), "\n") {
+			if v, ok := strings.CutPrefix(line, "Seccomp:"); ok {
+				fmt.Println(strings.TrimSpace(v))
+				return nil
+			}
+		}
+		return fmt.Errorf("no Seccomp line in /proc/self/status")
 	},
 }
 
