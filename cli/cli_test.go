@@ -225,7 +225,7 @@ func TestGetWatchJSONEvents(t *testing.T) {
 	var ev struct {
 		Type   string `json:"type"`
 		Object struct {
-			Kind     string `json:"kind"`
+			Kind     string                `json:"kind"`
 			Metadata struct{ Name string } `json:"metadata"`
 		} `json:"object"`
 	}
