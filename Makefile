@@ -33,7 +33,7 @@ unit:
 	$(GO) test -count=1 ./api/... ./cli/... ./raftstore/state/...
 
 fuzz:
-	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./api/
+	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./api/
 
 # Benchmarks: figures for the README (see "Performance" there).
 bench: build

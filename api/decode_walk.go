@@ -116,7 +116,9 @@ func (w *walker) list(l protoreflect.List, fd protoreflect.FieldDescriptor, v an
 			continue
 		}
 		if e == nil {
-			l.Append(fd.Default())
+			// null in a list of scalars decodes as the zero value, as
+			// encoding/json (and so Kubernetes) decodes it.
+			l.Append(l.NewElement())
 			continue
 		}
 		if val, ok := w.scalar(fd, e, epath); ok {
