@@ -115,6 +115,9 @@ type PodManager struct {
 	// reconciled is set once the network's records were checked against
 	// what the runtime holds (the first Sync after a start).
 	reconciled bool
+	// scanned is when Sync last looked for pods the runtime holds that no
+	// worker owns (see orphanScanPeriod).
+	scanned time.Time
 	wg         sync.WaitGroup
 }
 
@@ -169,8 +172,18 @@ func (m *PodManager) Sync(ctx context.Context, pods map[string]*corralpb.Pod, co
 			delete(m.byName, k)
 		}
 	}
-	m.adoptOrphans(ctx, desired)
+	if m.scanned.IsZero() || time.Since(m.scanned) >= orphanScanPeriod || (!m.reconciled && m.cfg.Network != nil) {
+		m.scanned = time.Now()
+		m.adoptOrphans(ctx, desired)
+	}
 }
+
+// orphanScanPeriod is how often Sync lists every container and sandbox to
+// find pods no worker owns. Such pods come from before an agent restart,
+// which the first Sync finds; later scans are a safety net. Listing reads
+// every container's state from disk, too slow for every Sync: a node
+// with many pods would pay it for each pod added.
+const orphanScanPeriod = time.Minute
 
 // admit refuses, for good, pods whose host ports are taken by pods admitted
 // before them (the kubelet's NodePorts check). Callers hold m.mu.

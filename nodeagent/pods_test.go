@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/corral-dev/corral/nodeagent/image"
 	"github.com/corral-dev/corral/nodeagent/runtime"
 	"github.com/corral-dev/corral/nodeagent/volume"
@@ -284,5 +286,49 @@ func TestPodManagerRejectsHostPortConflicts(t *testing.T) {
 	})
 	if rt.state(runtime.ContainerID("u2", "app", 0)) != "" {
 		t.Fatal("a rejected pod got a container")
+	}
+}
+
+func TestWorkerWakesOnlyWhenItsPodOrConfigMapsChange(t *testing.T) {
+	cm := &corralpb.ConfigMap{Metadata: &corralpb.ObjectMeta{Name: "conf", Namespace: "default", ResourceVersion: "5"}}
+	cms := func(ns, name string) (*corralpb.ConfigMap, bool) {
+		if ns == "default" && name == "conf" {
+			return cm, true
+		}
+		return nil, false
+	}
+	pod := testPod("web", "u1")
+	pod.Spec.Volumes = []*corralpb.Volume{{Name: "c", ConfigMap: &corralpb.ConfigMapVolumeSource{Name: "conf"}}}
+	w := newPodWorker(nil, "u1", nil, nil)
+	woken := func() bool {
+		select {
+		case <-w.wake:
+			return true
+		default:
+			return false
+		}
+	}
+	w.update(pod, cms)
+	if !woken() {
+		t.Fatal("the first version of the pod did not wake the worker")
+	}
+	w.update(proto.Clone(pod).(*corralpb.Pod), cms)
+	if woken() {
+		t.Fatal("the same pod again woke the worker")
+	}
+	changed := proto.Clone(pod).(*corralpb.Pod)
+	changed.Metadata.Labels = map[string]string{"rev": "2"}
+	w.update(changed, cms)
+	if !woken() {
+		t.Fatal("a changed pod did not wake the worker")
+	}
+	cm = &corralpb.ConfigMap{Metadata: &corralpb.ObjectMeta{Name: "conf", Namespace: "default", ResourceVersion: "9"}}
+	w.update(changed, cms)
+	if !woken() {
+		t.Fatal("a changed ConfigMap the pod mounts did not wake the worker")
+	}
+	w.update(changed, cms)
+	if woken() {
+		t.Fatal("nothing changed, yet the worker woke")
 	}
 }

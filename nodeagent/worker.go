@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"sync"
 	"time"
+
+	"google.golang.org/protobuf/proto"
 
 	"github.com/corral-dev/corral/api"
 	"github.com/corral-dev/corral/nodeagent/network"
@@ -30,6 +33,9 @@ type podWorker struct {
 	mu         sync.Mutex
 	pod        *corralpb.Pod
 	configMaps func(ns, name string) (*corralpb.ConfigMap, bool)
+	// cmVersions are the resourceVersions of the ConfigMaps the pod uses,
+	// as of the last update ("" for a missing one).
+	cmVersions map[string]string
 	stopping   bool
 	wake       chan struct{}
 
@@ -56,11 +62,27 @@ func newPodWorker(m *PodManager, uid string, pod *corralpb.Pod, cms func(ns, nam
 		lastEvent: map[string]time.Time{}}
 }
 
+// update gives the worker the latest version of its pod, waking it when
+// the pod or one of the ConfigMaps it uses changed: the manager hands every
+// worker its pod at each of its syncs, and waking them all would make every
+// pod's sync pass run again for each pod added to the node.
 func (w *podWorker) update(pod *corralpb.Pod, cms func(ns, name string) (*corralpb.ConfigMap, bool)) {
+	versions := map[string]string{}
+	for _, name := range api.PodConfigMaps(pod) {
+		versions[name] = ""
+		if cms != nil {
+			if cm, ok := cms(pod.GetMetadata().GetNamespace(), name); ok {
+				versions[name] = cm.GetMetadata().GetResourceVersion()
+			}
+		}
+	}
 	w.mu.Lock()
-	w.pod, w.configMaps = pod, cms
+	changed := !proto.Equal(w.pod, pod) || !maps.Equal(w.cmVersions, versions)
+	w.pod, w.configMaps, w.cmVersions = pod, cms, versions
 	w.mu.Unlock()
-	w.poke()
+	if changed {
+		w.poke()
+	}
 }
 
 func (w *podWorker) stop() {

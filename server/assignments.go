@@ -8,6 +8,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/corral-dev/corral/api"
 	corralpb "github.com/corral-dev/corral/proto"
 	"github.com/corral-dev/corral/raftstore/state"
 )
@@ -176,7 +177,7 @@ func (a *assigner) podItems(st *state.Store, obj *corralpb.Object) []*corralpb.A
 	if had {
 		return out // a pod's volumes and env sources are immutable
 	}
-	for _, name := range configMapsOf(pod) {
+	for _, name := range api.PodConfigMaps(pod) {
 		ck := pod.GetMetadata().GetNamespace() + "/" + name
 		a.refs[ck]++
 		if a.refs[ck] > 1 {
@@ -201,36 +202,10 @@ func sameAssignment(a, b *corralpb.Pod) bool {
 }
 
 func (a *assigner) release(pod *corralpb.Pod) {
-	for _, name := range configMapsOf(pod) {
+	for _, name := range api.PodConfigMaps(pod) {
 		ck := pod.GetMetadata().GetNamespace() + "/" + name
 		if a.refs[ck]--; a.refs[ck] <= 0 {
 			delete(a.refs, ck)
 		}
 	}
-}
-
-// configMapsOf lists the ConfigMaps a pod uses: volumes, env and envFrom.
-func configMapsOf(pod *corralpb.Pod) []string {
-	seen := map[string]bool{}
-	var out []string
-	add := func(n string) {
-		if n != "" && !seen[n] {
-			seen[n] = true
-			out = append(out, n)
-		}
-	}
-	for _, v := range pod.GetSpec().GetVolumes() {
-		add(v.GetConfigMap().GetName())
-	}
-	for _, cs := range [][]*corralpb.Container{pod.GetSpec().GetInitContainers(), pod.GetSpec().GetContainers()} {
-		for _, c := range cs {
-			for _, e := range c.GetEnv() {
-				add(e.GetValueFrom().GetConfigMapKeyRef().GetName())
-			}
-			for _, e := range c.GetEnvFrom() {
-				add(e.GetConfigMapRef().GetName())
-			}
-		}
-	}
-	return out
 }
