@@ -118,7 +118,7 @@ type PodManager struct {
 	// scanned is when Sync last looked for pods the runtime holds that no
 	// worker owns (see orphanScanPeriod).
 	scanned time.Time
-	wg         sync.WaitGroup
+	wg      sync.WaitGroup
 }
 
 var _ PodSyncer = (*PodManager)(nil)
