@@ -168,13 +168,7 @@ func (w *writer) status(op *corralpb.Op) (*corralpb.Object, error) {
 	if proto.Equal(old.Get(f).Message().Interface(), src.Get(f).Message().Interface()) {
 		return existing, nil
 	}
-	stored := proto.Clone(existing).(*corralpb.Object)
-	dst := innerOf(stored).ProtoReflect()
-	if src.Has(f) {
-		dst.Set(f, protoreflect.ValueOfMessage(proto.Clone(src.Get(f).Message().Interface()).ProtoReflect()))
-	} else {
-		dst.Clear(f)
-	}
+	stored := withStatus(existing, f, src)
 	metaOf(stored).ResourceVersion = w.rv
 	if err := w.insertRow(k.name, existing, stored); err != nil {
 		return nil, fmt.Errorf("status %s %s/%s: %w", k.name, ns, name, err)
@@ -182,6 +176,46 @@ func (w *writer) status(op *corralpb.Op) (*corralpb.Object, error) {
 	w.statusTouched.add(k)
 	w.events = append(w.events, Event{Type: EventModified, Index: w.index, Object: stored})
 	return stored, nil
+}
+
+// withStatus returns the next version of existing: its own copy of the
+// metadata (which the caller stamps) and of src's status field f, sharing
+// everything else with existing — stored objects are never changed in
+// place, and a pod's spec is most of it: a status report from an agent
+// no longer copies the spec, three times over in a three-server cluster.
+func withStatus(existing *corralpb.Object, f protoreflect.FieldDescriptor, src protoreflect.Message) *corralpb.Object {
+	er := existing.ProtoReflect()
+	kind := er.WhichOneof(er.Descriptor().Oneofs().ByName("kind"))
+	old := er.Get(kind).Message()
+	inner := old.New()
+	shared := true
+	old.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		switch {
+		case fd == f:
+		case fd.Name() == "metadata":
+			inner.Set(fd, protoreflect.ValueOfMessage(proto.Clone(v.Message().Interface()).ProtoReflect()))
+		case fd.IsList() || fd.IsMap():
+			shared = false // not worth sharing: copy the whole object below
+			return false
+		default:
+			inner.Set(fd, v)
+		}
+		return true
+	})
+	var stored *corralpb.Object
+	if shared {
+		stored = &corralpb.Object{}
+		stored.ProtoReflect().Set(kind, protoreflect.ValueOfMessage(inner))
+	} else {
+		stored = proto.Clone(existing).(*corralpb.Object)
+		inner = innerOf(stored).ProtoReflect()
+	}
+	if src.Has(f) {
+		inner.Set(f, protoreflect.ValueOfMessage(proto.Clone(src.Get(f).Message().Interface()).ProtoReflect()))
+	} else {
+		inner.Clear(f)
+	}
+	return stored
 }
 
 // delete removes the object named by op.key (or by op.object when key is

@@ -55,3 +55,34 @@ func TestStatusOpReplacesOnlyStatus(t *testing.T) {
 		}
 	}
 }
+
+func TestStatusOpLeavesThePreviousVersionAlone(t *testing.T) {
+	s := newStoreWithNamespaces(t, "default")
+	applyOK(t, s, 2, createOp(podObj("default", "web", "node-1")))
+	before, err := s.Get(nil, "Pod", "default", "web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	snapshot := proto.Clone(before)
+	report := podObj("default", "web", "node-1")
+	report.GetPod().Spec = nil // an agent's report carries the status
+	report.GetPod().Status = &corralpb.PodStatus{Phase: "Running", PodIp: "10.42.0.7"}
+	applyOK(t, s, 3, &corralpb.Op{Type: corralpb.Op_STATUS, Object: report})
+	after, err := s.Get(nil, "Pod", "default", "web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !proto.Equal(before, snapshot) {
+		t.Fatalf("the status update changed the version readers already hold:\n%v\nwas\n%v", before, snapshot)
+	}
+	if p := after.GetPod(); p.GetStatus().GetPhase() != "Running" || p.GetMetadata().GetResourceVersion() != "3" ||
+		!proto.Equal(p.GetSpec(), snapshot.(*corralpb.Object).GetPod().GetSpec()) {
+		t.Fatalf("after the status update: %v", after)
+	}
+	// A later change to the new version's status does not reach the old one.
+	report.GetPod().Status = &corralpb.PodStatus{Phase: "Failed"}
+	applyOK(t, s, 4, &corralpb.Op{Type: corralpb.Op_STATUS, Object: report})
+	if after.GetPod().GetStatus().GetPhase() != "Running" || !proto.Equal(before, snapshot) {
+		t.Fatalf("older versions changed: %v / %v", after, before)
+	}
+}
