@@ -52,7 +52,7 @@ func (f *fsm) Apply(l *raft.Log) any {
 	if err := proto.Unmarshal(l.Data, &e); err != nil {
 		return fmt.Errorf("decode raft entry %d: %w", l.Index, err)
 	}
-	return f.State().Apply(l.Index, &e)
+	return f.State().ApplyOwned(l.Index, &e)
 }
 
 func (f *fsm) advance(index uint64) {

@@ -31,12 +31,23 @@ import (
 // Objects in the result are the stored ones, shared with the store: callers
 // must not mutate them. Apply does not keep references to e.
 func (s *Store) Apply(index uint64, e *corralpb.LogEntry) *corralpb.LogResult {
+	return s.apply(index, e, false)
+}
+
+// ApplyOwned is Apply for an entry decoded for this call alone (the FSM's):
+// the objects it creates or replaces are stored as they are, stamped,
+// rather than copied. The caller must not use e afterwards.
+func (s *Store) ApplyOwned(index uint64, e *corralpb.LogEntry) *corralpb.LogResult {
+	return s.apply(index, e, true)
+}
+
+func (s *Store) apply(index uint64, e *corralpb.LogEntry, owned bool) *corralpb.LogResult {
 	if s.view {
 		panic("state: Apply on a read-only snapshot view")
 	}
 	txn := s.db.Txn(true)
 	defer txn.Abort()
-	w := &writer{txn: txn, index: index, rv: strconv.FormatUint(index, 10)}
+	w := &writer{txn: txn, index: index, rv: strconv.FormatUint(index, 10), owned: owned}
 	res := &corralpb.LogResult{}
 	var events []Event
 	if e != nil {
@@ -163,6 +174,7 @@ type writer struct {
 	statusTouched kindSet
 	events        []Event
 	undo          []undoStep
+	owned         bool // the entry's objects may be stored without a copy
 }
 
 // undoStep reverses one change to a table: prior is the row before it (nil

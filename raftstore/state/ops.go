@@ -91,7 +91,10 @@ func (w *writer) put(op *corralpb.Op) (*corralpb.Object, error) {
 			return nil, err
 		}
 	}
-	stored := proto.Clone(obj).(*corralpb.Object)
+	stored := obj
+	if !w.owned {
+		stored = proto.Clone(obj).(*corralpb.Object)
+	}
 	metaOf(stored).ResourceVersion = w.rv
 	var prior any // a nil *Object in an interface is not nil
 	if existing != nil {
@@ -168,7 +171,7 @@ func (w *writer) status(op *corralpb.Op) (*corralpb.Object, error) {
 	if proto.Equal(old.Get(f).Message().Interface(), src.Get(f).Message().Interface()) {
 		return existing, nil
 	}
-	stored := withStatus(existing, f, src)
+	stored := withStatus(existing, f, src, w.owned)
 	metaOf(stored).ResourceVersion = w.rv
 	if err := w.insertRow(k.name, existing, stored); err != nil {
 		return nil, fmt.Errorf("status %s %s/%s: %w", k.name, ns, name, err)
@@ -183,7 +186,8 @@ func (w *writer) status(op *corralpb.Op) (*corralpb.Object, error) {
 // everything else with existing — stored objects are never changed in
 // place, and a pod's spec is most of it: a status report from an agent
 // no longer copies the spec, three times over in a three-server cluster.
-func withStatus(existing *corralpb.Object, f protoreflect.FieldDescriptor, src protoreflect.Message) *corralpb.Object {
+// With owned, src is the writer's to keep and its status is not copied.
+func withStatus(existing *corralpb.Object, f protoreflect.FieldDescriptor, src protoreflect.Message, owned bool) *corralpb.Object {
 	er := existing.ProtoReflect()
 	kind := er.WhichOneof(er.Descriptor().Oneofs().ByName("kind"))
 	old := er.Get(kind).Message()
@@ -210,9 +214,12 @@ func withStatus(existing *corralpb.Object, f protoreflect.FieldDescriptor, src p
 		stored = proto.Clone(existing).(*corralpb.Object)
 		inner = innerOf(stored).ProtoReflect()
 	}
-	if src.Has(f) {
+	switch {
+	case src.Has(f) && owned:
+		inner.Set(f, src.Get(f))
+	case src.Has(f):
 		inner.Set(f, protoreflect.ValueOfMessage(proto.Clone(src.Get(f).Message().Interface()).ProtoReflect()))
-	} else {
+	default:
 		inner.Clear(f)
 	}
 	return stored

@@ -86,3 +86,29 @@ func TestStatusOpLeavesThePreviousVersionAlone(t *testing.T) {
 		t.Fatalf("older versions changed: %v / %v", after, before)
 	}
 }
+
+// ApplyOwned (the FSM's, for entries it decoded) stores what Apply would.
+func TestApplyOwnedStoresWhatApplyStores(t *testing.T) {
+	copied, owned := newStoreWithNamespaces(t, "default"), newStoreWithNamespaces(t, "default")
+	report := podObj("default", "web", "node-1")
+	report.GetPod().Status = &corralpb.PodStatus{Phase: "Running"}
+	entries := func() []*corralpb.LogEntry {
+		return []*corralpb.LogEntry{
+			entry(batch(createOp(podObj("default", "web", "node-1")), createOp(dsObj("default", "ds")))),
+			entry(batch(&corralpb.Op{Type: corralpb.Op_STATUS, Object: proto.Clone(report).(*corralpb.Object)})),
+		}
+	}
+	for i, e := range entries() {
+		copied.Apply(uint64(10+i), e)
+	}
+	for i, e := range entries() {
+		owned.ApplyOwned(uint64(10+i), e)
+	}
+	for _, k := range [][2]string{{"Pod", "web"}, {"DaemonSet", "ds"}} {
+		a, _ := copied.Get(nil, k[0], "default", k[1])
+		b, _ := owned.Get(nil, k[0], "default", k[1])
+		if a == nil || !proto.Equal(a, b) {
+			t.Errorf("%s: Apply stored\n%v\nApplyOwned stored\n%v", k[0], a, b)
+		}
+	}
+}
