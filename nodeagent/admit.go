@@ -50,6 +50,18 @@ func (a hostPort) conflicts(b hostPort) bool {
 	return a.protocol == b.protocol && a.port == b.port && (a.ip == b.ip || a.ip == "0.0.0.0" || b.ip == "0.0.0.0")
 }
 
+// portsCollide reports whether any of a's host ports conflicts with b's.
+func portsCollide(a, b []hostPort) bool {
+	for _, x := range a {
+		for _, y := range b {
+			if x.conflicts(y) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // admitPods splits pods into admitted and rejected: pods already running
 // (admitted) keep their ports; the others are considered oldest first
 // (creation time, then namespace/name), each rejected when one of its host

@@ -222,8 +222,53 @@ func (m *PodManager) start(ctx context.Context, w *podWorker) {
 		if m.workers[w.uid] == w {
 			delete(m.workers, w.uid)
 		}
+		// A pod may have been waiting for this one to go (see blockers).
+		for _, o := range m.workers {
+			o.poke()
+		}
 		m.mu.Unlock()
 	}()
+}
+
+// blockers names the pods still terminating on this node that pod must
+// wait for before its first container starts: a pod of the same
+// controller (the DaemonSet's old pod in a rolling update without surge:
+// Kubernetes creates the new pod only once the old one is gone, and corral
+// deletes the old one from the API at once while its containers get their
+// grace period here) or a pod holding one of its host ports. Orphans found
+// at start-up, whose pods are unknown, block nothing.
+func (m *PodManager) blockers(pod *corralpb.Pod) []string {
+	owner := controllerUID(pod)
+	ports := hostPortsOf(pod)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []string
+	for uid, w := range m.workers {
+		if uid == pod.GetMetadata().GetUid() {
+			continue
+		}
+		w.mu.Lock()
+		old, stopping := w.pod, w.stopping
+		w.mu.Unlock()
+		if !stopping || old == nil {
+			continue
+		}
+		if (owner != "" && controllerUID(old) == owner) || portsCollide(ports, hostPortsOf(old)) {
+			out = append(out, podKey(old.GetMetadata().GetNamespace(), old.GetMetadata().GetName()))
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// controllerUID is the UID of the pod's controller ("" for none).
+func controllerUID(pod *corralpb.Pod) string {
+	for _, r := range pod.GetMetadata().GetOwnerReferences() {
+		if r.GetController() {
+			return r.GetUid()
+		}
+	}
+	return ""
 }
 
 // adoptOrphans gives every pod the runtime holds but nobody wants a

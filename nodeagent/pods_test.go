@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -23,6 +24,9 @@ type fakeRuntime struct {
 	containers map[string]*runtime.ContainerStatus
 	sandboxes  map[string]*runtime.Sandbox
 	created    int
+	// stopGate, when set, holds every StopContainer until it is closed: a
+	// container slow to honour SIGTERM.
+	stopGate chan struct{}
 }
 
 var _ ContainerRuntime = (*fakeRuntime)(nil)
@@ -89,6 +93,12 @@ func (f *fakeRuntime) StartContainer(_ context.Context, id string) error {
 }
 
 func (f *fakeRuntime) StopContainer(_ context.Context, id string, _ time.Duration) error {
+	f.mu.Lock()
+	gate := f.stopGate
+	f.mu.Unlock()
+	if gate != nil {
+		<-gate
+	}
 	f.exit(id, 137)
 	return nil
 }
@@ -330,5 +340,74 @@ func TestWorkerWakesOnlyWhenItsPodOrConfigMapsChange(t *testing.T) {
 	w.update(changed, cms)
 	if woken() {
 		t.Fatal("nothing changed, yet the worker woke")
+	}
+}
+
+// A DaemonSet's new pod on a node starts only once its old pod has
+// terminated, and a pod waits for a terminating pod holding its host port:
+// the API forgets a deleted pod at once, the node does not.
+func TestNewPodWaitsForTerminatingPredecessor(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		old, new func(*corralpb.Pod)
+	}{
+		{"same DaemonSet", ownedBy("ds-1"), ownedBy("ds-1")},
+		{"same host port", withHostPort(9100), withHostPort(9100)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rt, s := newFakeRuntime(), &sink{last: map[string]*corralpb.PodStatus{}}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			m := newTestManager(rt, s)
+			old, next := testPod("old", "u1"), testPod("new", "u2")
+			tc.old(old)
+			tc.new(next)
+			m.Sync(ctx, map[string]*corralpb.Pod{"default/old": old}, nil)
+			waitUntil(t, "old running", func() bool { return rt.state(runtime.ContainerID("u1", "app", 0)) == runtime.StateRunning })
+			gate := make(chan struct{})
+			var release sync.Once
+			t.Cleanup(func() { release.Do(func() { close(gate) }) }) // even when the test fails
+			rt.mu.Lock()
+			rt.stopGate = gate
+			rt.mu.Unlock()
+			m.Sync(ctx, map[string]*corralpb.Pod{"default/new": next}, nil)
+			waitUntil(t, "new pod reported waiting for the old one", func() bool {
+				cs := s.get("new").GetContainerStatuses()
+				return len(cs) == 1 && strings.Contains(cs[0].GetState().GetWaiting().GetMessage(), "waiting for default/old to terminate")
+			})
+			if st := rt.state(runtime.ContainerID("u2", "app", 0)); st != "" {
+				t.Fatalf("the new pod's container is %s while the old pod still terminates", st)
+			}
+			release.Do(func() { close(gate) })
+			waitUntil(t, "new running once old is gone", func() bool {
+				return rt.state(runtime.ContainerID("u2", "app", 0)) == runtime.StateRunning && rt.state(runtime.ContainerID("u1", "app", 0)) == ""
+			})
+		})
+	}
+	// Unrelated pods do not wait.
+	rt, s := newFakeRuntime(), &sink{last: map[string]*corralpb.PodStatus{}}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	m := newTestManager(rt, s)
+	m.Sync(ctx, map[string]*corralpb.Pod{"default/a": testPod("a", "u1")}, nil)
+	waitUntil(t, "a running", func() bool { return rt.state(runtime.ContainerID("u1", "app", 0)) == runtime.StateRunning })
+	gate := make(chan struct{})
+	defer close(gate)
+	rt.mu.Lock()
+	rt.stopGate = gate
+	rt.mu.Unlock()
+	m.Sync(ctx, map[string]*corralpb.Pod{"default/b": testPod("b", "u2")}, nil)
+	waitUntil(t, "b running beside the terminating a", func() bool { return rt.state(runtime.ContainerID("u2", "app", 0)) == runtime.StateRunning })
+}
+
+func ownedBy(uid string) func(*corralpb.Pod) {
+	return func(p *corralpb.Pod) {
+		p.Metadata.OwnerReferences = []*corralpb.OwnerReference{{Kind: "DaemonSet", Name: "ds", Uid: uid, Controller: proto.Bool(true)}}
+	}
+}
+
+func withHostPort(port int32) func(*corralpb.Pod) {
+	return func(p *corralpb.Pod) {
+		p.Spec.Containers[0].Ports = []*corralpb.ContainerPort{{ContainerPort: port, HostPort: port}}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"net/netip"
+	"strings"
 	"sync"
 	"time"
 
@@ -49,6 +50,8 @@ type podWorker struct {
 	startTime  time.Time
 	lastEvent  map[string]time.Time
 	lastStatus *corralpb.PodStatus
+	// cleared is set once no terminating pod held the pod back (blockers).
+	cleared bool
 }
 
 type pullBackOff struct {
@@ -155,6 +158,13 @@ func (w *podWorker) sync(ctx context.Context, pod *corralpb.Pod, cms func(ns, na
 	period := w.m.cfg.SyncPeriod
 	if w.startTime.IsZero() {
 		w.startTime = time.Now()
+	}
+	if !w.cleared {
+		if names := w.m.blockers(pod); len(names) > 0 {
+			w.report(ctx, pod, "ContainerCreating", "waiting for "+strings.Join(names, ", ")+" to terminate")
+			return period // or sooner: the manager wakes waiting workers as pods go
+		}
+		w.cleared = true
 	}
 	t0 := time.Now()
 	if err := w.ensureSandbox(ctx, pod); err != nil {
