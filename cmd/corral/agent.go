@@ -135,6 +135,9 @@ func runAgent(ctx context.Context, f agentFlags, extraTaints []*corralpb.Taint, 
 	}
 	token := f.token
 	if f.tokenFile != "" {
+		if err := checkPrivate(f.tokenFile); err != nil {
+			return err
+		}
 		b, err := os.ReadFile(f.tokenFile)
 		if err != nil {
 			return fmt.Errorf("read token file: %w", err)

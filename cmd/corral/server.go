@@ -72,6 +72,11 @@ DATA_DIR/token (the join token).`,
 			if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 				return fmt.Errorf("create data dir: %w", err)
 			}
+			for _, name := range []string{"admin.conf", "token"} {
+				if err := checkPrivate(filepath.Join(cfg.DataDir, name)); err != nil {
+					return err
+				}
+			}
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			if noAgent {

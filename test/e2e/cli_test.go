@@ -261,3 +261,50 @@ func writeFile(t *testing.T, path, data string) {
 		t.Fatal(err)
 	}
 }
+
+// TestCredentialFilesMustBePrivate: a server whose admin.conf or join token
+// others may read, and an agent given such a token file, refuse to start.
+func TestCredentialFilesMustBePrivate(t *testing.T) {
+	requireRoot(t) // the agent needs root before it looks at its token
+	run := func(args ...string) (string, int) {
+		t.Helper()
+		cmd := exec.Command(framework.Binary(t), args...)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		done := make(chan error, 1)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		go func() { done <- cmd.Wait() }()
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+			t.Fatalf("corral %v kept running with an open credential file:\n%s", args, out.String())
+		}
+		return out.String(), cmd.ProcessState.ExitCode()
+	}
+	for _, name := range []string{"token", "admin.conf"} {
+		dir := t.TempDir()
+		path := filepath.Join(dir, name)
+		writeFile(t, path, "secret\n")
+		if err := os.Chmod(path, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		out, code := run("server", "--name", "s", "--data-dir", dir, "--api-addr", "127.0.0.1:0", "--raft-addr", "127.0.0.1:0", "--no-agent")
+		if code == 0 || !strings.Contains(out, path+" holds credentials but is open to others (mode 0644): run chmod 600 "+path) {
+			t.Errorf("server with a %s of mode 0644: exit %d\n%s", name, code, out)
+		}
+	}
+	token := filepath.Join(t.TempDir(), "token")
+	writeFile(t, token, "K10secret\n")
+	if err := os.Chmod(token, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	out, code := run("agent", "--name", uniqueName("open-token"), "--data-dir", t.TempDir(), "--server", "127.0.0.1:1", "--token-file", token)
+	if code == 0 || !strings.Contains(out, "open to others (mode 0640)") {
+		t.Errorf("agent with a token file of mode 0640: exit %d\n%s", code, out)
+	}
+}
