@@ -235,8 +235,9 @@ func (m *PodManager) start(ctx context.Context, w *podWorker) {
 // controller (the DaemonSet's old pod in a rolling update without surge:
 // Kubernetes creates the new pod only once the old one is gone, and corral
 // deletes the old one from the API at once while its containers get their
-// grace period here) or a pod holding one of its host ports. Orphans found
-// at start-up, whose pods are unknown, block nothing.
+// grace period here), an earlier pod of the same name (deleted and created
+// again) or a pod holding one of its host ports. Orphans found at
+// start-up, whose pods are unknown, block nothing.
 func (m *PodManager) blockers(pod *corralpb.Pod) []string {
 	owner := controllerUID(pod)
 	ports := hostPortsOf(pod)
@@ -253,7 +254,8 @@ func (m *PodManager) blockers(pod *corralpb.Pod) []string {
 		if !stopping || old == nil {
 			continue
 		}
-		if (owner != "" && controllerUID(old) == owner) || portsCollide(ports, hostPortsOf(old)) {
+		sameName := old.GetMetadata().GetNamespace() == pod.GetMetadata().GetNamespace() && old.GetMetadata().GetName() == pod.GetMetadata().GetName()
+		if sameName || (owner != "" && controllerUID(old) == owner) || portsCollide(ports, hostPortsOf(old)) {
 			out = append(out, podKey(old.GetMetadata().GetNamespace(), old.GetMetadata().GetName()))
 		}
 	}

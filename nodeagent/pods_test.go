@@ -179,14 +179,26 @@ func (fakeVolumes) TearDown(context.Context, string) error { return nil }
 
 // sink keeps the last status reported per pod.
 type sink struct {
-	mu   sync.Mutex
-	last map[string]*corralpb.PodStatus
+	mu    sync.Mutex
+	last  map[string]*corralpb.PodStatus // by pod name
+	byUID map[string]*corralpb.PodStatus
 }
 
 func (s *sink) Report(pod *corralpb.Pod, st *corralpb.PodStatus) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.last[pod.GetMetadata().GetName()] = st
+	if s.byUID == nil {
+		s.byUID = map[string]*corralpb.PodStatus{}
+	}
+	s.byUID[pod.GetMetadata().GetUid()] = st
+}
+
+// lastOf is the last status reported for the pod with uid.
+func (s *sink) lastOf(uid string) *corralpb.PodStatus {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.byUID[uid]
 }
 
 func (s *sink) get(name string) *corralpb.PodStatus {
@@ -353,6 +365,7 @@ func TestNewPodWaitsForTerminatingPredecessor(t *testing.T) {
 	}{
 		{"same DaemonSet", ownedBy("ds-1"), ownedBy("ds-1")},
 		{"same host port", withHostPort(9100), withHostPort(9100)},
+		{"same name", func(*corralpb.Pod) {}, func(p *corralpb.Pod) { p.Metadata.Name = "old" }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rt, s := newFakeRuntime(), &sink{last: map[string]*corralpb.PodStatus{}}
@@ -370,9 +383,9 @@ func TestNewPodWaitsForTerminatingPredecessor(t *testing.T) {
 			rt.mu.Lock()
 			rt.stopGate = gate
 			rt.mu.Unlock()
-			m.Sync(ctx, map[string]*corralpb.Pod{"default/new": next}, nil)
+			m.Sync(ctx, map[string]*corralpb.Pod{"default/" + next.Metadata.Name: next}, nil)
 			waitUntil(t, "new pod reported waiting for the old one", func() bool {
-				cs := s.get("new").GetContainerStatuses()
+				cs := s.lastOf("u2").GetContainerStatuses()
 				return len(cs) == 1 && strings.Contains(cs[0].GetState().GetWaiting().GetMessage(), "waiting for default/old to terminate")
 			})
 			if st := rt.state(runtime.ContainerID("u2", "app", 0)); st != "" {
