@@ -216,6 +216,22 @@ func TestGetWatchOutputsEventsAndResumesWhereTheLostServerStopped(t *testing.T) 
 	}
 }
 
+func TestGetWatchOnlySkipsTheCurrentObjects(t *testing.T) {
+	fake := newFakeCluster()
+	h := newHarness(t, fake)
+	h.now = testNow
+	fake.put(objs(seedDaemonSet())[0])
+	other := seedDaemonSet()
+	other.Metadata.Name = "other"
+	fake.watch <- &corralpb.WatchEvent{Type: "ADDED", Object: objs(other)[0]}
+	close(fake.watch)
+	out := h.mustRun("get", "ds", "--watch-only")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 2 || !strings.HasPrefix(lines[0], "NAME ") || !strings.HasPrefix(lines[1], "other ") {
+		t.Fatalf("--watch-only printed:\n%s", out)
+	}
+}
+
 func TestGetWatchJSONEvents(t *testing.T) {
 	fake := newFakeCluster()
 	h := newHarness(t, fake)
