@@ -27,8 +27,10 @@ type podEvent struct {
 
 // watchPods follows the pods selector picks (`get pods -w -o json
 // --output-watch-events`) until the returned func is called, which stops the
-// watch and returns every change seen.
-func watchPods(t *testing.T, conf, selector string) func() []podEvent {
+// watch and returns every change seen. It returns once the watch has listed
+// the current pods (at least existing of them), so that no later change
+// can slip in before the watch begins.
+func watchPods(t *testing.T, conf, selector string, existing int) func() []podEvent {
 	t.Helper()
 	cmd := exec.Command(framework.Binary(t), "--config", conf, "get", "pods", "-l", selector, "-w", "-o", "json", "--output-watch-events")
 	var stderr bytes.Buffer
@@ -97,6 +99,11 @@ func watchPods(t *testing.T, conf, selector string) func() []podEvent {
 	var once sync.Once
 	var result []podEvent
 	t.Cleanup(func() { once.Do(func() { result = stop() }) })
+	framework.WaitFor(t, "the pod watch lists the current pods", 30*time.Second, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(seen) >= existing
+	})
 	return func() []podEvent {
 		once.Do(func() { result = stop() })
 		return result
@@ -122,6 +129,12 @@ func TestRollingUpdateWaitsForTheOldPodToTerminate(t *testing.T) {
 	writeFile(t, filepath.Join(dir, "registries.yaml"), fmt.Sprintf("mirrors:\n  \"*\":\n    endpoint: [\"http://%s\"]\n", reg.Host))
 	node := uniqueName("slowstop")
 	startAgentProc(t, node, c.APIAddr(0), filepath.Join(filepath.Dir(conf), "token"), dir)
+	// Before the node is there, the DaemonSet wants no pod and its rollout
+	// is trivially done.
+	framework.WaitFor(t, "the node Ready", 30*time.Second, func() bool {
+		out, _, code := corral(t, conf, "", "get", "node", node)
+		return code == 0 && strings.Contains(out, " Ready ")
+	})
 	manifest := func(tag string) string {
 		return fmt.Sprintf(`apiVersion: apps/v1
 kind: DaemonSet
@@ -136,14 +149,17 @@ spec:
       containers:
       - name: app
         image: slowstop:%s
-        env: [{name: WORKLOAD_IGNORE_TERM, value: "1"}]
+        env: [{name: WORKLOAD_IGNORE_TERM, value: "1"}, {name: WORKLOAD_LISTEN, value: ":8080"}]
+        # Ready once it serves, which is after it ignores SIGTERM: before
+        # that a SIGTERM would end it at once.
+        readinessProbe: {httpGet: {path: /ready, port: 8080}, periodSeconds: 1}
 `, node, tag)
 	}
 	file := filepath.Join(t.TempDir(), "ds.yml")
 	writeFile(t, file, manifest("1"))
 	ok(t, conf, "apply", "-f", file)
 	ok(t, conf, "rollout", "status", "ds/slowstop", "--timeout", "90s")
-	events := watchPods(t, conf, "app=slowstop")
+	events := watchPods(t, conf, "app=slowstop", 1)
 	writeFile(t, file, manifest("2"))
 	ok(t, conf, "apply", "-f", file)
 	ok(t, conf, "rollout", "status", "ds/slowstop", "--timeout", "90s")
