@@ -37,6 +37,18 @@ type agentProc struct {
 	cmd  *exec.Cmd
 }
 
+// mirroredAgentDir makes a fresh agent data dir whose registries.yaml sends
+// every registry to reg (the tests' images are stand-ins).
+func mirroredAgentDir(t *testing.T, name string, reg *framework.Registry) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), name)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(dir, "registries.yaml"), fmt.Sprintf("mirrors:\n  \"*\":\n    endpoint: [\"http://%s\"]\n", reg.Host))
+	return dir
+}
+
 func startAgentProc(t *testing.T, name, server, tokenFile, dir string, extra ...string) *agentProc {
 	t.Helper()
 	a := &agentProc{t: t, dir: dir, args: append([]string{"agent", "--name", name, "--data-dir", dir, "--server", server,

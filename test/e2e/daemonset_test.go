@@ -3,7 +3,6 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -82,13 +81,7 @@ func TestDaemonSetOnAgents(t *testing.T) {
 	var nodes, all []string
 	for _, n := range []string{"a", "b", "cp"} {
 		name := uniqueName("ds-" + n)
-		dir := filepath.Join(t.TempDir(), "agent-"+n)
-		if err := os.MkdirAll(dir, 0o700); err != nil {
-			t.Fatal(err)
-		}
-		// Every registry is mirrored by the test's: the seed's images are
-		// stand-ins.
-		writeFile(t, filepath.Join(dir, "registries.yaml"), fmt.Sprintf("mirrors:\n  \"*\":\n    endpoint: [\"http://%s\"]\n", reg.Host))
+		dir := mirroredAgentDir(t, "agent-"+n, reg)
 		var extra []string
 		if n == "cp" {
 			extra = []string{"--labels", "node-role.kubernetes.io/control-plane=", "--taints", "node-role.kubernetes.io/control-plane:NoSchedule"}

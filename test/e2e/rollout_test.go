@@ -3,7 +3,6 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -66,11 +65,7 @@ func TestRollingUpdateHistoryUndoOnDelete(t *testing.T) {
 	reg.Push(t, "library/nginx:1.26", img)
 	token := filepath.Join(filepath.Dir(conf), "token")
 	for _, n := range []string{"a", "b", "c"} {
-		dir := filepath.Join(t.TempDir(), "agent-"+n)
-		if err := os.MkdirAll(dir, 0o700); err != nil {
-			t.Fatal(err)
-		}
-		writeFile(t, filepath.Join(dir, "registries.yaml"), fmt.Sprintf("mirrors:\n  \"*\":\n    endpoint: [\"http://%s\"]\n", reg.Host))
+		dir := mirroredAgentDir(t, "agent-"+n, reg)
 		startAgentProc(t, uniqueName("ru-"+n), c.APIAddr(0), token, dir)
 	}
 	framework.WaitFor(t, "three nodes Ready", 30*time.Second, func() bool {

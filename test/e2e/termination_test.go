@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -122,11 +121,7 @@ func TestRollingUpdateWaitsForTheOldPodToTerminate(t *testing.T) {
 	img := framework.WorkloadImage(t)
 	reg.Push(t, "library/slowstop:1", img)
 	reg.Push(t, "library/slowstop:2", img)
-	dir := filepath.Join(t.TempDir(), "agent")
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	writeFile(t, filepath.Join(dir, "registries.yaml"), fmt.Sprintf("mirrors:\n  \"*\":\n    endpoint: [\"http://%s\"]\n", reg.Host))
+	dir := mirroredAgentDir(t, "agent", reg)
 	node := uniqueName("slowstop")
 	startAgentProc(t, node, c.APIAddr(0), filepath.Join(filepath.Dir(conf), "token"), dir)
 	// Before the node is there, the DaemonSet wants no pod and its rollout
