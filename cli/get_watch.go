@@ -2,20 +2,11 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
-	"time"
-
-	"google.golang.org/grpc/codes"
 
 	"github.com/corral-dev/corral/api"
 	corralpb "github.com/corral-dev/corral/proto"
 )
-
-// watchRetryFor is how long `get -w` keeps trying to resume a watch whose
-// server went away before it gives up.
-const watchRetryFor = 30 * time.Second
 
 // runWatch implements `get -w` and `get --watch-only`: print the current
 // objects once (a table with its header; skipped by --watch-only), then one
@@ -61,80 +52,30 @@ func (o *getOptions) runWatch(ctx context.Context, sels []selection, p *printer)
 	return o.stream(ctx, req, resp.GetResourceVersion(), name, w)
 }
 
-// stream follows the Watch RPC from resource version rv and prints events.
-// When the server it follows goes away (killed, restarted, its state
-// replaced by a snapshot) it watches again from the last version it saw, on
-// whichever server answers: resource versions are Raft indexes, the same on
-// every server, so no change is missed or printed twice. It gives up when
-// no server has taken the watch back for watchRetryFor.
+// stream follows the Watch RPC from resource version rv and prints
+// events, resuming on another server when its server goes away
+// (resumableWatch).
 func (o *getOptions) stream(ctx context.Context, req *corralpb.ListRequest, rv, name string, w *watchPrinter) error {
 	c, err := o.g.cluster()
 	if err != nil {
 		return err
 	}
-	var lost time.Time // when the watch was lost; zero while it streams
-	backoff := 100 * time.Millisecond
-	for {
-		progressed, err := o.follow(ctx, c, req, &rv, name, w)
-		switch {
-		case err == nil:
-			return nil
-		case !isCode(err, codes.Unavailable) || w.failed:
-			return fmt.Errorf("watch %s: %w", req.GetKind(), err)
-		case progressed || lost.IsZero():
-			lost, backoff = time.Now(), 100*time.Millisecond
-		case time.Since(lost) > watchRetryFor:
-			return fmt.Errorf("watch %s: no server took the watch back for %s: %w", req.GetKind(), watchRetryFor, err)
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(backoff):
-		}
-		backoff = min(2*backoff, 2*time.Second)
-	}
-}
-
-// follow runs one Watch call from *rv, printing its events and moving *rv
-// past each; progressed reports whether any event came. A nil error means
-// the stream ended or the user interrupted.
-func (o *getOptions) follow(ctx context.Context, c corralpb.ClusterClient, req *corralpb.ListRequest, rv *string, name string, w *watchPrinter) (progressed bool, err error) {
-	st, err := c.Watch(ctx, &corralpb.WatchRequest{
+	err = resumableWatch(ctx, c, &corralpb.WatchRequest{
 		Kind:            req.GetKind(),
 		Namespace:       req.GetNamespace(),
 		LabelSelector:   req.GetLabelSelector(),
 		FieldSelector:   req.GetFieldSelector(),
-		ResourceVersion: *rv,
+		ResourceVersion: rv,
+	}, func(ev *corralpb.WatchEvent) error {
+		if name != "" && api.Meta(ev.GetObject()).GetName() != name {
+			return nil
+		}
+		return w.event(ev.GetType(), ev.GetObject())
 	})
 	if err != nil {
-		return false, err
+		return fmt.Errorf("watch %s: %w", req.GetKind(), err)
 	}
-	for {
-		ev, err := st.Recv()
-		switch {
-		case errors.Is(err, io.EOF):
-			return progressed, nil
-		case err != nil && (ctx.Err() != nil || isCode(err, codes.Canceled)):
-			return progressed, nil
-		case err != nil:
-			return progressed, err
-		}
-		obj := ev.GetObject()
-		if obj == nil {
-			continue
-		}
-		progressed = true
-		if v := api.Meta(obj).GetResourceVersion(); v != "" {
-			*rv = v
-		}
-		if name != "" && api.Meta(obj).GetName() != name {
-			continue
-		}
-		if err := w.event(ev.GetType(), obj); err != nil {
-			w.failed = true
-			return progressed, err
-		}
-	}
+	return nil
 }
 
 // watchPrinter prints the initial objects and then one event at a time.
@@ -144,7 +85,6 @@ type watchPrinter struct {
 	kind   api.Kind
 	table  *table // table and wide output
 	header bool   // the header has been written
-	failed bool   // printing failed: not worth resuming
 }
 
 // initial prints the objects found before watching, as ADDED events.

@@ -120,33 +120,36 @@ func (o *rolloutStatusOptions) run(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	stream, err := c.Watch(ctx, &corralpb.WatchRequest{Kind: "DaemonSet", Namespace: ns,
-		FieldSelector: "metadata.name=" + name, ResourceVersion: obj.GetDaemonSet().GetMetadata().GetResourceVersion()})
-	if err != nil {
-		return err
-	}
-	last := msg
-	for {
-		ev, err := stream.Recv()
-		if err != nil {
-			if status.Code(err) == codes.DeadlineExceeded || errors.Is(ctx.Err(), context.DeadlineExceeded) {
-				return errors.New("timed out waiting for the condition")
+	last, finished := msg, false
+	err = resumableWatch(ctx, c, &corralpb.WatchRequest{Kind: "DaemonSet", Namespace: ns,
+		FieldSelector: "metadata.name=" + name, ResourceVersion: obj.GetDaemonSet().GetMetadata().GetResourceVersion()},
+		func(ev *corralpb.WatchEvent) error {
+			if ev.GetType() == "DELETED" {
+				return fmt.Errorf("daemon set %q was deleted", name)
 			}
-			return err
-		}
-		if ev.GetType() == "DELETED" {
-			return fmt.Errorf("daemon set %q was deleted", name)
-		}
-		msg, done, err := rolloutMessage(ev.GetObject().GetDaemonSet())
-		if err != nil {
-			return err
-		}
-		if msg != last {
-			o.g.printf("%s", msg)
-			last = msg
-		}
-		if done {
+			msg, done, err := rolloutMessage(ev.GetObject().GetDaemonSet())
+			if err != nil {
+				return err
+			}
+			if msg != last {
+				o.g.printf("%s", msg)
+				last = msg
+			}
+			if done {
+				finished = true
+				return errStopWatch
+			}
 			return nil
-		}
+		})
+	switch {
+	case finished:
+		return nil
+	case status.Code(err) == codes.DeadlineExceeded || errors.Is(ctx.Err(), context.DeadlineExceeded):
+		return errors.New("timed out waiting for the condition")
+	case err != nil:
+		return err
+	case ctx.Err() != nil:
+		return ctx.Err() // interrupted
 	}
+	return fmt.Errorf("the server ended the watch of daemon set %q before its rollout finished", name)
 }
