@@ -7,7 +7,11 @@ package framework
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"net"
+	"os"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -82,23 +86,60 @@ func WaitFor(t testing.TB, what string, timeout time.Duration, cond func() bool)
 	}
 }
 
-// freeAddrs reserves n loopback addresses with distinct ports.
+// freeAddrs picks n loopback addresses with distinct free ports for
+// servers that will listen on them later. The ports are random and below
+// the kernel's ephemeral range: a port the kernel hands out (to an
+// outgoing connection, or to a listener on port 0 in a test running beside
+// this one) could otherwise be taken between this choice and the server's
+// listen.
 func freeAddrs(t testing.TB, n int) []string {
 	t.Helper()
+	lo, hi := 15000, ephemeralStart()
 	var out []string
 	var ls []net.Listener
-	for i := 0; i < n; i++ {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+	defer func() {
+		for _, l := range ls {
+			_ = l.Close()
+		}
+	}()
+	for tries := 0; len(out) < n; tries++ {
+		addr := "127.0.0.1:0" // no room below the ephemeral range: let the kernel choose
+		if hi-lo >= 1000 {
+			addr = fmt.Sprintf("127.0.0.1:%d", lo+rand.IntN(hi-lo))
+		}
+		l, err := net.Listen("tcp", addr)
 		if err != nil {
-			t.Fatal(err)
+			if tries > 1000 {
+				t.Fatalf("no free loopback port: %v", err)
+			}
+			continue // taken: pick another
 		}
 		ls = append(ls, l)
 		out = append(out, l.Addr().String())
 	}
-	for _, l := range ls {
-		_ = l.Close()
-	}
 	return out
+}
+
+// FreePort is one port as freeAddrs picks them.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	_, port, _ := net.SplitHostPort(freeAddrs(t, 1)[0])
+	p, _ := strconv.Atoi(port)
+	return p
+}
+
+// ephemeralStart is the first port of the kernel's ephemeral range.
+func ephemeralStart() int {
+	data, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 32768
+	}
+	if f := strings.Fields(string(data)); len(f) == 2 {
+		if v, err := strconv.Atoi(f[0]); err == nil {
+			return v
+		}
+	}
+	return 32768
 }
 
 // dial returns a client for addr that sends token as a bearer token.

@@ -31,7 +31,8 @@ var _ Cluster = (*InProcess)(nil)
 // the cluster has written admin.conf. Options adjust every server's config.
 func NewInProcess(t testing.TB, n int, options ...func(*server.Config)) *InProcess {
 	t.Helper()
-	api, raft := freeAddrs(t, n), freeAddrs(t, n)
+	addrs := freeAddrs(t, 2*n) // one call: the ports are distinct
+	api, raft := addrs[:n:n], addrs[n:]
 	c := &InProcess{servers: make([]*server.Server, n), clients: map[int]corralpb.ClusterClient{}}
 	root := t.TempDir()
 	for i := 0; i < n; i++ {

@@ -76,7 +76,8 @@ func Binary(t testing.TB) string {
 func NewProcesses(t testing.TB, n int) *Processes {
 	t.Helper()
 	c := &Processes{bin: Binary(t), procs: make([]*exec.Cmd, n), clients: map[int]corralpb.ClusterClient{}}
-	api, raft := freeAddrs(t, n), freeAddrs(t, n)
+	addrs := freeAddrs(t, 2*n) // one call: the ports are distinct
+	api, raft := addrs[:n:n], addrs[n:]
 	root := t.TempDir()
 	for i := 0; i < n; i++ {
 		var join []string
