@@ -332,8 +332,9 @@ func prefixToIPNet(p netip.Prefix) *net.IPNet {
 	return &net.IPNet{IP: net.IP(p.Addr().AsSlice()), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}
 }
 
-// Destroy implements Network.
-func (b *Bridge) Destroy(ctx context.Context) error {
+// overRecords runs fn, under the bridge's lock, with the host namespace and
+// every pod record; op names the operation in errors.
+func (b *Bridge) overRecords(ctx context.Context, op string, fn func(h *hostNS, pods []*podRecord) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -341,13 +342,25 @@ func (b *Bridge) Destroy(ctx context.Context) error {
 	defer b.mu.Unlock()
 	h, err := openNS(b.cfg.HostNetNS)
 	if err != nil {
-		return fmt.Errorf("destroy network: %w", err)
+		return fmt.Errorf("%s: %w", op, err)
 	}
 	defer h.close()
 	pods, err := b.store.pods()
 	if err != nil {
-		return fmt.Errorf("destroy network: %w", err)
+		return fmt.Errorf("%s: %w", op, err)
 	}
+	if err := fn(h, pods); err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	return nil
+}
+
+// Destroy implements Network.
+func (b *Bridge) Destroy(ctx context.Context) error {
+	return b.overRecords(ctx, "destroy network", b.destroy)
+}
+
+func (b *Bridge) destroy(h *hostNS, pods []*podRecord) error {
 	var errs []error
 	for _, p := range pods {
 		if err := deleteLink(h.nl, p.HostVeth); err != nil {
@@ -367,10 +380,10 @@ func (b *Bridge) Destroy(ctx context.Context) error {
 		errs = append(errs, err)
 	}
 	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("destroy network: %w", err)
+		return err
 	}
 	if err := os.RemoveAll(b.cfg.StateDir); err != nil {
-		return fmt.Errorf("destroy network: remove state: %w", err)
+		return fmt.Errorf("remove state: %w", err)
 	}
 	b.podCIDR = netip.Prefix{}
 	b.log.Info("network destroyed", "pods", len(pods))

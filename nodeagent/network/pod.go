@@ -249,20 +249,12 @@ func (b *Bridge) detach(h *hostNS, rec *podRecord, rewrite bool) error {
 
 // Reconcile implements Network.
 func (b *Bridge) Reconcile(ctx context.Context, keep map[string]bool) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	h, err := openNS(b.cfg.HostNetNS)
-	if err != nil {
-		return fmt.Errorf("reconcile network: %w", err)
-	}
-	defer h.close()
-	pods, err := b.store.pods()
-	if err != nil {
-		return fmt.Errorf("reconcile network: %w", err)
-	}
+	return b.overRecords(ctx, "reconcile network", func(h *hostNS, pods []*podRecord) error {
+		return b.reconcile(h, pods, keep)
+	})
+}
+
+func (b *Bridge) reconcile(h *hostNS, pods []*podRecord, keep map[string]bool) error {
 	var errs []error
 	kept := map[netip.Addr]bool{}
 	veths := map[string]bool{}
@@ -289,10 +281,7 @@ func (b *Bridge) Reconcile(ctx context.Context, keep map[string]bool) error {
 			errs = append(errs, err)
 		}
 	}
-	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("reconcile network: %w", err)
-	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // releaseOrphans releases the reservations of addresses no record holds.
