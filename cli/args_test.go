@@ -217,6 +217,8 @@ func TestFormatError(t *testing.T) {
 		{status.Error(codes.PermissionDenied, "no"), "Error from server (Forbidden): no"},
 		{status.Error(codes.Unauthenticated, "bad token"), "error: You must be logged in to the server (Unauthorized): bad token"},
 		{status.Error(codes.Unavailable, `connection error: desc = "transport: Error while dialing: dial tcp 127.0.0.1:1: connect: connection refused"`), "Unable to connect to the server: dial tcp 127.0.0.1:1: connect: connection refused"},
+		{status.Error(codes.Unavailable, `connection error: desc = "transport: authentication handshake failed: verify peer certificate: x509: certificate signed by unknown authority (possibly because of \"x509: ECDSA verification failure\")"`),
+			`Unable to connect to the server: TLS handshake failed: verify peer certificate: x509: certificate signed by unknown authority (possibly because of "x509: ECDSA verification failure")`},
 		{status.Error(codes.DeadlineExceeded, "context deadline exceeded"), "Error from server (Timeout): context deadline exceeded"},
 		{status.Error(codes.Internal, "boom"), "Error from server (InternalError): boom"},
 		{errors.New("the server doesn't have a resource type \"foo\""), `error: the server doesn't have a resource type "foo"`},
@@ -232,12 +234,16 @@ func TestFormatError(t *testing.T) {
 func TestConfigLookupOrder(t *testing.T) {
 	dir := t.TempDir()
 	home := filepath.Join(dir, "home")
+	// Each config's certificate data names its server, so the test sees
+	// which file the credentials came from.
 	mk := func(path, server string) {
 		t.Helper()
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 			t.Fatal(err)
 		}
-		if err := WriteConfig(path, &Config{Servers: []string{server}, Token: "tok-" + server}); err != nil {
+		c := &Config{Servers: []string{server}, CertificateAuthorityData: []byte("ca-" + server),
+			ClientCertificateData: []byte("cert-" + server), ClientKeyData: []byte("key-" + server)}
+		if err := WriteConfig(path, c); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -248,41 +254,41 @@ func TestConfigLookupOrder(t *testing.T) {
 	env := map[string]string{}
 	g := &globals{getenv: func(k string) string { return env[k] }, homeDir: func() (string, error) { return home, nil }}
 
-	check := func(wantServers string, wantToken string) {
+	check := func(wantServers, wantFrom string) {
 		t.Helper()
-		servers, token, err := g.connection()
+		c, err := g.connection()
 		if err != nil {
 			t.Fatalf("connection: %v", err)
 		}
-		if strings.Join(servers, ",") != wantServers || token != wantToken {
-			t.Fatalf("got %v %q, want %s %q", servers, token, wantServers, wantToken)
+		got := strings.Join([]string{string(c.caPEM), string(c.certPEM), string(c.keyPEM)}, " ")
+		want := "ca-" + wantFrom + " cert-" + wantFrom + " key-" + wantFrom
+		if strings.Join(c.servers, ",") != wantServers || got != want {
+			t.Fatalf("got %v %q, want %s %q", c.servers, got, wantServers, want)
 		}
 	}
 	g.configPath = flagConf
 	env[configEnv] = envConf
-	check("flag:1", "tok-flag:1")
+	check("flag:1", "flag:1")
 	g.configPath = ""
-	check("env:1", "tok-env:1")
+	check("env:1", "env:1")
 	delete(env, configEnv)
-	check("user:1", "tok-user:1")
+	check("user:1", "user:1")
 	g.servers = "a:1, b:2"
-	check("a:1,b:2", "tok-user:1")
-	g.token = "override"
-	check("a:1,b:2", "override")
+	check("a:1,b:2", "user:1")
 
 	// Nothing found anywhere.
 	g2 := &globals{getenv: func(string) string { return "" }, homeDir: func() (string, error) { return filepath.Join(dir, "nohome"), nil },
 		adminConf: filepath.Join(dir, "no-admin.conf")}
-	if _, _, err := g2.connection(); err == nil || !strings.Contains(err.Error(), "no configuration found") {
+	if _, err := g2.connection(); err == nil || !strings.Contains(err.Error(), "no configuration found") {
 		t.Fatalf("no config: %v", err)
 	}
 	// The server's admin.conf is the last candidate.
 	mk(g2.adminConf, "admin:1")
-	if servers, token, err := g2.connection(); err != nil || strings.Join(servers, ",") != "admin:1" || token != "tok-admin:1" {
-		t.Fatalf("admin.conf: %v %q %v", servers, token, err)
+	if c, err := g2.connection(); err != nil || strings.Join(c.servers, ",") != "admin:1" || string(c.certPEM) != "cert-admin:1" {
+		t.Fatalf("admin.conf: %+v %v", c, err)
 	}
 	g2.configPath = filepath.Join(dir, "missing.conf")
-	if _, _, err := g2.connection(); err == nil || !strings.Contains(err.Error(), "missing.conf") {
+	if _, err := g2.connection(); err == nil || !strings.Contains(err.Error(), "missing.conf") {
 		t.Fatalf("explicit missing config: %v", err)
 	}
 }

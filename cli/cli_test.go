@@ -73,8 +73,8 @@ func TestApplyCreatedConfiguredUnchanged(t *testing.T) {
 	if out := h.mustRun("apply", "-f", "-"); out != "daemonset.apps/nginx-daemonset configured\n" {
 		t.Fatalf("apply changed: %q", out)
 	}
-	if got := fake.sortedAuth(); !reflect.DeepEqual(got, []string{"Bearer s3cret"}) {
-		t.Fatalf("authorization sent: %v", got)
+	if got := fake.sortedAuth(); !reflect.DeepEqual(got, []string{testAdmin.String()}) {
+		t.Fatalf("client identities seen: %v", got)
 	}
 	// Server dry run says so and changes nothing.
 	h.stdin = strings.Replace(seedManifest, "nginx:1.25", "nginx:1.27", 1)
@@ -488,9 +488,7 @@ func TestDeadServerIsSkipped(t *testing.T) {
 	if err := lis.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if err := WriteConfig(h.config, &Config{Servers: []string{dead, h.addr}, Token: "s3cret"}); err != nil {
-		t.Fatal(err)
-	}
+	h.setServers(dead, h.addr)
 	if out := h.mustRun("get", "ds", "-o", "name"); out != "daemonset.apps/nginx-daemonset\n" {
 		t.Fatalf("get through the second server: %q", out)
 	}
@@ -564,9 +562,7 @@ func TestSilentServerIsSkipped(t *testing.T) {
 			t.Cleanup(func() { _ = c.Close() })
 		}
 	}()
-	if err := WriteConfig(h.config, &Config{Servers: []string{lis.Addr().String(), h.addr}, Token: "s3cret"}); err != nil {
-		t.Fatal(err)
-	}
+	h.setServers(lis.Addr().String(), h.addr)
 	start := time.Now()
 	if out := h.mustRun("get", "ds", "-o", "name"); out != "daemonset.apps/nginx-daemonset\n" {
 		t.Fatalf("get: %q", out)

@@ -8,10 +8,11 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/resolver"
 	"google.golang.org/grpc/resolver/manual"
 
+	"github.com/corral-dev/corral/pki"
 	corralpb "github.com/corral-dev/corral/proto"
 )
 
@@ -19,39 +20,31 @@ import (
 // the first that answers; a dead server is skipped.
 const pickFirstConfig = `{"loadBalancingConfig":[{"pick_first":{}}]}`
 
-// bearerToken sends "authorization: Bearer <token>" with every RPC. The
-// connection is plain TCP for now, so it does not demand transport security.
-type bearerToken string
-
-// GetRequestMetadata implements credentials.PerRPCCredentials.
-func (t bearerToken) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
-	return map[string]string{"authorization": "Bearer " + string(t)}, nil
-}
-
-// RequireTransportSecurity implements credentials.PerRPCCredentials.
-func (t bearerToken) RequireTransportSecurity() bool { return false }
-
 // dial opens one channel over every server address with client-side
-// pick-first balancing. grpc.NewClient connects lazily, on the first RPC.
-func dial(servers []string, token string) (*grpc.ClientConn, error) {
+// pick-first balancing, over mutual TLS: the servers must show a
+// certificate of the cluster CA naming pki.ServerName and the server role,
+// and the CLI presents the user's certificate. grpc.NewClient connects
+// lazily, on the first RPC.
+func dial(c *connection) (*grpc.ClientConn, error) {
+	creds, err := c.credentials()
+	if err != nil {
+		return nil, err
+	}
 	r := manual.NewBuilderWithScheme("corral")
-	addrs := make([]resolver.Address, 0, len(servers))
-	for _, s := range servers {
+	addrs := make([]resolver.Address, 0, len(c.servers))
+	for _, s := range c.servers {
 		addrs = append(addrs, resolver.Address{Addr: s})
 	}
 	r.InitialState(resolver.State{Addresses: addrs})
-	opts := []grpc.DialOption{
+	tlsConfig := creds.ClientConfig(pki.ServerName, pki.OnlyRole(pki.RoleServer))
+	conn, err := grpc.NewClient(r.Scheme()+":///cluster",
 		grpc.WithResolvers(r),
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithTransportCredentials(credentials.NewTLS(tlsConfig)),
 		grpc.WithDefaultServiceConfig(pickFirstConfig),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(256 << 20)),
-	}
-	if token != "" {
-		opts = append(opts, grpc.WithPerRPCCredentials(bearerToken(token)))
-	}
-	conn, err := grpc.NewClient(r.Scheme()+":///cluster", opts...)
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(256<<20)),
+	)
 	if err != nil {
-		return nil, fmt.Errorf("connect to %s: %w", strings.Join(servers, ","), err)
+		return nil, fmt.Errorf("connect to %s: %w", strings.Join(c.servers, ","), err)
 	}
 	return conn, nil
 }
@@ -61,15 +54,15 @@ func (g *globals) cluster() (corralpb.ClusterClient, error) {
 	if g.client != nil {
 		return g.client, nil
 	}
-	servers, token, err := g.connection()
+	c, err := g.connection()
 	if err != nil {
 		return nil, err
 	}
-	conn, err := dial(servers, token)
+	conn, err := dial(c)
 	if err != nil {
 		return nil, err
 	}
-	g.conn, g.client = conn, corralpb.NewClusterClient(conn)
+	g.conn, g.client, g.dialed = conn, corralpb.NewClusterClient(conn), c.servers
 	return g.client, nil
 }
 
@@ -79,7 +72,7 @@ func (g *globals) closeConn() error {
 		return nil
 	}
 	conn := g.conn
-	g.conn, g.client = nil, nil
+	g.conn, g.client, g.dialed = nil, nil, nil
 	if err := conn.Close(); err != nil {
 		return fmt.Errorf("close grpc connection: %w", err)
 	}

@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"sigs.k8s.io/yaml"
+
+	"github.com/corral-dev/corral/pki"
 )
 
 // Config file identity.
@@ -30,20 +32,47 @@ const (
 	configLookupOrder = "--config, $CORRAL_CONFIG, ~/.corral/config, " + DefaultAdminConf
 )
 
-// Config is the CLI's config file (YAML):
+// Config is the CLI's config file (YAML), a kubeconfig cut down to one
+// cluster and one user:
 //
 //	apiVersion: corral/v1
 //	kind: Config
 //	servers: [10.0.0.1:7443, 10.0.0.2:7443]
-//	token: <admin bearer token>
+//	certificateAuthorityData: <base64 of the cluster CA certificate, PEM>
+//	clientCertificateData: <base64 of the user's certificate, PEM>
+//	clientKeyData: <base64 of the user's private key, PEM>
+//
+// The CLI talks to the servers over mutual TLS only: it trusts a server
+// whose certificate chains to certificateAuthorityData and names
+// "corral-server", and presents clientCertificateData, whose subject says
+// who the user is and whether they are an admin or a viewer (package
+// pki). A server writes an admin's config to DATA_DIR/admin.conf; `corral
+// user create` makes one for another user. A file holding clientKeyData
+// must be readable and writable by its owner alone (mode 0600): ReadConfig
+// refuses it otherwise, as ssh refuses an open private key. The global
+// flags --certificate-authority, --client-certificate and --client-key
+// (PEM files) override the data fields.
 type Config struct {
-	APIVersion string   `json:"apiVersion"`
-	Kind       string   `json:"kind"`
-	Servers    []string `json:"servers"`
-	Token      string   `json:"token,omitempty"`
+	APIVersion               string   `json:"apiVersion"`
+	Kind                     string   `json:"kind"`
+	Servers                  []string `json:"servers"`
+	CertificateAuthorityData []byte   `json:"certificateAuthorityData,omitempty"`
+	ClientCertificateData    []byte   `json:"clientCertificateData,omitempty"`
+	ClientKeyData            []byte   `json:"clientKeyData,omitempty"`
+
+	// legacyToken records that the file still holds the bearer token of
+	// earlier releases, which no server accepts any more; the error for
+	// a missing client certificate says so.
+	legacyToken bool
 }
 
-// ReadConfig reads and checks a config file.
+// legacyConfig holds the fields of earlier config formats.
+type legacyConfig struct {
+	Token string `json:"token"`
+}
+
+// ReadConfig reads and checks a config file. A file that holds a client
+// key is refused unless only its owner may read it.
 func ReadConfig(path string) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -59,48 +88,66 @@ func ReadConfig(path string) (*Config, error) {
 	if c.Kind != "" && c.Kind != ConfigKind {
 		return nil, fmt.Errorf("config %s: kind %q is not %q", path, c.Kind, ConfigKind)
 	}
+	if len(c.ClientKeyData) > 0 {
+		if err := pki.CheckPrivate(path); err != nil {
+			return nil, err
+		}
+	}
+	var legacy legacyConfig
+	if err := yaml.Unmarshal(data, &legacy); err == nil { // the same document parsed above
+		c.legacyToken = legacy.Token != ""
+	}
 	return &c, nil
+}
+
+// encodeConfig renders c as YAML, filling in apiVersion and kind.
+func encodeConfig(c *Config) ([]byte, error) {
+	out := *c
+	out.APIVersion, out.Kind = ConfigAPIVersion, ConfigKind
+	data, err := yaml.Marshal(&out)
+	if err != nil {
+		return nil, fmt.Errorf("encode config: %w", err)
+	}
+	return data, nil
 }
 
 // WriteConfig writes c to path with mode 0600, atomically (temp file and
 // rename), filling in apiVersion and kind. Servers use it for admin.conf.
 func WriteConfig(path string, c *Config) error {
-	out := *c
-	out.APIVersion, out.Kind = ConfigAPIVersion, ConfigKind
-	data, err := yaml.Marshal(&out)
+	data, err := encodeConfig(c)
 	if err != nil {
-		return fmt.Errorf("encode config: %w", err)
+		return err
 	}
-	return writeFileAtomic(path, data, 0o600)
+	return pki.WritePrivate(path, data)
 }
 
-// writeFileAtomic writes data to a temporary file beside path, syncs it and
-// renames it into place.
-func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+// writeNewConfig writes c to path with mode 0600 unless path exists: it
+// never replaces a file. A partly written file is removed.
+func writeNewConfig(path string, c *Config) error {
+	data, err := encodeConfig(c)
 	if err != nil {
-		return fmt.Errorf("create temp file for %s: %w", path, err)
+		return err
 	}
-	tmp := f.Name()
-	cleanup := func(err error) error {
-		_ = f.Close()      // already failing; the close error adds nothing
-		_ = os.Remove(tmp) // best effort: the temp file is garbage either way
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("%s already exists: refusing to overwrite it", path)
+	}
+	if err != nil {
+		return fmt.Errorf("create config: %w", err)
+	}
+	fail := func(err error) error {
+		_ = f.Close()       // already failing
+		_ = os.Remove(path) // we created it; a partial config is worse than none
 		return err
 	}
 	if _, err := f.Write(data); err != nil {
-		return cleanup(fmt.Errorf("write %s: %w", tmp, err))
-	}
-	if err := f.Chmod(mode); err != nil {
-		return cleanup(fmt.Errorf("chmod %s: %w", tmp, err))
+		return fail(fmt.Errorf("write %s: %w", path, err))
 	}
 	if err := f.Sync(); err != nil {
-		return cleanup(fmt.Errorf("sync %s: %w", tmp, err))
+		return fail(fmt.Errorf("sync %s: %w", path, err))
 	}
 	if err := f.Close(); err != nil {
-		return cleanup(fmt.Errorf("close %s: %w", tmp, err))
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return cleanup(fmt.Errorf("rename %s to %s: %w", tmp, path, err))
+		return fail(fmt.Errorf("close %s: %w", path, err))
 	}
 	return nil
 }
@@ -134,35 +181,6 @@ func (g *globals) findConfig() (path string, explicit bool, err error) {
 		}
 	}
 	return "", false, nil
-}
-
-// connection resolves the servers and token this invocation talks to:
-// --server and --token override what the config file says.
-func (g *globals) connection() (servers []string, token string, err error) {
-	path, _, err := g.findConfig()
-	if err != nil {
-		return nil, "", err
-	}
-	var cfg *Config
-	if path != "" {
-		if cfg, err = ReadConfig(path); err != nil {
-			return nil, "", err
-		}
-		servers, token = cfg.Servers, cfg.Token
-	}
-	if g.servers != "" {
-		servers = splitList(g.servers)
-	}
-	if g.token != "" {
-		token = g.token
-	}
-	if len(servers) == 0 {
-		if path == "" {
-			return nil, "", fmt.Errorf("no configuration found (looked in %s); pass --server HOST:PORT", configLookupOrder)
-		}
-		return nil, "", fmt.Errorf("config %s names no servers; pass --server HOST:PORT", path)
-	}
-	return servers, token, nil
 }
 
 // splitList splits a comma-separated flag value, dropping empty items.

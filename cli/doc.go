@@ -1,7 +1,8 @@
 // Package cli is corral's kubectl-like command line: the verbs a user types
 // (apply, get, describe, delete, label, taint, cordon, edit, create, cluster,
-// snapshot, version, ...) and the printers that render objects the way kubectl
-// does, so that habits and scripts written for kubectl carry over.
+// snapshot, token, user, version, ...) and the printers that render objects
+// the way kubectl does, so that habits and scripts written for kubectl carry
+// over.
 //
 // # Model
 //
@@ -9,14 +10,22 @@
 // constructor newXCommand(g *globals) *cobra.Command plus an options struct
 // whose run(ctx) method does the work; NewRootCommand wires them together. The
 // shared state of one invocation is a *globals: the input and output streams,
-// the connection flags (--config, --server, --token, --request-timeout), the
-// namespace, a clock, and the gRPC connection, which is dialed lazily on the
-// first RPC and closed when the command returns.
+// the connection flags (--config, --server, --certificate-authority,
+// --client-certificate, --client-key, --request-timeout), the namespace, a
+// clock, and the gRPC connection, which is dialed lazily on the first RPC and
+// closed when the command returns.
 //
-// The CLI speaks only the Cluster gRPC service (package corralpb). It dials
-// every configured server with a client-side pick-first policy, so a dead
-// server is skipped, and sends "authorization: Bearer <token>" on every call
-// when the config holds a token. Unary calls are bounded by --request-timeout.
+// The CLI speaks only the Cluster gRPC service (package corralpb), and only
+// over mutual TLS (package pki): it trusts a server whose certificate chains
+// to the cluster CA of its config and names pki.ServerName with the server
+// role, and it presents the user's client certificate, whose subject says
+// who the user is and whether they are an admin or a viewer. The config file
+// (Config) holds the servers, the CA and the user's certificate and key, as
+// a kubeconfig does; the servers write one for an admin (admin.conf), and
+// `corral user create` makes one for another user from a key generated on
+// the user's machine. The CLI dials every configured server with a
+// client-side pick-first policy, so a dead server is skipped. Unary calls
+// are bounded by --request-timeout.
 //
 // Objects are read and written through package api: manifests are decoded
 // with api.DecodeFiles, defaulted and validated locally before anything is
@@ -33,7 +42,9 @@
 //
 // Commands return errors; the runner prints each one once, to the error
 // stream, in kubectl's words ("Error from server (NotFound): ...",
-// "error: ..."), and ExitCode turns any error into exit status 1 (`exec`
+// "Error from server (Forbidden): ..." for a viewer's write, "Unable to
+// connect to the server: TLS handshake failed: ..." for a server of another
+// cluster, "error: ..."), and ExitCode turns any error into exit status 1 (`exec`
 // exits with the remote command's code instead). A command that has
 // already printed its errors (say, one of three deletes failed) returns
 // errReported so nothing is printed twice.

@@ -3,6 +3,7 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"google.golang.org/grpc/codes"
@@ -136,8 +137,19 @@ func formatStatus(s *status.Status) string {
 
 // dialMessage trims gRPC's transport wrapping from a connection error, so
 // "connection error: desc = \"transport: Error while dialing: dial tcp
-// 127.0.0.1:1: connect: connection refused\"" reads as the dial error itself.
+// 127.0.0.1:1: connect: connection refused\"" reads as the dial error itself
+// and a failed TLS handshake as "TLS handshake failed: " and its cause.
 func dialMessage(msg string) string {
+	const desc = "desc = "
+	if i := strings.Index(msg, desc+`"`); i >= 0 {
+		if s, err := strconv.Unquote(msg[i+len(desc):]); err == nil {
+			msg = s
+		}
+	}
+	msg = strings.TrimPrefix(msg, "transport: ")
+	if cause, ok := strings.CutPrefix(msg, "authentication handshake failed: "); ok {
+		return "TLS handshake failed: " + cause
+	}
 	const marker = "Error while dialing: "
 	if i := strings.LastIndex(msg, marker); i >= 0 {
 		return strings.TrimRight(msg[i+len(marker):], "\"")

@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"os"
@@ -16,12 +17,13 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/corral-dev/corral/api"
+	"github.com/corral-dev/corral/pki"
 	corralpb "github.com/corral-dev/corral/proto"
 )
 
@@ -34,7 +36,7 @@ type fakeCluster struct {
 	mu      sync.Mutex
 	objs    map[string]*corralpb.Object
 	rv      int64
-	auth    []string // authorization metadata seen
+	auth    []string // the client identities seen
 	applies []*corralpb.ApplyRequest
 	deletes []*corralpb.DeleteRequest
 	updates int
@@ -48,6 +50,16 @@ type fakeCluster struct {
 	// and exec_test.go).
 	logs func(*corralpb.LogsRequest, grpc.ServerStreamingServer[corralpb.LogsChunk]) error
 	exec func(grpc.BidiStreamingServer[corralpb.ExecInput, corralpb.ExecOutput]) error
+
+	// ca signs CreateUser's requests (newHarness sets it).
+	ca *pki.CA
+	// secrets are the join token secrets by role; Token rotates them.
+	secrets map[string]string
+	tokens  []*corralpb.TokenRequest
+	users   []*corralpb.CreateUserRequest
+	signed  [][]byte // the certificates CreateUser issued
+	// userServers are the servers CreateUser names.
+	userServers []string
 }
 
 var _ corralpb.ClusterServer = (*fakeCluster)(nil)
@@ -90,15 +102,68 @@ func (f *fakeCluster) object(kind, ns, name string) *corralpb.Object {
 	return proto.Clone(o).(*corralpb.Object)
 }
 
-// noteAuth records the authorization header of a call.
+// noteAuth records the verified client identity of a call.
 func (f *fakeCluster) noteAuth(ctx context.Context) {
-	md, _ := metadata.FromIncomingContext(ctx)
-	f.auth = append(f.auth, strings.Join(md.Get("authorization"), ","))
+	id, _, err := pki.FromContext(ctx)
+	if err != nil {
+		f.auth = append(f.auth, err.Error())
+		return
+	}
+	f.auth = append(f.auth, id.String())
 }
 
 func notFound(kind, name string) error {
 	k, _ := api.KindByName(kind)
 	return status.Errorf(codes.NotFound, "%s %q not found", k.GroupResource(), name)
+}
+
+// requireAdmin refuses a caller whose certificate is not an admin's, as
+// the servers do.
+func requireAdmin(ctx context.Context, what string) error {
+	id, _, err := pki.FromContext(ctx)
+	if err != nil {
+		return status.Error(codes.Unauthenticated, err.Error())
+	}
+	if id.Role != pki.RoleAdmin {
+		return status.Errorf(codes.PermissionDenied, "%s may not %s: only admins may", id, what)
+	}
+	return nil
+}
+
+func (f *fakeCluster) Token(ctx context.Context, req *corralpb.TokenRequest) (*corralpb.TokenResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.tokens = append(f.tokens, req)
+	if err := requireAdmin(ctx, "read join tokens"); err != nil {
+		return nil, err
+	}
+	if f.secrets == nil {
+		f.secrets = map[string]string{}
+	}
+	if req.GetRotate() || f.secrets[req.GetRole()] == "" {
+		f.secrets[req.GetRole()] = pki.NewSecret()
+	}
+	t := pki.Token{Role: req.GetRole(), CAHash: f.ca.Digest(), Secret: f.secrets[req.GetRole()]}
+	return &corralpb.TokenResponse{Token: t.String()}, nil
+}
+
+func (f *fakeCluster) CreateUser(ctx context.Context, req *corralpb.CreateUserRequest) (*corralpb.CreateUserResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.users = append(f.users, req)
+	if err := requireAdmin(ctx, "create users"); err != nil {
+		return nil, err
+	}
+	role, err := pki.ParseRole(req.GetRole())
+	if err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	cert, err := f.ca.SignCSR(req.GetCsr(), pki.Identity{Role: role, Name: req.GetName()}, time.Now(), time.Hour)
+	if err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	f.signed = append(f.signed, cert)
+	return &corralpb.CreateUserResponse{CertPem: cert, CaPem: f.ca.CertPEM, Servers: f.userServers}, nil
 }
 
 // sameContent compares objects ignoring server-owned metadata.
@@ -326,10 +391,17 @@ func (f *fakeCluster) Version(context.Context, *corralpb.VersionRequest) (*corra
 	return &corralpb.VersionResponse{Version: "v9.9.9", GoVersion: "go1.26", Platform: "linux/amd64"}, nil
 }
 
-// harness runs CLI invocations against a fake cluster served on loopback.
+// testAdmin is the user the harness's config names.
+var testAdmin = pki.Identity{Role: pki.RoleAdmin, Name: "test-admin"}
+
+// harness runs CLI invocations against a fake cluster served over mutual
+// TLS on loopback.
 type harness struct {
-	t      *testing.T
-	fake   *fakeCluster
+	t    *testing.T
+	fake *fakeCluster
+	// ca issued the fake server's certificate and the config's client
+	// certificate.
+	ca     *pki.CA
 	addr   string
 	config string
 	now    time.Time
@@ -337,27 +409,73 @@ type harness struct {
 	stdin  string
 }
 
-// newHarness serves fake on 127.0.0.1:0 and writes a config naming it with
-// a token.
+// newHarness makes a cluster CA, serves fake on 127.0.0.1:0 with a server
+// certificate of that CA (client certificates required), and writes a
+// config naming it with an admin's certificate of the same CA.
 func newHarness(t *testing.T, fake *fakeCluster) *harness {
 	t.Helper()
+	ca, err := pki.NewCA(time.Now())
+	if err != nil {
+		t.Fatalf("new CA: %v", err)
+	}
+	fake.ca = ca
+	certPEM, keyPEM, err := ca.Issue(pki.Identity{Role: pki.RoleServer, Name: "fake"}, time.Now(), time.Hour)
+	if err != nil {
+		t.Fatalf("issue server certificate: %v", err)
+	}
+	pair, err := pki.KeyPair(certPEM, keyPEM, nil)
+	if err != nil {
+		t.Fatalf("server key pair: %v", err)
+	}
+	var creds pki.Credentials
+	creds.SetCA(ca.Cert)
+	creds.SetCertificate(pair)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatalf("listen: %v", err)
 	}
-	srv := grpc.NewServer()
+	srv := grpc.NewServer(grpc.Creds(credentials.NewTLS(creds.ServerConfig(tls.RequireAndVerifyClientCert, nil, "h2"))))
 	corralpb.RegisterClusterServer(srv, fake)
 	go func() { _ = srv.Serve(lis) }() // Serve returns when Stop is called
 	t.Cleanup(srv.Stop)
-	cfg := filepath.Join(t.TempDir(), "config")
-	if err := WriteConfig(cfg, &Config{Servers: []string{lis.Addr().String()}, Token: "s3cret"}); err != nil {
-		t.Fatalf("write config: %v", err)
+	h := &harness{
+		t: t, fake: fake, ca: ca, addr: lis.Addr().String(),
+		config: filepath.Join(t.TempDir(), "config"),
+		now:    time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC),
+		env:    map[string]string{},
 	}
-	return &harness{
-		t: t, fake: fake, addr: lis.Addr().String(), config: cfg,
-		now: time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC),
-		env: map[string]string{},
+	h.writeConfig(h.config, h.userConfig(testAdmin, h.addr))
+	return h
+}
+
+// userConfig is a config naming servers, with the harness's CA and a new
+// certificate for id.
+func (h *harness) userConfig(id pki.Identity, servers ...string) *Config {
+	h.t.Helper()
+	certPEM, keyPEM, err := h.ca.Issue(id, time.Now(), time.Hour)
+	if err != nil {
+		h.t.Fatalf("issue %s: %v", id, err)
 	}
+	return &Config{Servers: servers, CertificateAuthorityData: h.ca.CertPEM, ClientCertificateData: certPEM, ClientKeyData: keyPEM}
+}
+
+// writeConfig writes c to path.
+func (h *harness) writeConfig(path string, c *Config) {
+	h.t.Helper()
+	if err := WriteConfig(path, c); err != nil {
+		h.t.Fatalf("write config: %v", err)
+	}
+}
+
+// setServers rewrites the harness's config to name servers.
+func (h *harness) setServers(servers ...string) {
+	h.t.Helper()
+	c, err := ReadConfig(h.config)
+	if err != nil {
+		h.t.Fatalf("read config: %v", err)
+	}
+	c.Servers = servers
+	h.writeConfig(h.config, c)
 }
 
 // run executes one CLI invocation and returns stdout, stderr and the exit
@@ -397,7 +515,7 @@ func writeFile(t *testing.T, name, content string) string {
 	return p
 }
 
-// sortedAuth returns the distinct authorization values seen.
+// sortedAuth returns the distinct client identities seen.
 func (f *fakeCluster) sortedAuth() []string {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -73,8 +73,8 @@ func TestLogsRequests(t *testing.T) {
 			t.Errorf("%v: request %v, want %v", c.args, got, c.want)
 		}
 	}
-	if got := fake.sortedAuth(); len(got) != 1 || got[0] != "Bearer s3cret" {
-		t.Fatalf("authorization sent: %v", got)
+	if got := fake.sortedAuth(); len(got) != 1 || got[0] != testAdmin.String() {
+		t.Fatalf("client identities seen: %v", got)
 	}
 }
 

@@ -27,7 +27,9 @@ type globals struct {
 
 	configPath     string
 	servers        string
-	token          string
+	caFile         string
+	certFile       string
+	keyFile        string
 	namespace      string
 	requestTimeout string
 
@@ -40,6 +42,8 @@ type globals struct {
 
 	conn   *grpc.ClientConn
 	client corralpb.ClusterClient
+	// dialed are the server addresses conn was dialed with.
+	dialed []string
 }
 
 // NewRootCommand returns the `corral` command with every CLI verb. extra
@@ -86,7 +90,9 @@ func newRootCommand(g *globals, extra ...*cobra.Command) *cobra.Command {
 	pf := root.PersistentFlags()
 	pf.StringVar(&g.configPath, "config", "", "Path to the CLI config file (default: $CORRAL_CONFIG, ~/.corral/config, /var/lib/corral/admin.conf)")
 	pf.StringVarP(&g.servers, "server", "s", "", "API address(es) of the servers, host:port[,host:port...]; overrides the config")
-	pf.StringVar(&g.token, "token", "", "Bearer token for authentication to the API server; overrides the config")
+	pf.StringVar(&g.caFile, "certificate-authority", "", "Path to the cluster CA certificate (PEM) to verify the servers with; overrides the config")
+	pf.StringVar(&g.certFile, "client-certificate", "", "Path to a client certificate file (PEM) for TLS; overrides the config")
+	pf.StringVar(&g.keyFile, "client-key", "", "Path to a client key file (PEM) for TLS; overrides the config")
 	pf.StringVarP(&g.namespace, "namespace", "n", "", "If present, the namespace scope for this CLI request")
 	pf.StringVar(&g.requestTimeout, "request-timeout", "30s", "The length of time to wait before giving up on a single server request (e.g. 1s, 2m, 3h; 0 waits forever)")
 
@@ -119,12 +125,15 @@ func (g *globals) commands() []*cobra.Command {
 		newRolloutCommand(g),
 		newSnapshotCommand(g),
 		newTaintCommand(g),
+		newTokenCommand(g),
+		newUserCommand(g),
 		newVersionCommand(g),
 	}
 }
 
 // groupRunE is the body of a command that only groups subcommands (cluster,
-// snapshot): help without arguments, kubectl's error for an unknown one.
+// snapshot, token, user): help without arguments, kubectl's error for an
+// unknown one.
 func (g *globals) groupRunE() func(*cobra.Command, []string) error {
 	return func(cmd *cobra.Command, args []string) error {
 		if len(args) > 0 {

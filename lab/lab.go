@@ -127,7 +127,7 @@ func (l *Lab) serverArgs(st *State, n *Node, o UpOptions) []string {
 	args := []string{"server", "--name", n.Name, "--data-dir", filepath.Join(st.Dir, n.Name),
 		"--api-addr", st.APIAddr(n), "--raft-addr", fmt.Sprintf("%s:%d", n.Address, st.RaftPort),
 		"--bootstrap-expect", strconv.Itoa(o.Servers), "--node-ip", n.Address, "--cluster-cidr", st.ClusterCIDR,
-		"--cgroup-parent", cgroupParent(st.Bridge, n.Name)}
+		"--cgroup-parent", cgroupParent(st.Bridge, n.Name), "--token-file", bootstrapTokenPath(st.Dir)}
 	var join []string
 	for _, m := range st.Nodes {
 		if m.Role == RoleServer && m != n {

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/corral-dev/corral/pki"
 )
 
 // UpOptions say what `lab up` makes.
@@ -73,6 +75,9 @@ func (l *Lab) bringUp(ctx context.Context, st *State, timeout time.Duration) err
 	if err := writeRegistries(st); err != nil {
 		return err
 	}
+	if err := writeBootstrapToken(st); err != nil {
+		return err
+	}
 	if err := l.startRegistry(st); err != nil {
 		return err
 	}
@@ -110,6 +115,19 @@ func (l *Lab) bringUp(ctx context.Context, st *State, timeout time.Duration) err
 	}
 	return l.routePods(ctx, st)
 }
+
+// writeBootstrapToken writes the secret the lab's servers bootstrap their
+// cluster with (their --token-file), once: a restarted server reads the
+// same one.
+func writeBootstrapToken(st *State) error {
+	path := bootstrapTokenPath(st.Dir)
+	if _, err := os.Stat(path); err == nil {
+		return nil
+	}
+	return writeAtomic(path, []byte(pki.NewSecret()+"\n"), 0o600)
+}
+
+func bootstrapTokenPath(dir string) string { return filepath.Join(dir, "bootstrap-token") }
 
 // waitClientFiles waits for a server to write its admin.conf and token and
 // copies them to DIR/admin.conf and DIR/token.
@@ -254,7 +272,7 @@ func (l *Lab) knownNodes() []string {
 
 // removeFiles removes what the lab wrote in DIR, then DIR if empty.
 func (l *Lab) removeFiles(nodes []string) error {
-	paths := []string{"admin.conf", "token", "registries.yaml", "registry", "pushed", "registry.pid", "registry.log", "lab.json", "lab.json.tmp"}
+	paths := []string{"admin.conf", "token", "bootstrap-token", "registries.yaml", "registry", "pushed", "registry.pid", "registry.log", "lab.json", "lab.json.tmp"}
 	paths = append(paths, nodes...)
 	var errs []error
 	for _, p := range paths {

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/corral-dev/corral/pki"
 	corralpb "github.com/corral-dev/corral/proto"
 )
 
@@ -34,8 +35,13 @@ type Config struct {
 	DataDir string
 	// Servers are API addresses of the servers; any one will do.
 	Servers []string
-	// Token is the cluster's join token (a server's DATA_DIR/token).
-	Token string
+	// Credentials are the node's TLS identity (LoadOrCertify): the agent
+	// dials the servers with them, and renews their certificate while it
+	// runs.
+	Credentials *pki.Credentials
+	// CertDir is where the certificate was loaded from: renewed ones are
+	// saved there.
+	CertDir pki.Dir
 	// Labels and Taints come from the agent's flags; they win over values
 	// set with the CLI for the same keys at every start.
 	Labels map[string]string
@@ -82,6 +88,9 @@ func New(cfg Config) (*Agent, error) {
 	if cfg.Name == "" || cfg.DataDir == "" {
 		return nil, errors.New("agent: name and data dir are required")
 	}
+	if cfg.Credentials == nil || !cfg.Credentials.Ready() || cfg.CertDir == "" {
+		return nil, errors.New("agent: a node certificate and its directory are required (LoadOrCertify)")
+	}
 	if cfg.NodeIP == "" {
 		cfg.NodeIP = defaultIP()
 	}
@@ -89,13 +98,13 @@ func New(cfg Config) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	conn, err := dialServers(cfg.Servers)
+	conn, err := DialServers(cfg.Servers, cfg.Credentials)
 	if err != nil {
 		return nil, fmt.Errorf("agent: %w", err)
 	}
 	a := &Agent{cfg: cfg, log: cfg.Logger, desired: desired, conn: conn,
 		api: corralpb.NewNodeAPIClient(conn), period: 5 * time.Second}
-	a.reporter = newReporter(a.api, cfg.Name, cfg.Token, cfg.Logger)
+	a.reporter = newReporter(a.api, cfg.Name, cfg.Logger)
 	return a, nil
 }
 
@@ -114,7 +123,8 @@ func (a *Agent) Desired() *Desired { return a.desired }
 
 // Run registers, then heartbeats, follows the assignments stream, has
 // syncer run the pods and reports their status until ctx ends. Pods start
-// from the saved assignments at once, before any server answers.
+// from the saved assignments at once, before any server answers. The node
+// certificate is renewed meanwhile (RenewCertificates).
 func (a *Agent) Run(ctx context.Context, syncer PodSyncer) error {
 	defer a.conn.Close()
 	a.syncer = syncer
@@ -125,6 +135,9 @@ func (a *Agent) Run(ctx context.Context, syncer PodSyncer) error {
 	}
 	run(a.syncLoop)
 	run(a.reporter.run)
+	run(func(ctx context.Context) {
+		RenewCertificates(ctx, a.conn, a.cfg.Credentials, a.cfg.CertDir, a.cfg.Name, a.log)
+	})
 	run(func(ctx context.Context) {
 		if !a.register(ctx) {
 			return
@@ -167,7 +180,7 @@ func (a *Agent) registerOnce(ctx context.Context) error {
 	}
 	rctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	resp, err := a.api.Register(rctx, &corralpb.RegisterRequest{Token: a.cfg.Token, Node: node})
+	resp, err := a.api.Register(rctx, &corralpb.RegisterRequest{Node: node})
 	if err != nil {
 		return err
 	}
@@ -217,7 +230,7 @@ func (a *Agent) heartbeatLoop(ctx context.Context) {
 		case <-t.C:
 		}
 		hctx, cancel := context.WithTimeout(ctx, a.heartbeatPeriod())
-		resp, err := a.api.Heartbeat(hctx, &corralpb.HeartbeatRequest{Token: a.cfg.Token, NodeName: a.cfg.Name})
+		resp, err := a.api.Heartbeat(hctx, &corralpb.HeartbeatRequest{NodeName: a.cfg.Name})
 		cancel()
 		next := a.heartbeatPeriod()
 		if err != nil {
@@ -262,7 +275,7 @@ func (a *Agent) assignmentsLoop(ctx context.Context) {
 func (a *Agent) followAssignments(ctx context.Context) (bool, error) {
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	stream, err := a.api.Assignments(sctx, &corralpb.AssignmentsRequest{Token: a.cfg.Token, NodeName: a.cfg.Name,
+	stream, err := a.api.Assignments(sctx, &corralpb.AssignmentsRequest{NodeName: a.cfg.Name,
 		Routes: a.cfg.Network != nil})
 	if err != nil {
 		return false, err

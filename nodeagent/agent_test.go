@@ -2,12 +2,14 @@ package nodeagent_test
 
 import (
 	"context"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/corral-dev/corral/api"
 	"github.com/corral-dev/corral/nodeagent"
+	"github.com/corral-dev/corral/pki"
 	corralpb "github.com/corral-dev/corral/proto"
 	"github.com/corral-dev/corral/test/framework"
 )
@@ -39,10 +41,19 @@ func (f *fakeSyncer) has(name string) bool {
 	return ok
 }
 
+// startAgent runs agent w1 with its data in dir: it certifies with token
+// unless dir holds its certificate already (token "").
 func startAgent(t *testing.T, dir string, servers []string, token string) (*fakeSyncer, context.CancelFunc) {
 	t.Helper()
 	f := &fakeSyncer{}
-	a, err := nodeagent.New(nodeagent.Config{Name: "w1", DataDir: dir, Servers: servers, Token: token,
+	certDir := pki.Dir(filepath.Join(dir, "tls"))
+	cctx, ccancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer ccancel()
+	creds, err := nodeagent.LoadOrCertify(cctx, certDir, "w1", servers, token, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := nodeagent.New(nodeagent.Config{Name: "w1", DataDir: dir, Servers: servers, Credentials: creds, CertDir: certDir,
 		Labels: map[string]string{"zone": "a"}, NodeIP: "127.0.0.1", ResyncPeriod: time.Second})
 	if err != nil {
 		t.Fatal(err)
@@ -130,7 +141,7 @@ func TestAgentStartsFromSavedAssignmentsWithoutServers(t *testing.T) {
 	framework.WaitFor(t, "keep assigned", 10*time.Second, func() bool { return f.has("keep") })
 	stop()
 	c.Kill(t, 0)
-	// No server answers: the pods come from the saved assignments.
-	f2, _ := startAgent(t, dir, []string{c.APIAddr(0)}, "any")
+	// No server answers: the certificate and the pods come from disk.
+	f2, _ := startAgent(t, dir, []string{c.APIAddr(0)}, "")
 	framework.WaitFor(t, "saved pod synced with no server", 5*time.Second, func() bool { return f2.has("keep") })
 }

@@ -3,18 +3,15 @@ package nodeagent
 import (
 	"bytes"
 	"context"
-	"crypto/subtle"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
 
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	"github.com/corral-dev/corral/nodeagent/runtime/containerinit"
@@ -23,8 +20,10 @@ import (
 
 // The agent API is what an agent serves on its node address (port in
 // Node.status.daemonEndpoints.kubeletEndpoint) for the servers, which proxy
-// the CLI's `logs` and `exec` to it. Callers authenticate with the cluster's
-// join token as "authorization: Bearer <token>".
+// the CLI's `logs` and `exec` to it. It is served over mutual TLS with the
+// node's certificate, and the listener lets only servers of the cluster
+// connect (tls.RequireAndVerifyClientCert, pki.OnlyRole(pki.RoleServer)):
+// authentication is the TLS layer's, and the API checks nothing more.
 
 // Containers finds a pod's containers on this node for logs and exec.
 //
@@ -70,38 +69,21 @@ const logChunkSize = 32 << 10
 // agentAPI implements corralpb.AgentAPIServer over a Containers.
 type agentAPI struct {
 	corralpb.UnimplementedAgentAPIServer
-	c     Containers
-	token string
-	log   *slog.Logger
-	now   func() time.Time
+	c   Containers
+	log *slog.Logger
+	now func() time.Time
 }
 
 var _ corralpb.AgentAPIServer = (*agentAPI)(nil)
 
-// NewAgentAPI returns the agent API served over c. Every call must carry
-// token (the cluster's join token) as "authorization: Bearer <token>"; with
-// an empty token every call is refused.
-func NewAgentAPI(c Containers, token string, log *slog.Logger) corralpb.AgentAPIServer {
+// NewAgentAPI returns the agent API served over c. It authenticates no
+// one: serve it only over TLS that admits servers' certificates alone (see
+// above).
+func NewAgentAPI(c Containers, log *slog.Logger) corralpb.AgentAPIServer {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &agentAPI{c: c, token: token, log: log, now: time.Now}
-}
-
-// authorize checks the caller's bearer token.
-func (a *agentAPI) authorize(ctx context.Context) error {
-	md, _ := metadata.FromIncomingContext(ctx)
-	var token string
-	if v := md.Get("authorization"); len(v) > 0 {
-		token = strings.TrimPrefix(v[0], "Bearer ")
-	}
-	if token == "" {
-		return status.Error(codes.Unauthenticated, "agent API: no bearer token: send the cluster's join token")
-	}
-	if a.token == "" || subtle.ConstantTimeCompare([]byte(token), []byte(a.token)) != 1 {
-		return status.Error(codes.Unauthenticated, "agent API: invalid token: not this cluster's join token")
-	}
-	return nil
+	return &agentAPI{c: c, log: log, now: time.Now}
 }
 
 // Logs streams a container's logs as "kubectl logs" shows them, in chunks
@@ -109,9 +91,6 @@ func (a *agentAPI) authorize(ctx context.Context) error {
 // container's command has ended.
 func (a *agentAPI) Logs(req *corralpb.LogsRequest, stream corralpb.AgentAPI_LogsServer) error {
 	ctx := stream.Context()
-	if err := a.authorize(ctx); err != nil {
-		return err
-	}
 	ns, pod := namespaceOrDefault(req.GetNamespace()), req.GetPod()
 	ctr, err := a.container(ns, pod, req.GetContainer())
 	if err != nil {
@@ -227,9 +206,6 @@ func (w *chunkSender) Write(p []byte) (int, error) {
 // caller cancelling kills the command.
 func (a *agentAPI) Exec(stream corralpb.AgentAPI_ExecServer) error {
 	ctx := stream.Context()
-	if err := a.authorize(ctx); err != nil {
-		return err
-	}
 	first, err := stream.Recv()
 	if err != nil {
 		if errors.Is(err, io.EOF) {

@@ -2,6 +2,7 @@ package nodeagent
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -15,10 +16,10 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/status"
 
+	"github.com/corral-dev/corral/pki"
 	corralpb "github.com/corral-dev/corral/proto"
 )
 
@@ -43,47 +44,55 @@ func (f *apiFake) DefaultContainer(ns, pod string) (string, error) {
 	return f.defaultC(ns, pod)
 }
 
-const apiToken = "join-token"
+// apiTLS is a cluster CA and the agent's credentials (node w1) for the
+// agent API's tests.
+type apiTLS struct {
+	ca    *pki.CA
+	agent *pki.Credentials
+}
 
-// serveAgentAPI serves NewAgentAPI(c) on loopback and returns a client
-// that sends token (none when empty).
-func serveAgentAPI(t *testing.T, c Containers, token string) corralpb.AgentAPIClient {
+func newAPITLS(t *testing.T) apiTLS {
+	t.Helper()
+	ca := testCA(t)
+	return apiTLS{ca: ca, agent: testCreds(t, ca, pki.Identity{Role: pki.RoleNode, Name: "w1"})}
+}
+
+// listenAgentAPI serves NewAgentAPI(c) on loopback as cmd/corral does:
+// mutual TLS with the agent's node certificate, servers' certificates only.
+func listenAgentAPI(t *testing.T, c Containers, tl apiTLS) string {
 	t.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := grpc.NewServer()
-	corralpb.RegisterAgentAPIServer(srv, NewAgentAPI(c, apiToken, nil))
+	srv := grpc.NewServer(grpc.Creds(credentials.NewTLS(
+		tl.agent.ServerConfig(tls.RequireAndVerifyClientCert, pki.OnlyRole(pki.RoleServer), "h2"))))
+	corralpb.RegisterAgentAPIServer(srv, NewAgentAPI(c, nil))
 	go func() { _ = srv.Serve(lis) }() // returns when stopped
 	t.Cleanup(srv.Stop)
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	return lis.Addr().String()
+}
+
+// dialAgentAPI dials addr as a server's proxy does: presenting caller's
+// certificate, expecting node w1's.
+func dialAgentAPI(t *testing.T, addr string, caller *pki.Credentials) corralpb.AgentAPIClient {
+	t.Helper()
+	conn, err := grpc.NewClient("passthrough:///"+addr, grpc.WithTransportCredentials(credentials.NewTLS(
+		caller.ClientConfig("w1", pki.OnlyRole(pki.RoleNode)))))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = conn.Close() })
-	return &apiClient{AgentAPIClient: corralpb.NewAgentAPIClient(conn), token: token}
+	return corralpb.NewAgentAPIClient(conn)
 }
 
-// apiClient adds the bearer token to every call.
-type apiClient struct {
-	corralpb.AgentAPIClient
-	token string
-}
-
-func (c *apiClient) ctx(ctx context.Context) context.Context {
-	if c.token == "" {
-		return ctx
-	}
-	return metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+c.token)
-}
-
-func (c *apiClient) Logs(ctx context.Context, in *corralpb.LogsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[corralpb.LogsChunk], error) {
-	return c.AgentAPIClient.Logs(c.ctx(ctx), in, opts...)
-}
-
-func (c *apiClient) Exec(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[corralpb.ExecInput, corralpb.ExecOutput], error) {
-	return c.AgentAPIClient.Exec(c.ctx(ctx), opts...)
+// serveAgentAPI serves NewAgentAPI(c) and returns a client holding a
+// server certificate of the cluster.
+func serveAgentAPI(t *testing.T, c Containers) corralpb.AgentAPIClient {
+	t.Helper()
+	tl := newAPITLS(t)
+	addr := listenAgentAPI(t, c, tl)
+	return dialAgentAPI(t, addr, testCreds(t, tl.ca, pki.Identity{Role: pki.RoleServer, Name: "s1"}))
 }
 
 func apiCtx(t *testing.T) context.Context {
@@ -175,19 +184,69 @@ func apiContainers(root string) *apiFake {
 }
 
 func TestAgentAPIAuth(t *testing.T) {
-	c := apiContainers(t.TempDir())
-	for _, token := range []string{"", "wrong"} {
-		cl := serveAgentAPI(t, c, token)
-		st, err := cl.Logs(apiCtx(t), &corralpb.LogsRequest{Pod: "web", TailLines: -1})
-		if err == nil {
-			_, _, err = apiReadLogs(st)
-		}
-		apiWantStatus(t, err, codes.Unauthenticated, "token")
-		ex, err := cl.Exec(apiCtx(t))
-		if err == nil {
-			_, err = ex.Recv()
-		}
-		apiWantStatus(t, err, codes.Unauthenticated, "token")
+	root := t.TempDir()
+	apiWriteLog(t, filepath.Join(root, "web", "app", "current"), apiCRILines("one"))
+	c := apiContainers(root)
+	c.exec = func(context.Context, []string, io.Reader, io.Writer, io.Writer, bool) (int, error) {
+		t.Error("exec reached the runtime from a refused caller")
+		return -1, nil
+	}
+	tl := newAPITLS(t)
+	addr := listenAgentAPI(t, c, tl)
+	cases := []struct {
+		name   string
+		caller *pki.Credentials
+		ok     bool
+	}{
+		{"server", testCreds(t, tl.ca, pki.Identity{Role: pki.RoleServer, Name: "s1"}), true},
+		{"no certificate", func() *pki.Credentials { p := &pki.Credentials{}; p.SetCA(tl.ca.Cert); return p }(), false},
+		{"another node", testCreds(t, tl.ca, pki.Identity{Role: pki.RoleNode, Name: "w2"}), false},
+		{"admin", testCreds(t, tl.ca, pki.Identity{Role: pki.RoleAdmin, Name: "alice"}), false},
+		{"server of another CA", func() *pki.Credentials {
+			other := testCreds(t, testCA(t), pki.Identity{Role: pki.RoleServer, Name: "s1"})
+			other.SetCA(tl.ca.Cert) // trusts the agent, but is not trusted by it
+			return other
+		}(), false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cl := dialAgentAPI(t, addr, tc.caller)
+			st, err := cl.Logs(apiCtx(t), &corralpb.LogsRequest{Pod: "web", TailLines: -1})
+			var got string
+			if err == nil {
+				got, _, err = apiReadLogs(st)
+			}
+			if tc.ok {
+				if err != nil || got != "one\n" {
+					t.Fatalf("logs: %q, %v", got, err)
+				}
+				return
+			}
+			if status.Code(err) != codes.Unavailable {
+				t.Fatalf("logs: got %q, %v; want the connection refused", got, err)
+			}
+			ex, err := cl.Exec(apiCtx(t))
+			if err == nil {
+				err = ex.Send(apiStart("web", false, "true"))
+			}
+			if err == nil || errors.Is(err, io.EOF) {
+				_, err = ex.Recv()
+			}
+			if status.Code(err) != codes.Unavailable {
+				t.Fatalf("exec: %v; want the connection refused", err)
+			}
+		})
+	}
+	// A caller that expects node w1 (a server's proxy) refuses a listener
+	// that presents another node's certificate.
+	addr2 := listenAgentAPI(t, c, apiTLS{ca: tl.ca, agent: testCreds(t, tl.ca, pki.Identity{Role: pki.RoleNode, Name: "w9"})})
+	cl := dialAgentAPI(t, addr2, cases[0].caller)
+	st, err := cl.Logs(apiCtx(t), &corralpb.LogsRequest{Pod: "web", TailLines: -1})
+	if err == nil {
+		_, _, err = apiReadLogs(st)
+	}
+	if status.Code(err) != codes.Unavailable || !strings.Contains(err.Error(), "w1") {
+		t.Fatalf("node w9's listener taken for w1's: %v", err)
 	}
 }
 
@@ -195,7 +254,7 @@ func TestAgentAPILogs(t *testing.T) {
 	root := t.TempDir()
 	apiWriteLog(t, filepath.Join(root, "web", "app", "current"), apiCRILines("one", "err:two", "three"))
 	apiWriteLog(t, filepath.Join(root, "web", "app", "previous"), apiCRILines("before crash"))
-	cl := serveAgentAPI(t, apiContainers(root), apiToken)
+	cl := serveAgentAPI(t, apiContainers(root))
 	cases := []struct {
 		name string
 		req  *corralpb.LogsRequest
@@ -246,7 +305,7 @@ func TestAgentAPILogsChunksAndFollow(t *testing.T) {
 		lines = append(lines, long)
 	}
 	apiWriteLog(t, dir, apiCRILines(lines...))
-	cl := serveAgentAPI(t, apiContainers(root), apiToken)
+	cl := serveAgentAPI(t, apiContainers(root))
 	st, err := cl.Logs(apiCtx(t), &corralpb.LogsRequest{Pod: "web", TailLines: -1})
 	if err != nil {
 		t.Fatal(err)
@@ -359,7 +418,7 @@ func apiStart(pod string, stdin bool, cmd ...string) *corralpb.ExecInput {
 func TestAgentAPIExec(t *testing.T) {
 	c := apiContainers(t.TempDir())
 	c.exec = apiHostExec
-	cl := serveAgentAPI(t, c, apiToken)
+	cl := serveAgentAPI(t, c)
 
 	r := apiRunExec(t, cl, apiStart("web", true, "sh", "-c", "tr a-z A-Z; echo oops >&2; exit 3"),
 		&corralpb.ExecInput{Msg: &corralpb.ExecInput_Stdin{Stdin: []byte("hello ")}},
@@ -399,7 +458,7 @@ func TestAgentAPIExecCancelKills(t *testing.T) {
 		done <- ctx.Err()
 		return -1, ctx.Err()
 	}
-	cl := serveAgentAPI(t, c, apiToken)
+	cl := serveAgentAPI(t, c)
 	ctx, cancel := context.WithCancel(apiCtx(t))
 	defer cancel()
 	st, err := cl.Exec(ctx)

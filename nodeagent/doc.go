@@ -12,4 +12,11 @@
 // desired against running drives one worker per pod (sub-packages: runtime,
 // image, volume, probe), and observed state goes back as coalesced batches
 // of pod status updates.
+//
+// Every connection is mutual TLS with certificates of the cluster CA
+// (package pki). The agent's identity is a node certificate kept in its
+// certificate directory: LoadOrCertify gets it with a join token on the
+// first start, the running agent renews it before it expires
+// (RenewCertificates), and the agent API (logs, exec) admits servers'
+// certificates only.
 package nodeagent

@@ -17,10 +17,9 @@ import (
 // in one call at most every flushInterval. Updates that fail are kept and
 // sent again; pods the server says are gone are dropped.
 type Reporter struct {
-	api   corralpb.NodeAPIClient
-	node  string
-	token string
-	log   *slog.Logger
+	api  corralpb.NodeAPIClient
+	node string
+	log  *slog.Logger
 
 	mu      sync.Mutex
 	pending map[string]*corralpb.PodStatusUpdate
@@ -30,8 +29,8 @@ type Reporter struct {
 
 const flushInterval = 500 * time.Millisecond
 
-func newReporter(api corralpb.NodeAPIClient, node, token string, log *slog.Logger) *Reporter {
-	return &Reporter{api: api, node: node, token: token, log: log,
+func newReporter(api corralpb.NodeAPIClient, node string, log *slog.Logger) *Reporter {
+	return &Reporter{api: api, node: node, log: log,
 		pending: map[string]*corralpb.PodStatusUpdate{}, sent: map[string]*corralpb.PodStatus{}, kick: make(chan struct{}, 1)}
 }
 
@@ -101,7 +100,7 @@ func (r *Reporter) flush(ctx context.Context) {
 	}
 	fctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	resp, err := r.api.UpdateStatus(fctx, &corralpb.UpdateStatusRequest{Token: r.token, NodeName: r.node, Pods: batch})
+	resp, err := r.api.UpdateStatus(fctx, &corralpb.UpdateStatusRequest{NodeName: r.node, Pods: batch})
 	if err != nil {
 		r.log.Debug("report pod status", "pods", len(batch), "err", err)
 		select { // try again at the next tick

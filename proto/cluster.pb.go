@@ -1214,6 +1214,229 @@ func (x *VersionResponse) GetPlatform() string {
 	return ""
 }
 
+// TokenRequest asks for a join token (role "agent" or "server"); rotate
+// replaces its secret first, so the old token stops working at once.
+// Certificates already issued stay valid.
+type TokenRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Role          string                 `protobuf:"bytes,1,opt,name=role,proto3" json:"role,omitempty"`
+	Rotate        bool                   `protobuf:"varint,2,opt,name=rotate,proto3" json:"rotate,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TokenRequest) Reset() {
+	*x = TokenRequest{}
+	mi := &file_cluster_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TokenRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TokenRequest) ProtoMessage() {}
+
+func (x *TokenRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cluster_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TokenRequest.ProtoReflect.Descriptor instead.
+func (*TokenRequest) Descriptor() ([]byte, []int) {
+	return file_cluster_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *TokenRequest) GetRole() string {
+	if x != nil {
+		return x.Role
+	}
+	return ""
+}
+
+func (x *TokenRequest) GetRotate() bool {
+	if x != nil {
+		return x.Rotate
+	}
+	return false
+}
+
+type TokenResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Token         string                 `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TokenResponse) Reset() {
+	*x = TokenResponse{}
+	mi := &file_cluster_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TokenResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TokenResponse) ProtoMessage() {}
+
+func (x *TokenResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cluster_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TokenResponse.ProtoReflect.Descriptor instead.
+func (*TokenResponse) Descriptor() ([]byte, []int) {
+	return file_cluster_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *TokenResponse) GetToken() string {
+	if x != nil {
+		return x.Token
+	}
+	return ""
+}
+
+// CreateUserRequest asks for a user certificate: csr is the user's PKCS#10
+// request (DER) for a key that never leaves the user's machine; role is
+// "admin" or "view".
+type CreateUserRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Role          string                 `protobuf:"bytes,2,opt,name=role,proto3" json:"role,omitempty"`
+	Csr           []byte                 `protobuf:"bytes,3,opt,name=csr,proto3" json:"csr,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateUserRequest) Reset() {
+	*x = CreateUserRequest{}
+	mi := &file_cluster_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateUserRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateUserRequest) ProtoMessage() {}
+
+func (x *CreateUserRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cluster_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateUserRequest.ProtoReflect.Descriptor instead.
+func (*CreateUserRequest) Descriptor() ([]byte, []int) {
+	return file_cluster_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *CreateUserRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *CreateUserRequest) GetRole() string {
+	if x != nil {
+		return x.Role
+	}
+	return ""
+}
+
+func (x *CreateUserRequest) GetCsr() []byte {
+	if x != nil {
+		return x.Csr
+	}
+	return nil
+}
+
+type CreateUserResponse struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	CertPem []byte                 `protobuf:"bytes,1,opt,name=cert_pem,json=certPem,proto3" json:"cert_pem,omitempty"`
+	CaPem   []byte                 `protobuf:"bytes,2,opt,name=ca_pem,json=caPem,proto3" json:"ca_pem,omitempty"`
+	// servers are the API addresses of the cluster's servers.
+	Servers       []string `protobuf:"bytes,3,rep,name=servers,proto3" json:"servers,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateUserResponse) Reset() {
+	*x = CreateUserResponse{}
+	mi := &file_cluster_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateUserResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateUserResponse) ProtoMessage() {}
+
+func (x *CreateUserResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cluster_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateUserResponse.ProtoReflect.Descriptor instead.
+func (*CreateUserResponse) Descriptor() ([]byte, []int) {
+	return file_cluster_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *CreateUserResponse) GetCertPem() []byte {
+	if x != nil {
+		return x.CertPem
+	}
+	return nil
+}
+
+func (x *CreateUserResponse) GetCaPem() []byte {
+	if x != nil {
+		return x.CaPem
+	}
+	return nil
+}
+
+func (x *CreateUserResponse) GetServers() []string {
+	if x != nil {
+		return x.Servers
+	}
+	return nil
+}
+
 var File_cluster_proto protoreflect.FileDescriptor
 
 const file_cluster_proto_rawDesc = "" +
@@ -1295,7 +1518,20 @@ const file_cluster_proto_rawDesc = "" +
 	"git_commit\x18\x02 \x01(\tR\tgitCommit\x12\x1d\n" +
 	"\n" +
 	"go_version\x18\x03 \x01(\tR\tgoVersion\x12\x1a\n" +
-	"\bplatform\x18\x04 \x01(\tR\bplatform2\xb9\x06\n" +
+	"\bplatform\x18\x04 \x01(\tR\bplatform\":\n" +
+	"\fTokenRequest\x12\x12\n" +
+	"\x04role\x18\x01 \x01(\tR\x04role\x12\x16\n" +
+	"\x06rotate\x18\x02 \x01(\bR\x06rotate\"%\n" +
+	"\rTokenResponse\x12\x14\n" +
+	"\x05token\x18\x01 \x01(\tR\x05token\"M\n" +
+	"\x11CreateUserRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
+	"\x04role\x18\x02 \x01(\tR\x04role\x12\x10\n" +
+	"\x03csr\x18\x03 \x01(\fR\x03csr\"`\n" +
+	"\x12CreateUserResponse\x12\x19\n" +
+	"\bcert_pem\x18\x01 \x01(\fR\acertPem\x12\x15\n" +
+	"\x06ca_pem\x18\x02 \x01(\fR\x05caPem\x12\x18\n" +
+	"\aservers\x18\x03 \x03(\tR\aservers2\xc0\a\n" +
 	"\aCluster\x12:\n" +
 	"\x05Apply\x12\x17.corral.v1.ApplyRequest\x1a\x18.corral.v1.ApplyResponse\x12=\n" +
 	"\x06Create\x12\x18.corral.v1.CreateRequest\x1a\x19.corral.v1.ObjectResponse\x12=\n" +
@@ -1309,7 +1545,10 @@ const file_cluster_proto_rawDesc = "" +
 	"\bSnapshot\x12\x1a.corral.v1.SnapshotRequest\x1a\x18.corral.v1.SnapshotChunk0\x01\x12@\n" +
 	"\aVersion\x12\x19.corral.v1.VersionRequest\x1a\x1a.corral.v1.VersionResponse\x126\n" +
 	"\x04Logs\x12\x16.corral.v1.LogsRequest\x1a\x14.corral.v1.LogsChunk0\x01\x127\n" +
-	"\x04Exec\x12\x14.corral.v1.ExecInput\x1a\x15.corral.v1.ExecOutput(\x010\x01B-Z+github.com/corral-dev/corral/proto;corralpbb\x06proto3"
+	"\x04Exec\x12\x14.corral.v1.ExecInput\x1a\x15.corral.v1.ExecOutput(\x010\x01\x12:\n" +
+	"\x05Token\x12\x17.corral.v1.TokenRequest\x1a\x18.corral.v1.TokenResponse\x12I\n" +
+	"\n" +
+	"CreateUser\x12\x1c.corral.v1.CreateUserRequest\x1a\x1d.corral.v1.CreateUserResponseB-Z+github.com/corral-dev/corral/proto;corralpbb\x06proto3"
 
 var (
 	file_cluster_proto_rawDescOnce sync.Once
@@ -1323,7 +1562,7 @@ func file_cluster_proto_rawDescGZIP() []byte {
 	return file_cluster_proto_rawDescData
 }
 
-var file_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
+var file_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
 var file_cluster_proto_goTypes = []any{
 	(*ApplyRequest)(nil),         // 0: corral.v1.ApplyRequest
 	(*ApplyResult)(nil),          // 1: corral.v1.ApplyResult
@@ -1347,22 +1586,26 @@ var file_cluster_proto_goTypes = []any{
 	(*SnapshotChunk)(nil),        // 19: corral.v1.SnapshotChunk
 	(*VersionRequest)(nil),       // 20: corral.v1.VersionRequest
 	(*VersionResponse)(nil),      // 21: corral.v1.VersionResponse
-	(*Object)(nil),               // 22: corral.v1.Object
-	(*LogsRequest)(nil),          // 23: corral.v1.LogsRequest
-	(*ExecInput)(nil),            // 24: corral.v1.ExecInput
-	(*LogsChunk)(nil),            // 25: corral.v1.LogsChunk
-	(*ExecOutput)(nil),           // 26: corral.v1.ExecOutput
+	(*TokenRequest)(nil),         // 22: corral.v1.TokenRequest
+	(*TokenResponse)(nil),        // 23: corral.v1.TokenResponse
+	(*CreateUserRequest)(nil),    // 24: corral.v1.CreateUserRequest
+	(*CreateUserResponse)(nil),   // 25: corral.v1.CreateUserResponse
+	(*Object)(nil),               // 26: corral.v1.Object
+	(*LogsRequest)(nil),          // 27: corral.v1.LogsRequest
+	(*ExecInput)(nil),            // 28: corral.v1.ExecInput
+	(*LogsChunk)(nil),            // 29: corral.v1.LogsChunk
+	(*ExecOutput)(nil),           // 30: corral.v1.ExecOutput
 }
 var file_cluster_proto_depIdxs = []int32{
-	22, // 0: corral.v1.ApplyRequest.objects:type_name -> corral.v1.Object
-	22, // 1: corral.v1.ApplyResult.object:type_name -> corral.v1.Object
+	26, // 0: corral.v1.ApplyRequest.objects:type_name -> corral.v1.Object
+	26, // 1: corral.v1.ApplyResult.object:type_name -> corral.v1.Object
 	1,  // 2: corral.v1.ApplyResponse.results:type_name -> corral.v1.ApplyResult
-	22, // 3: corral.v1.CreateRequest.object:type_name -> corral.v1.Object
-	22, // 4: corral.v1.UpdateRequest.object:type_name -> corral.v1.Object
-	22, // 5: corral.v1.ObjectResponse.object:type_name -> corral.v1.Object
-	22, // 6: corral.v1.ListResponse.items:type_name -> corral.v1.Object
-	22, // 7: corral.v1.DeleteResponse.object:type_name -> corral.v1.Object
-	22, // 8: corral.v1.WatchEvent.object:type_name -> corral.v1.Object
+	26, // 3: corral.v1.CreateRequest.object:type_name -> corral.v1.Object
+	26, // 4: corral.v1.UpdateRequest.object:type_name -> corral.v1.Object
+	26, // 5: corral.v1.ObjectResponse.object:type_name -> corral.v1.Object
+	26, // 6: corral.v1.ListResponse.items:type_name -> corral.v1.Object
+	26, // 7: corral.v1.DeleteResponse.object:type_name -> corral.v1.Object
+	26, // 8: corral.v1.WatchEvent.object:type_name -> corral.v1.Object
 	14, // 9: corral.v1.MembersResponse.members:type_name -> corral.v1.ServerMember
 	0,  // 10: corral.v1.Cluster.Apply:input_type -> corral.v1.ApplyRequest
 	3,  // 11: corral.v1.Cluster.Create:input_type -> corral.v1.CreateRequest
@@ -1375,23 +1618,27 @@ var file_cluster_proto_depIdxs = []int32{
 	16, // 18: corral.v1.Cluster.RemoveServer:input_type -> corral.v1.RemoveServerRequest
 	18, // 19: corral.v1.Cluster.Snapshot:input_type -> corral.v1.SnapshotRequest
 	20, // 20: corral.v1.Cluster.Version:input_type -> corral.v1.VersionRequest
-	23, // 21: corral.v1.Cluster.Logs:input_type -> corral.v1.LogsRequest
-	24, // 22: corral.v1.Cluster.Exec:input_type -> corral.v1.ExecInput
-	2,  // 23: corral.v1.Cluster.Apply:output_type -> corral.v1.ApplyResponse
-	5,  // 24: corral.v1.Cluster.Create:output_type -> corral.v1.ObjectResponse
-	5,  // 25: corral.v1.Cluster.Update:output_type -> corral.v1.ObjectResponse
-	10, // 26: corral.v1.Cluster.Delete:output_type -> corral.v1.DeleteResponse
-	5,  // 27: corral.v1.Cluster.Get:output_type -> corral.v1.ObjectResponse
-	8,  // 28: corral.v1.Cluster.List:output_type -> corral.v1.ListResponse
-	12, // 29: corral.v1.Cluster.Watch:output_type -> corral.v1.WatchEvent
-	15, // 30: corral.v1.Cluster.Members:output_type -> corral.v1.MembersResponse
-	17, // 31: corral.v1.Cluster.RemoveServer:output_type -> corral.v1.RemoveServerResponse
-	19, // 32: corral.v1.Cluster.Snapshot:output_type -> corral.v1.SnapshotChunk
-	21, // 33: corral.v1.Cluster.Version:output_type -> corral.v1.VersionResponse
-	25, // 34: corral.v1.Cluster.Logs:output_type -> corral.v1.LogsChunk
-	26, // 35: corral.v1.Cluster.Exec:output_type -> corral.v1.ExecOutput
-	23, // [23:36] is the sub-list for method output_type
-	10, // [10:23] is the sub-list for method input_type
+	27, // 21: corral.v1.Cluster.Logs:input_type -> corral.v1.LogsRequest
+	28, // 22: corral.v1.Cluster.Exec:input_type -> corral.v1.ExecInput
+	22, // 23: corral.v1.Cluster.Token:input_type -> corral.v1.TokenRequest
+	24, // 24: corral.v1.Cluster.CreateUser:input_type -> corral.v1.CreateUserRequest
+	2,  // 25: corral.v1.Cluster.Apply:output_type -> corral.v1.ApplyResponse
+	5,  // 26: corral.v1.Cluster.Create:output_type -> corral.v1.ObjectResponse
+	5,  // 27: corral.v1.Cluster.Update:output_type -> corral.v1.ObjectResponse
+	10, // 28: corral.v1.Cluster.Delete:output_type -> corral.v1.DeleteResponse
+	5,  // 29: corral.v1.Cluster.Get:output_type -> corral.v1.ObjectResponse
+	8,  // 30: corral.v1.Cluster.List:output_type -> corral.v1.ListResponse
+	12, // 31: corral.v1.Cluster.Watch:output_type -> corral.v1.WatchEvent
+	15, // 32: corral.v1.Cluster.Members:output_type -> corral.v1.MembersResponse
+	17, // 33: corral.v1.Cluster.RemoveServer:output_type -> corral.v1.RemoveServerResponse
+	19, // 34: corral.v1.Cluster.Snapshot:output_type -> corral.v1.SnapshotChunk
+	21, // 35: corral.v1.Cluster.Version:output_type -> corral.v1.VersionResponse
+	29, // 36: corral.v1.Cluster.Logs:output_type -> corral.v1.LogsChunk
+	30, // 37: corral.v1.Cluster.Exec:output_type -> corral.v1.ExecOutput
+	23, // 38: corral.v1.Cluster.Token:output_type -> corral.v1.TokenResponse
+	25, // 39: corral.v1.Cluster.CreateUser:output_type -> corral.v1.CreateUserResponse
+	25, // [25:40] is the sub-list for method output_type
+	10, // [10:25] is the sub-list for method input_type
 	10, // [10:10] is the sub-list for extension type_name
 	10, // [10:10] is the sub-list for extension extendee
 	0,  // [0:10] is the sub-list for field type_name
@@ -1410,7 +1657,7 @@ func file_cluster_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cluster_proto_rawDesc), len(file_cluster_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   22,
+			NumMessages:   26,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -36,6 +36,8 @@ const (
 	Cluster_Version_FullMethodName      = "/corral.v1.Cluster/Version"
 	Cluster_Logs_FullMethodName         = "/corral.v1.Cluster/Logs"
 	Cluster_Exec_FullMethodName         = "/corral.v1.Cluster/Exec"
+	Cluster_Token_FullMethodName        = "/corral.v1.Cluster/Token"
+	Cluster_CreateUser_FullMethodName   = "/corral.v1.Cluster/CreateUser"
 )
 
 // ClusterClient is the client API for Cluster service.
@@ -58,6 +60,10 @@ type ClusterClient interface {
 	// Exec runs a command in a container through the pod's node agent: the
 	// first message must be start; stdin follows; exit_code ends the output.
 	Exec(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[ExecInput, ExecOutput], error)
+	// Token shows or rotates a join token (admin only).
+	Token(ctx context.Context, in *TokenRequest, opts ...grpc.CallOption) (*TokenResponse, error)
+	// CreateUser signs a user's certificate (admin only).
+	CreateUser(ctx context.Context, in *CreateUserRequest, opts ...grpc.CallOption) (*CreateUserResponse, error)
 }
 
 type clusterClient struct {
@@ -228,6 +234,26 @@ func (c *clusterClient) Exec(ctx context.Context, opts ...grpc.CallOption) (grpc
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Cluster_ExecClient = grpc.BidiStreamingClient[ExecInput, ExecOutput]
 
+func (c *clusterClient) Token(ctx context.Context, in *TokenRequest, opts ...grpc.CallOption) (*TokenResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(TokenResponse)
+	err := c.cc.Invoke(ctx, Cluster_Token_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *clusterClient) CreateUser(ctx context.Context, in *CreateUserRequest, opts ...grpc.CallOption) (*CreateUserResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CreateUserResponse)
+	err := c.cc.Invoke(ctx, Cluster_CreateUser_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ClusterServer is the server API for Cluster service.
 // All implementations must embed UnimplementedClusterServer
 // for forward compatibility.
@@ -248,6 +274,10 @@ type ClusterServer interface {
 	// Exec runs a command in a container through the pod's node agent: the
 	// first message must be start; stdin follows; exit_code ends the output.
 	Exec(grpc.BidiStreamingServer[ExecInput, ExecOutput]) error
+	// Token shows or rotates a join token (admin only).
+	Token(context.Context, *TokenRequest) (*TokenResponse, error)
+	// CreateUser signs a user's certificate (admin only).
+	CreateUser(context.Context, *CreateUserRequest) (*CreateUserResponse, error)
 	mustEmbedUnimplementedClusterServer()
 }
 
@@ -296,6 +326,12 @@ func (UnimplementedClusterServer) Logs(*LogsRequest, grpc.ServerStreamingServer[
 }
 func (UnimplementedClusterServer) Exec(grpc.BidiStreamingServer[ExecInput, ExecOutput]) error {
 	return status.Error(codes.Unimplemented, "method Exec not implemented")
+}
+func (UnimplementedClusterServer) Token(context.Context, *TokenRequest) (*TokenResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Token not implemented")
+}
+func (UnimplementedClusterServer) CreateUser(context.Context, *CreateUserRequest) (*CreateUserResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreateUser not implemented")
 }
 func (UnimplementedClusterServer) mustEmbedUnimplementedClusterServer() {}
 func (UnimplementedClusterServer) testEmbeddedByValue()                 {}
@@ -520,6 +556,42 @@ func _Cluster_Exec_Handler(srv interface{}, stream grpc.ServerStream) error {
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Cluster_ExecServer = grpc.BidiStreamingServer[ExecInput, ExecOutput]
 
+func _Cluster_Token_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(TokenRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ClusterServer).Token(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Cluster_Token_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ClusterServer).Token(ctx, req.(*TokenRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Cluster_CreateUser_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateUserRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ClusterServer).CreateUser(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Cluster_CreateUser_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ClusterServer).CreateUser(ctx, req.(*CreateUserRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Cluster_ServiceDesc is the grpc.ServiceDesc for Cluster service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -562,6 +634,14 @@ var Cluster_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Version",
 			Handler:    _Cluster_Version_Handler,
+		},
+		{
+			MethodName: "Token",
+			Handler:    _Cluster_Token_Handler,
+		},
+		{
+			MethodName: "CreateUser",
+			Handler:    _Cluster_CreateUser_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

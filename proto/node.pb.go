@@ -34,8 +34,7 @@ type RegisterRequest struct {
 	// from its flags (flags win on every start; other labels and taints set
 	// with the CLI survive), and status (capacity, allocatable, addresses,
 	// node info, conditions, daemon endpoints).
-	Node          *Node  `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
-	Token         string `protobuf:"bytes,2,opt,name=token,proto3" json:"token,omitempty"`
+	Node          *Node `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -75,13 +74,6 @@ func (x *RegisterRequest) GetNode() *Node {
 		return x.Node
 	}
 	return nil
-}
-
-func (x *RegisterRequest) GetToken() string {
-	if x != nil {
-		return x.Token
-	}
-	return ""
 }
 
 type RegisterResponse struct {
@@ -149,7 +141,6 @@ func (x *RegisterResponse) GetClusterCidr() string {
 type HeartbeatRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	NodeName      string                 `protobuf:"bytes,1,opt,name=node_name,json=nodeName,proto3" json:"node_name,omitempty"`
-	Token         string                 `protobuf:"bytes,2,opt,name=token,proto3" json:"token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -187,13 +178,6 @@ func (*HeartbeatRequest) Descriptor() ([]byte, []int) {
 func (x *HeartbeatRequest) GetNodeName() string {
 	if x != nil {
 		return x.NodeName
-	}
-	return ""
-}
-
-func (x *HeartbeatRequest) GetToken() string {
-	if x != nil {
-		return x.Token
 	}
 	return ""
 }
@@ -246,7 +230,6 @@ func (x *HeartbeatResponse) GetPeriodMs() int64 {
 type AssignmentsRequest struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
 	NodeName string                 `protobuf:"bytes,1,opt,name=node_name,json=nodeName,proto3" json:"node_name,omitempty"`
-	Token    string                 `protobuf:"bytes,2,opt,name=token,proto3" json:"token,omitempty"`
 	// routes asks for every node's NodeRoute too (the built-in pod network
 	// routes other nodes' pod CIDRs via their addresses).
 	Routes        bool `protobuf:"varint,3,opt,name=routes,proto3" json:"routes,omitempty"`
@@ -287,13 +270,6 @@ func (*AssignmentsRequest) Descriptor() ([]byte, []int) {
 func (x *AssignmentsRequest) GetNodeName() string {
 	if x != nil {
 		return x.NodeName
-	}
-	return ""
-}
-
-func (x *AssignmentsRequest) GetToken() string {
-	if x != nil {
-		return x.Token
 	}
 	return ""
 }
@@ -616,7 +592,6 @@ func (x *PodStatusUpdate) GetStatus() *PodStatus {
 type UpdateStatusRequest struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
 	NodeName string                 `protobuf:"bytes,1,opt,name=node_name,json=nodeName,proto3" json:"node_name,omitempty"`
-	Token    string                 `protobuf:"bytes,2,opt,name=token,proto3" json:"token,omitempty"`
 	Pods     []*PodStatusUpdate     `protobuf:"bytes,3,rep,name=pods,proto3" json:"pods,omitempty"`
 	// node_status, when set, replaces the node's status (conditions,
 	// capacity, ...).
@@ -658,13 +633,6 @@ func (*UpdateStatusRequest) Descriptor() ([]byte, []int) {
 func (x *UpdateStatusRequest) GetNodeName() string {
 	if x != nil {
 		return x.NodeName
-	}
-	return ""
-}
-
-func (x *UpdateStatusRequest) GetToken() string {
-	if x != nil {
-		return x.Token
 	}
 	return ""
 }
@@ -736,7 +704,6 @@ func (x *UpdateStatusResponse) GetGone() []*ObjectKey {
 type RecordEventsRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	NodeName      string                 `protobuf:"bytes,1,opt,name=node_name,json=nodeName,proto3" json:"node_name,omitempty"`
-	Token         string                 `protobuf:"bytes,2,opt,name=token,proto3" json:"token,omitempty"`
 	Events        []*Event               `protobuf:"bytes,3,rep,name=events,proto3" json:"events,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -775,13 +742,6 @@ func (*RecordEventsRequest) Descriptor() ([]byte, []int) {
 func (x *RecordEventsRequest) GetNodeName() string {
 	if x != nil {
 		return x.NodeName
-	}
-	return ""
-}
-
-func (x *RecordEventsRequest) GetToken() string {
-	if x != nil {
-		return x.Token
 	}
 	return ""
 }
@@ -829,6 +789,143 @@ func (*RecordEventsResponse) Descriptor() ([]byte, []int) {
 	return file_node_proto_rawDescGZIP(), []int{12}
 }
 
+// CertifyRequest asks for a certificate with a join token: an agent's node
+// certificate (role "node") or a server's (role "server"). The token's
+// secret never travels: mac is HMAC-SHA256(secret, "corral certify" || csr).
+// Renewal (a caller holding a valid certificate of that identity) needs no
+// mac.
+type CertifyRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Role  string                 `protobuf:"bytes,1,opt,name=role,proto3" json:"role,omitempty"`
+	Name  string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// csr is a PKCS#10 request (DER) for the caller's own key.
+	Csr           []byte `protobuf:"bytes,3,opt,name=csr,proto3" json:"csr,omitempty"`
+	Mac           []byte `protobuf:"bytes,4,opt,name=mac,proto3" json:"mac,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CertifyRequest) Reset() {
+	*x = CertifyRequest{}
+	mi := &file_node_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CertifyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CertifyRequest) ProtoMessage() {}
+
+func (x *CertifyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_node_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CertifyRequest.ProtoReflect.Descriptor instead.
+func (*CertifyRequest) Descriptor() ([]byte, []int) {
+	return file_node_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *CertifyRequest) GetRole() string {
+	if x != nil {
+		return x.Role
+	}
+	return ""
+}
+
+func (x *CertifyRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *CertifyRequest) GetCsr() []byte {
+	if x != nil {
+		return x.Csr
+	}
+	return nil
+}
+
+func (x *CertifyRequest) GetMac() []byte {
+	if x != nil {
+		return x.Mac
+	}
+	return nil
+}
+
+// CertifyResponse carries the signed certificate and the CA (PEM), sealed
+// with the token's secret (AES-256-GCM) when the request came with a
+// token, so that only a server that knows the secret can answer.
+type CertifyResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	CertPem       []byte                 `protobuf:"bytes,1,opt,name=cert_pem,json=certPem,proto3" json:"cert_pem,omitempty"`
+	CaPem         []byte                 `protobuf:"bytes,2,opt,name=ca_pem,json=caPem,proto3" json:"ca_pem,omitempty"`
+	Sealed        []byte                 `protobuf:"bytes,3,opt,name=sealed,proto3" json:"sealed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CertifyResponse) Reset() {
+	*x = CertifyResponse{}
+	mi := &file_node_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CertifyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CertifyResponse) ProtoMessage() {}
+
+func (x *CertifyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_node_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CertifyResponse.ProtoReflect.Descriptor instead.
+func (*CertifyResponse) Descriptor() ([]byte, []int) {
+	return file_node_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *CertifyResponse) GetCertPem() []byte {
+	if x != nil {
+		return x.CertPem
+	}
+	return nil
+}
+
+func (x *CertifyResponse) GetCaPem() []byte {
+	if x != nil {
+		return x.CaPem
+	}
+	return nil
+}
+
+func (x *CertifyResponse) GetSealed() []byte {
+	if x != nil {
+		return x.Sealed
+	}
+	return nil
+}
+
 type LogsRequest struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	Namespace string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
@@ -847,7 +944,7 @@ type LogsRequest struct {
 
 func (x *LogsRequest) Reset() {
 	*x = LogsRequest{}
-	mi := &file_node_proto_msgTypes[13]
+	mi := &file_node_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -859,7 +956,7 @@ func (x *LogsRequest) String() string {
 func (*LogsRequest) ProtoMessage() {}
 
 func (x *LogsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[13]
+	mi := &file_node_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -872,7 +969,7 @@ func (x *LogsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogsRequest.ProtoReflect.Descriptor instead.
 func (*LogsRequest) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{13}
+	return file_node_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *LogsRequest) GetNamespace() string {
@@ -947,7 +1044,7 @@ type LogsChunk struct {
 
 func (x *LogsChunk) Reset() {
 	*x = LogsChunk{}
-	mi := &file_node_proto_msgTypes[14]
+	mi := &file_node_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -959,7 +1056,7 @@ func (x *LogsChunk) String() string {
 func (*LogsChunk) ProtoMessage() {}
 
 func (x *LogsChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[14]
+	mi := &file_node_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -972,7 +1069,7 @@ func (x *LogsChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogsChunk.ProtoReflect.Descriptor instead.
 func (*LogsChunk) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{14}
+	return file_node_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *LogsChunk) GetData() []byte {
@@ -996,7 +1093,7 @@ type ExecStart struct {
 
 func (x *ExecStart) Reset() {
 	*x = ExecStart{}
-	mi := &file_node_proto_msgTypes[15]
+	mi := &file_node_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1008,7 +1105,7 @@ func (x *ExecStart) String() string {
 func (*ExecStart) ProtoMessage() {}
 
 func (x *ExecStart) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[15]
+	mi := &file_node_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1021,7 +1118,7 @@ func (x *ExecStart) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecStart.ProtoReflect.Descriptor instead.
 func (*ExecStart) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{15}
+	return file_node_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ExecStart) GetNamespace() string {
@@ -1080,7 +1177,7 @@ type ExecInput struct {
 
 func (x *ExecInput) Reset() {
 	*x = ExecInput{}
-	mi := &file_node_proto_msgTypes[16]
+	mi := &file_node_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1092,7 +1189,7 @@ func (x *ExecInput) String() string {
 func (*ExecInput) ProtoMessage() {}
 
 func (x *ExecInput) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[16]
+	mi := &file_node_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1105,7 +1202,7 @@ func (x *ExecInput) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecInput.ProtoReflect.Descriptor instead.
 func (*ExecInput) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{16}
+	return file_node_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ExecInput) GetMsg() isExecInput_Msg {
@@ -1178,7 +1275,7 @@ type ExecOutput struct {
 
 func (x *ExecOutput) Reset() {
 	*x = ExecOutput{}
-	mi := &file_node_proto_msgTypes[17]
+	mi := &file_node_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1190,7 +1287,7 @@ func (x *ExecOutput) String() string {
 func (*ExecOutput) ProtoMessage() {}
 
 func (x *ExecOutput) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[17]
+	mi := &file_node_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1203,7 +1300,7 @@ func (x *ExecOutput) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecOutput.ProtoReflect.Descriptor instead.
 func (*ExecOutput) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{17}
+	return file_node_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ExecOutput) GetMsg() isExecOutput_Msg {
@@ -1268,23 +1365,20 @@ const file_node_proto_rawDesc = "" +
 	"\n" +
 	"\n" +
 	"node.proto\x12\tcorral.v1\x1a\robjects.proto\x1a\n" +
-	"raft.proto\"L\n" +
+	"raft.proto\"<\n" +
 	"\x0fRegisterRequest\x12#\n" +
-	"\x04node\x18\x01 \x01(\v2\x0f.corral.v1.NodeR\x04node\x12\x14\n" +
-	"\x05token\x18\x02 \x01(\tR\x05token\"\x8a\x01\n" +
+	"\x04node\x18\x01 \x01(\v2\x0f.corral.v1.NodeR\x04nodeJ\x04\b\x02\x10\x03\"\x8a\x01\n" +
 	"\x10RegisterResponse\x12#\n" +
 	"\x04node\x18\x01 \x01(\v2\x0f.corral.v1.NodeR\x04node\x12.\n" +
 	"\x13heartbeat_period_ms\x18\x02 \x01(\x03R\x11heartbeatPeriodMs\x12!\n" +
-	"\fcluster_cidr\x18\x03 \x01(\tR\vclusterCidr\"E\n" +
+	"\fcluster_cidr\x18\x03 \x01(\tR\vclusterCidr\"5\n" +
 	"\x10HeartbeatRequest\x12\x1b\n" +
-	"\tnode_name\x18\x01 \x01(\tR\bnodeName\x12\x14\n" +
-	"\x05token\x18\x02 \x01(\tR\x05token\"0\n" +
+	"\tnode_name\x18\x01 \x01(\tR\bnodeNameJ\x04\b\x02\x10\x03\"0\n" +
 	"\x11HeartbeatResponse\x12\x1b\n" +
-	"\tperiod_ms\x18\x01 \x01(\x03R\bperiodMs\"_\n" +
+	"\tperiod_ms\x18\x01 \x01(\x03R\bperiodMs\"O\n" +
 	"\x12AssignmentsRequest\x12\x1b\n" +
-	"\tnode_name\x18\x01 \x01(\tR\bnodeName\x12\x14\n" +
-	"\x05token\x18\x02 \x01(\tR\x05token\x12\x16\n" +
-	"\x06routes\x18\x03 \x01(\bR\x06routes\"\\\n" +
+	"\tnode_name\x18\x01 \x01(\tR\bnodeName\x12\x16\n" +
+	"\x06routes\x18\x03 \x01(\bR\x06routesJ\x04\b\x02\x10\x03\"\\\n" +
 	"\tNodeRoute\x12\x1b\n" +
 	"\tnode_name\x18\x01 \x01(\tR\bnodeName\x12\x19\n" +
 	"\bpod_cidr\x18\x02 \x01(\tR\apodCidr\x12\x17\n" +
@@ -1305,20 +1399,27 @@ const file_node_proto_rawDesc = "" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x10\n" +
 	"\x03uid\x18\x03 \x01(\tR\x03uid\x12,\n" +
-	"\x06status\x18\x04 \x01(\v2\x14.corral.v1.PodStatusR\x06status\"\xb0\x01\n" +
+	"\x06status\x18\x04 \x01(\v2\x14.corral.v1.PodStatusR\x06status\"\xa0\x01\n" +
 	"\x13UpdateStatusRequest\x12\x1b\n" +
-	"\tnode_name\x18\x01 \x01(\tR\bnodeName\x12\x14\n" +
-	"\x05token\x18\x02 \x01(\tR\x05token\x12.\n" +
+	"\tnode_name\x18\x01 \x01(\tR\bnodeName\x12.\n" +
 	"\x04pods\x18\x03 \x03(\v2\x1a.corral.v1.PodStatusUpdateR\x04pods\x126\n" +
 	"\vnode_status\x18\x04 \x01(\v2\x15.corral.v1.NodeStatusR\n" +
-	"nodeStatus\"@\n" +
+	"nodeStatusJ\x04\b\x02\x10\x03\"@\n" +
 	"\x14UpdateStatusResponse\x12(\n" +
-	"\x04gone\x18\x01 \x03(\v2\x14.corral.v1.ObjectKeyR\x04gone\"r\n" +
+	"\x04gone\x18\x01 \x03(\v2\x14.corral.v1.ObjectKeyR\x04gone\"b\n" +
 	"\x13RecordEventsRequest\x12\x1b\n" +
-	"\tnode_name\x18\x01 \x01(\tR\bnodeName\x12\x14\n" +
-	"\x05token\x18\x02 \x01(\tR\x05token\x12(\n" +
-	"\x06events\x18\x03 \x03(\v2\x10.corral.v1.EventR\x06events\"\x16\n" +
-	"\x14RecordEventsResponse\"\x94\x02\n" +
+	"\tnode_name\x18\x01 \x01(\tR\bnodeName\x12(\n" +
+	"\x06events\x18\x03 \x03(\v2\x10.corral.v1.EventR\x06eventsJ\x04\b\x02\x10\x03\"\x16\n" +
+	"\x14RecordEventsResponse\"\\\n" +
+	"\x0eCertifyRequest\x12\x12\n" +
+	"\x04role\x18\x01 \x01(\tR\x04role\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x10\n" +
+	"\x03csr\x18\x03 \x01(\fR\x03csr\x12\x10\n" +
+	"\x03mac\x18\x04 \x01(\fR\x03mac\"[\n" +
+	"\x0fCertifyResponse\x12\x19\n" +
+	"\bcert_pem\x18\x01 \x01(\fR\acertPem\x12\x15\n" +
+	"\x06ca_pem\x18\x02 \x01(\fR\x05caPem\x12\x16\n" +
+	"\x06sealed\x18\x03 \x01(\fR\x06sealed\"\x94\x02\n" +
 	"\vLogsRequest\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x10\n" +
 	"\x03pod\x18\x02 \x01(\tR\x03pod\x12\x1c\n" +
@@ -1353,7 +1454,9 @@ const file_node_proto_rawDesc = "" +
 	"\x06stdout\x18\x01 \x01(\fH\x00R\x06stdout\x12\x18\n" +
 	"\x06stderr\x18\x02 \x01(\fH\x00R\x06stderr\x12\x1d\n" +
 	"\texit_code\x18\x03 \x01(\x05H\x00R\bexitCodeB\x05\n" +
-	"\x03msg2\x87\x03\n" +
+	"\x03msg2P\n" +
+	"\fCertificates\x12@\n" +
+	"\aCertify\x12\x19.corral.v1.CertifyRequest\x1a\x1a.corral.v1.CertifyResponse2\x87\x03\n" +
 	"\aNodeAPI\x12C\n" +
 	"\bRegister\x12\x1a.corral.v1.RegisterRequest\x1a\x1b.corral.v1.RegisterResponse\x12F\n" +
 	"\tHeartbeat\x12\x1b.corral.v1.HeartbeatRequest\x1a\x1c.corral.v1.HeartbeatResponse\x12M\n" +
@@ -1376,7 +1479,7 @@ func file_node_proto_rawDescGZIP() []byte {
 	return file_node_proto_rawDescData
 }
 
-var file_node_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_node_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_node_proto_goTypes = []any{
 	(*RegisterRequest)(nil),      // 0: corral.v1.RegisterRequest
 	(*RegisterResponse)(nil),     // 1: corral.v1.RegisterResponse
@@ -1391,49 +1494,53 @@ var file_node_proto_goTypes = []any{
 	(*UpdateStatusResponse)(nil), // 10: corral.v1.UpdateStatusResponse
 	(*RecordEventsRequest)(nil),  // 11: corral.v1.RecordEventsRequest
 	(*RecordEventsResponse)(nil), // 12: corral.v1.RecordEventsResponse
-	(*LogsRequest)(nil),          // 13: corral.v1.LogsRequest
-	(*LogsChunk)(nil),            // 14: corral.v1.LogsChunk
-	(*ExecStart)(nil),            // 15: corral.v1.ExecStart
-	(*ExecInput)(nil),            // 16: corral.v1.ExecInput
-	(*ExecOutput)(nil),           // 17: corral.v1.ExecOutput
-	(*Node)(nil),                 // 18: corral.v1.Node
-	(*Pod)(nil),                  // 19: corral.v1.Pod
-	(*ConfigMap)(nil),            // 20: corral.v1.ConfigMap
-	(*ObjectKey)(nil),            // 21: corral.v1.ObjectKey
-	(*PodStatus)(nil),            // 22: corral.v1.PodStatus
-	(*NodeStatus)(nil),           // 23: corral.v1.NodeStatus
-	(*Event)(nil),                // 24: corral.v1.Event
+	(*CertifyRequest)(nil),       // 13: corral.v1.CertifyRequest
+	(*CertifyResponse)(nil),      // 14: corral.v1.CertifyResponse
+	(*LogsRequest)(nil),          // 15: corral.v1.LogsRequest
+	(*LogsChunk)(nil),            // 16: corral.v1.LogsChunk
+	(*ExecStart)(nil),            // 17: corral.v1.ExecStart
+	(*ExecInput)(nil),            // 18: corral.v1.ExecInput
+	(*ExecOutput)(nil),           // 19: corral.v1.ExecOutput
+	(*Node)(nil),                 // 20: corral.v1.Node
+	(*Pod)(nil),                  // 21: corral.v1.Pod
+	(*ConfigMap)(nil),            // 22: corral.v1.ConfigMap
+	(*ObjectKey)(nil),            // 23: corral.v1.ObjectKey
+	(*PodStatus)(nil),            // 24: corral.v1.PodStatus
+	(*NodeStatus)(nil),           // 25: corral.v1.NodeStatus
+	(*Event)(nil),                // 26: corral.v1.Event
 }
 var file_node_proto_depIdxs = []int32{
-	18, // 0: corral.v1.RegisterRequest.node:type_name -> corral.v1.Node
-	18, // 1: corral.v1.RegisterResponse.node:type_name -> corral.v1.Node
-	19, // 2: corral.v1.Assignment.pod:type_name -> corral.v1.Pod
-	20, // 3: corral.v1.Assignment.config_map:type_name -> corral.v1.ConfigMap
-	21, // 4: corral.v1.Assignment.removed:type_name -> corral.v1.ObjectKey
+	20, // 0: corral.v1.RegisterRequest.node:type_name -> corral.v1.Node
+	20, // 1: corral.v1.RegisterResponse.node:type_name -> corral.v1.Node
+	21, // 2: corral.v1.Assignment.pod:type_name -> corral.v1.Pod
+	22, // 3: corral.v1.Assignment.config_map:type_name -> corral.v1.ConfigMap
+	23, // 4: corral.v1.Assignment.removed:type_name -> corral.v1.ObjectKey
 	5,  // 5: corral.v1.Assignment.route:type_name -> corral.v1.NodeRoute
 	6,  // 6: corral.v1.AssignmentsMessage.items:type_name -> corral.v1.Assignment
-	22, // 7: corral.v1.PodStatusUpdate.status:type_name -> corral.v1.PodStatus
+	24, // 7: corral.v1.PodStatusUpdate.status:type_name -> corral.v1.PodStatus
 	8,  // 8: corral.v1.UpdateStatusRequest.pods:type_name -> corral.v1.PodStatusUpdate
-	23, // 9: corral.v1.UpdateStatusRequest.node_status:type_name -> corral.v1.NodeStatus
-	21, // 10: corral.v1.UpdateStatusResponse.gone:type_name -> corral.v1.ObjectKey
-	24, // 11: corral.v1.RecordEventsRequest.events:type_name -> corral.v1.Event
-	15, // 12: corral.v1.ExecInput.start:type_name -> corral.v1.ExecStart
-	0,  // 13: corral.v1.NodeAPI.Register:input_type -> corral.v1.RegisterRequest
-	2,  // 14: corral.v1.NodeAPI.Heartbeat:input_type -> corral.v1.HeartbeatRequest
-	4,  // 15: corral.v1.NodeAPI.Assignments:input_type -> corral.v1.AssignmentsRequest
-	9,  // 16: corral.v1.NodeAPI.UpdateStatus:input_type -> corral.v1.UpdateStatusRequest
-	11, // 17: corral.v1.NodeAPI.RecordEvents:input_type -> corral.v1.RecordEventsRequest
-	13, // 18: corral.v1.AgentAPI.Logs:input_type -> corral.v1.LogsRequest
-	16, // 19: corral.v1.AgentAPI.Exec:input_type -> corral.v1.ExecInput
-	1,  // 20: corral.v1.NodeAPI.Register:output_type -> corral.v1.RegisterResponse
-	3,  // 21: corral.v1.NodeAPI.Heartbeat:output_type -> corral.v1.HeartbeatResponse
-	7,  // 22: corral.v1.NodeAPI.Assignments:output_type -> corral.v1.AssignmentsMessage
-	10, // 23: corral.v1.NodeAPI.UpdateStatus:output_type -> corral.v1.UpdateStatusResponse
-	12, // 24: corral.v1.NodeAPI.RecordEvents:output_type -> corral.v1.RecordEventsResponse
-	14, // 25: corral.v1.AgentAPI.Logs:output_type -> corral.v1.LogsChunk
-	17, // 26: corral.v1.AgentAPI.Exec:output_type -> corral.v1.ExecOutput
-	20, // [20:27] is the sub-list for method output_type
-	13, // [13:20] is the sub-list for method input_type
+	25, // 9: corral.v1.UpdateStatusRequest.node_status:type_name -> corral.v1.NodeStatus
+	23, // 10: corral.v1.UpdateStatusResponse.gone:type_name -> corral.v1.ObjectKey
+	26, // 11: corral.v1.RecordEventsRequest.events:type_name -> corral.v1.Event
+	17, // 12: corral.v1.ExecInput.start:type_name -> corral.v1.ExecStart
+	13, // 13: corral.v1.Certificates.Certify:input_type -> corral.v1.CertifyRequest
+	0,  // 14: corral.v1.NodeAPI.Register:input_type -> corral.v1.RegisterRequest
+	2,  // 15: corral.v1.NodeAPI.Heartbeat:input_type -> corral.v1.HeartbeatRequest
+	4,  // 16: corral.v1.NodeAPI.Assignments:input_type -> corral.v1.AssignmentsRequest
+	9,  // 17: corral.v1.NodeAPI.UpdateStatus:input_type -> corral.v1.UpdateStatusRequest
+	11, // 18: corral.v1.NodeAPI.RecordEvents:input_type -> corral.v1.RecordEventsRequest
+	15, // 19: corral.v1.AgentAPI.Logs:input_type -> corral.v1.LogsRequest
+	18, // 20: corral.v1.AgentAPI.Exec:input_type -> corral.v1.ExecInput
+	14, // 21: corral.v1.Certificates.Certify:output_type -> corral.v1.CertifyResponse
+	1,  // 22: corral.v1.NodeAPI.Register:output_type -> corral.v1.RegisterResponse
+	3,  // 23: corral.v1.NodeAPI.Heartbeat:output_type -> corral.v1.HeartbeatResponse
+	7,  // 24: corral.v1.NodeAPI.Assignments:output_type -> corral.v1.AssignmentsMessage
+	10, // 25: corral.v1.NodeAPI.UpdateStatus:output_type -> corral.v1.UpdateStatusResponse
+	12, // 26: corral.v1.NodeAPI.RecordEvents:output_type -> corral.v1.RecordEventsResponse
+	16, // 27: corral.v1.AgentAPI.Logs:output_type -> corral.v1.LogsChunk
+	19, // 28: corral.v1.AgentAPI.Exec:output_type -> corral.v1.ExecOutput
+	21, // [21:29] is the sub-list for method output_type
+	13, // [13:21] is the sub-list for method input_type
 	13, // [13:13] is the sub-list for extension type_name
 	13, // [13:13] is the sub-list for extension extendee
 	0,  // [0:13] is the sub-list for field type_name
@@ -1452,12 +1559,12 @@ func file_node_proto_init() {
 		(*Assignment_Removed)(nil),
 		(*Assignment_Route)(nil),
 	}
-	file_node_proto_msgTypes[16].OneofWrappers = []any{
+	file_node_proto_msgTypes[18].OneofWrappers = []any{
 		(*ExecInput_Start)(nil),
 		(*ExecInput_Stdin)(nil),
 		(*ExecInput_StdinClose)(nil),
 	}
-	file_node_proto_msgTypes[17].OneofWrappers = []any{
+	file_node_proto_msgTypes[19].OneofWrappers = []any{
 		(*ExecOutput_Stdout)(nil),
 		(*ExecOutput_Stderr)(nil),
 		(*ExecOutput_ExitCode)(nil),
@@ -1468,9 +1575,9 @@ func file_node_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_node_proto_rawDesc), len(file_node_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   18,
+			NumMessages:   20,
 			NumExtensions: 0,
-			NumServices:   2,
+			NumServices:   3,
 		},
 		GoTypes:           file_node_proto_goTypes,
 		DependencyIndexes: file_node_proto_depIdxs,

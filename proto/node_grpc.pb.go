@@ -26,6 +26,116 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
+	Certificates_Certify_FullMethodName = "/corral.v1.Certificates/Certify"
+)
+
+// CertificatesClient is the client API for Certificates service.
+//
+// For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
+//
+// Certificates is served by every server on the API port; Certify is the
+// one call besides Peer.Info and Peer.BootstrapCA that a caller without a
+// certificate may make.
+type CertificatesClient interface {
+	Certify(ctx context.Context, in *CertifyRequest, opts ...grpc.CallOption) (*CertifyResponse, error)
+}
+
+type certificatesClient struct {
+	cc grpc.ClientConnInterface
+}
+
+func NewCertificatesClient(cc grpc.ClientConnInterface) CertificatesClient {
+	return &certificatesClient{cc}
+}
+
+func (c *certificatesClient) Certify(ctx context.Context, in *CertifyRequest, opts ...grpc.CallOption) (*CertifyResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CertifyResponse)
+	err := c.cc.Invoke(ctx, Certificates_Certify_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// CertificatesServer is the server API for Certificates service.
+// All implementations must embed UnimplementedCertificatesServer
+// for forward compatibility.
+//
+// Certificates is served by every server on the API port; Certify is the
+// one call besides Peer.Info and Peer.BootstrapCA that a caller without a
+// certificate may make.
+type CertificatesServer interface {
+	Certify(context.Context, *CertifyRequest) (*CertifyResponse, error)
+	mustEmbedUnimplementedCertificatesServer()
+}
+
+// UnimplementedCertificatesServer must be embedded to have
+// forward compatible implementations.
+//
+// NOTE: this should be embedded by value instead of pointer to avoid a nil
+// pointer dereference when methods are called.
+type UnimplementedCertificatesServer struct{}
+
+func (UnimplementedCertificatesServer) Certify(context.Context, *CertifyRequest) (*CertifyResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Certify not implemented")
+}
+func (UnimplementedCertificatesServer) mustEmbedUnimplementedCertificatesServer() {}
+func (UnimplementedCertificatesServer) testEmbeddedByValue()                      {}
+
+// UnsafeCertificatesServer may be embedded to opt out of forward compatibility for this service.
+// Use of this interface is not recommended, as added methods to CertificatesServer will
+// result in compilation errors.
+type UnsafeCertificatesServer interface {
+	mustEmbedUnimplementedCertificatesServer()
+}
+
+func RegisterCertificatesServer(s grpc.ServiceRegistrar, srv CertificatesServer) {
+	// If the following call panics, it indicates UnimplementedCertificatesServer was
+	// embedded by pointer and is nil.  This will cause panics if an
+	// unimplemented method is ever invoked, so we test this at initialization
+	// time to prevent it from happening at runtime later due to I/O.
+	if t, ok := srv.(interface{ testEmbeddedByValue() }); ok {
+		t.testEmbeddedByValue()
+	}
+	s.RegisterService(&Certificates_ServiceDesc, srv)
+}
+
+func _Certificates_Certify_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CertifyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CertificatesServer).Certify(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Certificates_Certify_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CertificatesServer).Certify(ctx, req.(*CertifyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+// Certificates_ServiceDesc is the grpc.ServiceDesc for Certificates service.
+// It's only intended for direct use with grpc.RegisterService,
+// and not to be introspected or modified (even as a copy)
+var Certificates_ServiceDesc = grpc.ServiceDesc{
+	ServiceName: "corral.v1.Certificates",
+	HandlerType: (*CertificatesServer)(nil),
+	Methods: []grpc.MethodDesc{
+		{
+			MethodName: "Certify",
+			Handler:    _Certificates_Certify_Handler,
+		},
+	},
+	Streams:  []grpc.StreamDesc{},
+	Metadata: "node.proto",
+}
+
+const (
 	NodeAPI_Register_FullMethodName     = "/corral.v1.NodeAPI/Register"
 	NodeAPI_Heartbeat_FullMethodName    = "/corral.v1.NodeAPI/Heartbeat"
 	NodeAPI_Assignments_FullMethodName  = "/corral.v1.NodeAPI/Assignments"

@@ -541,18 +541,23 @@ func (x *Member) GetApiAddr() string {
 	return ""
 }
 
-// ClusterConfig is written once, at bootstrap.
+// ClusterConfig is written at bootstrap; token rotation replaces its
+// secrets.
 type ClusterConfig struct {
-	state     protoimpl.MessageState `protogen:"open.v1"`
-	ClusterId string                 `protobuf:"bytes,1,opt,name=cluster_id,json=clusterId,proto3" json:"cluster_id,omitempty"`
-	// admin_token authenticates the CLI (admin.conf).
-	AdminToken string `protobuf:"bytes,2,opt,name=admin_token,json=adminToken,proto3" json:"admin_token,omitempty"`
-	// join_token lets agents and servers join.
-	JoinToken   string `protobuf:"bytes,3,opt,name=join_token,json=joinToken,proto3" json:"join_token,omitempty"`
-	CreatedUnix int64  `protobuf:"varint,4,opt,name=created_unix,json=createdUnix,proto3" json:"created_unix,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	ClusterId   string                 `protobuf:"bytes,1,opt,name=cluster_id,json=clusterId,proto3" json:"cluster_id,omitempty"`
+	CreatedUnix int64                  `protobuf:"varint,4,opt,name=created_unix,json=createdUnix,proto3" json:"created_unix,omitempty"`
 	// cluster_cidr is where nodes' pod CIDRs are allocated from (a /24 each);
 	// empty in clusters made before pod networking: 10.42.0.0/16.
-	ClusterCidr   string `protobuf:"bytes,5,opt,name=cluster_cidr,json=clusterCidr,proto3" json:"cluster_cidr,omitempty"`
+	ClusterCidr string `protobuf:"bytes,5,opt,name=cluster_cidr,json=clusterCidr,proto3" json:"cluster_cidr,omitempty"`
+	// ca_cert_pem and ca_key_pem are the cluster CA. The key is replicated to
+	// servers only (Raft log, snapshots, DATA_DIR/tls/ca.key, mode 0600).
+	CaCertPem []byte `protobuf:"bytes,6,opt,name=ca_cert_pem,json=caCertPem,proto3" json:"ca_cert_pem,omitempty"`
+	CaKeyPem  []byte `protobuf:"bytes,7,opt,name=ca_key_pem,json=caKeyPem,proto3" json:"ca_key_pem,omitempty"`
+	// server_secret and agent_secret are the secrets of the server and agent
+	// join tokens (corral token show|rotate).
+	ServerSecret  string `protobuf:"bytes,8,opt,name=server_secret,json=serverSecret,proto3" json:"server_secret,omitempty"`
+	AgentSecret   string `protobuf:"bytes,9,opt,name=agent_secret,json=agentSecret,proto3" json:"agent_secret,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -594,20 +599,6 @@ func (x *ClusterConfig) GetClusterId() string {
 	return ""
 }
 
-func (x *ClusterConfig) GetAdminToken() string {
-	if x != nil {
-		return x.AdminToken
-	}
-	return ""
-}
-
-func (x *ClusterConfig) GetJoinToken() string {
-	if x != nil {
-		return x.JoinToken
-	}
-	return ""
-}
-
 func (x *ClusterConfig) GetCreatedUnix() int64 {
 	if x != nil {
 		return x.CreatedUnix
@@ -622,6 +613,118 @@ func (x *ClusterConfig) GetClusterCidr() string {
 	return ""
 }
 
+func (x *ClusterConfig) GetCaCertPem() []byte {
+	if x != nil {
+		return x.CaCertPem
+	}
+	return nil
+}
+
+func (x *ClusterConfig) GetCaKeyPem() []byte {
+	if x != nil {
+		return x.CaKeyPem
+	}
+	return nil
+}
+
+func (x *ClusterConfig) GetServerSecret() string {
+	if x != nil {
+		return x.ServerSecret
+	}
+	return ""
+}
+
+func (x *ClusterConfig) GetAgentSecret() string {
+	if x != nil {
+		return x.AgentSecret
+	}
+	return ""
+}
+
+// Identity binds a node name to the public key of the certificate issued
+// for it: a node name held by one key cannot be taken by another (delete
+// the node to free it). Servers are bound the same way.
+type Identity struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// name is "node:NAME" or "server:NAME".
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// public_key_sha256 is the hex SHA-256 of the key's PKIX DER.
+	PublicKeySha256 string `protobuf:"bytes,2,opt,name=public_key_sha256,json=publicKeySha256,proto3" json:"public_key_sha256,omitempty"`
+	CreateIndex     uint64 `protobuf:"varint,3,opt,name=create_index,json=createIndex,proto3" json:"create_index,omitempty"`
+	ModifyIndex     uint64 `protobuf:"varint,4,opt,name=modify_index,json=modifyIndex,proto3" json:"modify_index,omitempty"`
+	// replaces, in a log entry, is the key hash this binding may replace
+	// (the holder renewing with a new key); empty means the name must be
+	// free or already bound to the same key. Not stored.
+	Replaces      string `protobuf:"bytes,5,opt,name=replaces,proto3" json:"replaces,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Identity) Reset() {
+	*x = Identity{}
+	mi := &file_raft_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Identity) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Identity) ProtoMessage() {}
+
+func (x *Identity) ProtoReflect() protoreflect.Message {
+	mi := &file_raft_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Identity.ProtoReflect.Descriptor instead.
+func (*Identity) Descriptor() ([]byte, []int) {
+	return file_raft_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *Identity) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Identity) GetPublicKeySha256() string {
+	if x != nil {
+		return x.PublicKeySha256
+	}
+	return ""
+}
+
+func (x *Identity) GetCreateIndex() uint64 {
+	if x != nil {
+		return x.CreateIndex
+	}
+	return 0
+}
+
+func (x *Identity) GetModifyIndex() uint64 {
+	if x != nil {
+		return x.ModifyIndex
+	}
+	return 0
+}
+
+func (x *Identity) GetReplaces() string {
+	if x != nil {
+		return x.Replaces
+	}
+	return ""
+}
+
 // LogEntry is one Raft log entry. Concurrent writes are group-committed: one
 // entry carries many independent batches, each with its own result.
 type LogEntry struct {
@@ -630,13 +733,18 @@ type LogEntry struct {
 	PutMembers    []*Member              `protobuf:"bytes,2,rep,name=put_members,json=putMembers,proto3" json:"put_members,omitempty"`
 	DeleteMembers []string               `protobuf:"bytes,3,rep,name=delete_members,json=deleteMembers,proto3" json:"delete_members,omitempty"`
 	ClusterConfig *ClusterConfig         `protobuf:"bytes,4,opt,name=cluster_config,json=clusterConfig,proto3" json:"cluster_config,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// put_identities binds names to keys. A binding to a name held by
+	// another key (other than its replaces) is refused and reported in
+	// LogResult.identity_conflicts; the others apply.
+	PutIdentities    []*Identity `protobuf:"bytes,5,rep,name=put_identities,json=putIdentities,proto3" json:"put_identities,omitempty"`
+	DeleteIdentities []string    `protobuf:"bytes,6,rep,name=delete_identities,json=deleteIdentities,proto3" json:"delete_identities,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *LogEntry) Reset() {
 	*x = LogEntry{}
-	mi := &file_raft_proto_msgTypes[6]
+	mi := &file_raft_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -648,7 +756,7 @@ func (x *LogEntry) String() string {
 func (*LogEntry) ProtoMessage() {}
 
 func (x *LogEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_raft_proto_msgTypes[6]
+	mi := &file_raft_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -661,7 +769,7 @@ func (x *LogEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogEntry.ProtoReflect.Descriptor instead.
 func (*LogEntry) Descriptor() ([]byte, []int) {
-	return file_raft_proto_rawDescGZIP(), []int{6}
+	return file_raft_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *LogEntry) GetBatches() []*Batch {
@@ -692,17 +800,33 @@ func (x *LogEntry) GetClusterConfig() *ClusterConfig {
 	return nil
 }
 
+func (x *LogEntry) GetPutIdentities() []*Identity {
+	if x != nil {
+		return x.PutIdentities
+	}
+	return nil
+}
+
+func (x *LogEntry) GetDeleteIdentities() []string {
+	if x != nil {
+		return x.DeleteIdentities
+	}
+	return nil
+}
+
 // LogResult is what the FSM returns for a LogEntry.
 type LogResult struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Results       []*BatchResult         `protobuf:"bytes,1,rep,name=results,proto3" json:"results,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Results []*BatchResult         `protobuf:"bytes,1,rep,name=results,proto3" json:"results,omitempty"`
+	// identity_conflicts names the put_identities that were refused.
+	IdentityConflicts []string `protobuf:"bytes,2,rep,name=identity_conflicts,json=identityConflicts,proto3" json:"identity_conflicts,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *LogResult) Reset() {
 	*x = LogResult{}
-	mi := &file_raft_proto_msgTypes[7]
+	mi := &file_raft_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -714,7 +838,7 @@ func (x *LogResult) String() string {
 func (*LogResult) ProtoMessage() {}
 
 func (x *LogResult) ProtoReflect() protoreflect.Message {
-	mi := &file_raft_proto_msgTypes[7]
+	mi := &file_raft_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -727,12 +851,19 @@ func (x *LogResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogResult.ProtoReflect.Descriptor instead.
 func (*LogResult) Descriptor() ([]byte, []int) {
-	return file_raft_proto_rawDescGZIP(), []int{7}
+	return file_raft_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *LogResult) GetResults() []*BatchResult {
 	if x != nil {
 		return x.Results
+	}
+	return nil
+}
+
+func (x *LogResult) GetIdentityConflicts() []string {
+	if x != nil {
+		return x.IdentityConflicts
 	}
 	return nil
 }
@@ -745,7 +876,7 @@ type InfoRequest struct {
 
 func (x *InfoRequest) Reset() {
 	*x = InfoRequest{}
-	mi := &file_raft_proto_msgTypes[8]
+	mi := &file_raft_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -757,7 +888,7 @@ func (x *InfoRequest) String() string {
 func (*InfoRequest) ProtoMessage() {}
 
 func (x *InfoRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_raft_proto_msgTypes[8]
+	mi := &file_raft_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -770,7 +901,7 @@ func (x *InfoRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InfoRequest.ProtoReflect.Descriptor instead.
 func (*InfoRequest) Descriptor() ([]byte, []int) {
-	return file_raft_proto_rawDescGZIP(), []int{8}
+	return file_raft_proto_rawDescGZIP(), []int{9}
 }
 
 type InfoResponse struct {
@@ -797,7 +928,7 @@ type InfoResponse struct {
 
 func (x *InfoResponse) Reset() {
 	*x = InfoResponse{}
-	mi := &file_raft_proto_msgTypes[9]
+	mi := &file_raft_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -809,7 +940,7 @@ func (x *InfoResponse) String() string {
 func (*InfoResponse) ProtoMessage() {}
 
 func (x *InfoResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_raft_proto_msgTypes[9]
+	mi := &file_raft_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -822,7 +953,7 @@ func (x *InfoResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InfoResponse.ProtoReflect.Descriptor instead.
 func (*InfoResponse) Descriptor() ([]byte, []int) {
-	return file_raft_proto_rawDescGZIP(), []int{9}
+	return file_raft_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *InfoResponse) GetName() string {
@@ -912,14 +1043,13 @@ func (x *InfoResponse) GetVersion() string {
 type JoinRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Member        *Member                `protobuf:"bytes,1,opt,name=member,proto3" json:"member,omitempty"`
-	Token         string                 `protobuf:"bytes,2,opt,name=token,proto3" json:"token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *JoinRequest) Reset() {
 	*x = JoinRequest{}
-	mi := &file_raft_proto_msgTypes[10]
+	mi := &file_raft_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -931,7 +1061,7 @@ func (x *JoinRequest) String() string {
 func (*JoinRequest) ProtoMessage() {}
 
 func (x *JoinRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_raft_proto_msgTypes[10]
+	mi := &file_raft_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -944,7 +1074,7 @@ func (x *JoinRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinRequest.ProtoReflect.Descriptor instead.
 func (*JoinRequest) Descriptor() ([]byte, []int) {
-	return file_raft_proto_rawDescGZIP(), []int{10}
+	return file_raft_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *JoinRequest) GetMember() *Member {
@@ -952,13 +1082,6 @@ func (x *JoinRequest) GetMember() *Member {
 		return x.Member
 	}
 	return nil
-}
-
-func (x *JoinRequest) GetToken() string {
-	if x != nil {
-		return x.Token
-	}
-	return ""
 }
 
 type JoinResponse struct {
@@ -970,7 +1093,7 @@ type JoinResponse struct {
 
 func (x *JoinResponse) Reset() {
 	*x = JoinResponse{}
-	mi := &file_raft_proto_msgTypes[11]
+	mi := &file_raft_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -982,7 +1105,7 @@ func (x *JoinResponse) String() string {
 func (*JoinResponse) ProtoMessage() {}
 
 func (x *JoinResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_raft_proto_msgTypes[11]
+	mi := &file_raft_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -995,7 +1118,7 @@ func (x *JoinResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinResponse.ProtoReflect.Descriptor instead.
 func (*JoinResponse) Descriptor() ([]byte, []int) {
-	return file_raft_proto_rawDescGZIP(), []int{11}
+	return file_raft_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *JoinResponse) GetMembers() []*Member {
@@ -1014,7 +1137,7 @@ type ForwardRequest struct {
 
 func (x *ForwardRequest) Reset() {
 	*x = ForwardRequest{}
-	mi := &file_raft_proto_msgTypes[12]
+	mi := &file_raft_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1026,7 +1149,7 @@ func (x *ForwardRequest) String() string {
 func (*ForwardRequest) ProtoMessage() {}
 
 func (x *ForwardRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_raft_proto_msgTypes[12]
+	mi := &file_raft_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1039,7 +1162,7 @@ func (x *ForwardRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForwardRequest.ProtoReflect.Descriptor instead.
 func (*ForwardRequest) Descriptor() ([]byte, []int) {
-	return file_raft_proto_rawDescGZIP(), []int{12}
+	return file_raft_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ForwardRequest) GetEntry() *LogEntry {
@@ -1058,7 +1181,7 @@ type ForwardResponse struct {
 
 func (x *ForwardResponse) Reset() {
 	*x = ForwardResponse{}
-	mi := &file_raft_proto_msgTypes[13]
+	mi := &file_raft_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1070,7 +1193,7 @@ func (x *ForwardResponse) String() string {
 func (*ForwardResponse) ProtoMessage() {}
 
 func (x *ForwardResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_raft_proto_msgTypes[13]
+	mi := &file_raft_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1083,7 +1206,7 @@ func (x *ForwardResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForwardResponse.ProtoReflect.Descriptor instead.
 func (*ForwardResponse) Descriptor() ([]byte, []int) {
-	return file_raft_proto_rawDescGZIP(), []int{13}
+	return file_raft_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ForwardResponse) GetResult() *LogResult {
@@ -1101,7 +1224,7 @@ type ReadIndexRequest struct {
 
 func (x *ReadIndexRequest) Reset() {
 	*x = ReadIndexRequest{}
-	mi := &file_raft_proto_msgTypes[14]
+	mi := &file_raft_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1113,7 +1236,7 @@ func (x *ReadIndexRequest) String() string {
 func (*ReadIndexRequest) ProtoMessage() {}
 
 func (x *ReadIndexRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_raft_proto_msgTypes[14]
+	mi := &file_raft_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1126,7 +1249,7 @@ func (x *ReadIndexRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadIndexRequest.ProtoReflect.Descriptor instead.
 func (*ReadIndexRequest) Descriptor() ([]byte, []int) {
-	return file_raft_proto_rawDescGZIP(), []int{14}
+	return file_raft_proto_rawDescGZIP(), []int{15}
 }
 
 type ReadIndexResponse struct {
@@ -1138,7 +1261,7 @@ type ReadIndexResponse struct {
 
 func (x *ReadIndexResponse) Reset() {
 	*x = ReadIndexResponse{}
-	mi := &file_raft_proto_msgTypes[15]
+	mi := &file_raft_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1150,7 +1273,7 @@ func (x *ReadIndexResponse) String() string {
 func (*ReadIndexResponse) ProtoMessage() {}
 
 func (x *ReadIndexResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_raft_proto_msgTypes[15]
+	mi := &file_raft_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1163,7 +1286,7 @@ func (x *ReadIndexResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadIndexResponse.ProtoReflect.Descriptor instead.
 func (*ReadIndexResponse) Descriptor() ([]byte, []int) {
-	return file_raft_proto_rawDescGZIP(), []int{15}
+	return file_raft_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ReadIndexResponse) GetIndex() uint64 {
@@ -1182,7 +1305,7 @@ type RemovePeerRequest struct {
 
 func (x *RemovePeerRequest) Reset() {
 	*x = RemovePeerRequest{}
-	mi := &file_raft_proto_msgTypes[16]
+	mi := &file_raft_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1194,7 +1317,7 @@ func (x *RemovePeerRequest) String() string {
 func (*RemovePeerRequest) ProtoMessage() {}
 
 func (x *RemovePeerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_raft_proto_msgTypes[16]
+	mi := &file_raft_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1207,7 +1330,7 @@ func (x *RemovePeerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemovePeerRequest.ProtoReflect.Descriptor instead.
 func (*RemovePeerRequest) Descriptor() ([]byte, []int) {
-	return file_raft_proto_rawDescGZIP(), []int{16}
+	return file_raft_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *RemovePeerRequest) GetName() string {
@@ -1225,7 +1348,7 @@ type RemovePeerResponse struct {
 
 func (x *RemovePeerResponse) Reset() {
 	*x = RemovePeerResponse{}
-	mi := &file_raft_proto_msgTypes[17]
+	mi := &file_raft_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1237,7 +1360,7 @@ func (x *RemovePeerResponse) String() string {
 func (*RemovePeerResponse) ProtoMessage() {}
 
 func (x *RemovePeerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_raft_proto_msgTypes[17]
+	mi := &file_raft_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1250,7 +1373,7 @@ func (x *RemovePeerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemovePeerResponse.ProtoReflect.Descriptor instead.
 func (*RemovePeerResponse) Descriptor() ([]byte, []int) {
-	return file_raft_proto_rawDescGZIP(), []int{17}
+	return file_raft_proto_rawDescGZIP(), []int{18}
 }
 
 // HeartbeatsRequest carries the node names whose agents sent a heartbeat to
@@ -1264,7 +1387,7 @@ type HeartbeatsRequest struct {
 
 func (x *HeartbeatsRequest) Reset() {
 	*x = HeartbeatsRequest{}
-	mi := &file_raft_proto_msgTypes[18]
+	mi := &file_raft_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1276,7 +1399,7 @@ func (x *HeartbeatsRequest) String() string {
 func (*HeartbeatsRequest) ProtoMessage() {}
 
 func (x *HeartbeatsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_raft_proto_msgTypes[18]
+	mi := &file_raft_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1289,7 +1412,7 @@ func (x *HeartbeatsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeartbeatsRequest.ProtoReflect.Descriptor instead.
 func (*HeartbeatsRequest) Descriptor() ([]byte, []int) {
-	return file_raft_proto_rawDescGZIP(), []int{18}
+	return file_raft_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *HeartbeatsRequest) GetNodes() []string {
@@ -1307,7 +1430,7 @@ type HeartbeatsResponse struct {
 
 func (x *HeartbeatsResponse) Reset() {
 	*x = HeartbeatsResponse{}
-	mi := &file_raft_proto_msgTypes[19]
+	mi := &file_raft_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1319,7 +1442,7 @@ func (x *HeartbeatsResponse) String() string {
 func (*HeartbeatsResponse) ProtoMessage() {}
 
 func (x *HeartbeatsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_raft_proto_msgTypes[19]
+	mi := &file_raft_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1332,7 +1455,96 @@ func (x *HeartbeatsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeartbeatsResponse.ProtoReflect.Descriptor instead.
 func (*HeartbeatsResponse) Descriptor() ([]byte, []int) {
-	return file_raft_proto_rawDescGZIP(), []int{19}
+	return file_raft_proto_rawDescGZIP(), []int{20}
+}
+
+// Peer is the API servers use among themselves: discovery for
+// bootstrap-expect, joining, write forwarding to the leader and read indexes
+// for linearizable reads on followers.
+// BootstrapCARequest asks a server that is bootstrapping a new cluster for
+// its CA (bootstrap-expect > 1): the lowest-named server's CA is everyone's.
+type BootstrapCARequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BootstrapCARequest) Reset() {
+	*x = BootstrapCARequest{}
+	mi := &file_raft_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BootstrapCARequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BootstrapCARequest) ProtoMessage() {}
+
+func (x *BootstrapCARequest) ProtoReflect() protoreflect.Message {
+	mi := &file_raft_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BootstrapCARequest.ProtoReflect.Descriptor instead.
+func (*BootstrapCARequest) Descriptor() ([]byte, []int) {
+	return file_raft_proto_rawDescGZIP(), []int{21}
+}
+
+// BootstrapCAResponse carries the CA certificate and key sealed with the
+// shared bootstrap token (AES-256-GCM, key from HKDF): only servers given
+// the token can open it, and a server that does not know the token cannot
+// make one the opener accepts.
+type BootstrapCAResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Sealed        []byte                 `protobuf:"bytes,1,opt,name=sealed,proto3" json:"sealed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BootstrapCAResponse) Reset() {
+	*x = BootstrapCAResponse{}
+	mi := &file_raft_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BootstrapCAResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BootstrapCAResponse) ProtoMessage() {}
+
+func (x *BootstrapCAResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_raft_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BootstrapCAResponse.ProtoReflect.Descriptor instead.
+func (*BootstrapCAResponse) Descriptor() ([]byte, []int) {
+	return file_raft_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *BootstrapCAResponse) GetSealed() []byte {
+	if x != nil {
+		return x.Sealed
+	}
+	return nil
 }
 
 var File_raft_proto protoreflect.FileDescriptor
@@ -1379,24 +1591,34 @@ const file_raft_proto_rawDesc = "" +
 	"\x06Member\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1b\n" +
 	"\traft_addr\x18\x02 \x01(\tR\braftAddr\x12\x19\n" +
-	"\bapi_addr\x18\x03 \x01(\tR\aapiAddr\"\xb4\x01\n" +
+	"\bapi_addr\x18\x03 \x01(\tR\aapiAddr\"\x86\x02\n" +
 	"\rClusterConfig\x12\x1d\n" +
 	"\n" +
-	"cluster_id\x18\x01 \x01(\tR\tclusterId\x12\x1f\n" +
-	"\vadmin_token\x18\x02 \x01(\tR\n" +
-	"adminToken\x12\x1d\n" +
-	"\n" +
-	"join_token\x18\x03 \x01(\tR\tjoinToken\x12!\n" +
+	"cluster_id\x18\x01 \x01(\tR\tclusterId\x12!\n" +
 	"\fcreated_unix\x18\x04 \x01(\x03R\vcreatedUnix\x12!\n" +
-	"\fcluster_cidr\x18\x05 \x01(\tR\vclusterCidr\"\xd2\x01\n" +
+	"\fcluster_cidr\x18\x05 \x01(\tR\vclusterCidr\x12\x1e\n" +
+	"\vca_cert_pem\x18\x06 \x01(\fR\tcaCertPem\x12\x1c\n" +
+	"\n" +
+	"ca_key_pem\x18\a \x01(\fR\bcaKeyPem\x12#\n" +
+	"\rserver_secret\x18\b \x01(\tR\fserverSecret\x12!\n" +
+	"\fagent_secret\x18\t \x01(\tR\vagentSecretJ\x04\b\x02\x10\x03J\x04\b\x03\x10\x04\"\xac\x01\n" +
+	"\bIdentity\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12*\n" +
+	"\x11public_key_sha256\x18\x02 \x01(\tR\x0fpublicKeySha256\x12!\n" +
+	"\fcreate_index\x18\x03 \x01(\x04R\vcreateIndex\x12!\n" +
+	"\fmodify_index\x18\x04 \x01(\x04R\vmodifyIndex\x12\x1a\n" +
+	"\breplaces\x18\x05 \x01(\tR\breplaces\"\xbb\x02\n" +
 	"\bLogEntry\x12*\n" +
 	"\abatches\x18\x01 \x03(\v2\x10.corral.v1.BatchR\abatches\x122\n" +
 	"\vput_members\x18\x02 \x03(\v2\x11.corral.v1.MemberR\n" +
 	"putMembers\x12%\n" +
 	"\x0edelete_members\x18\x03 \x03(\tR\rdeleteMembers\x12?\n" +
-	"\x0ecluster_config\x18\x04 \x01(\v2\x18.corral.v1.ClusterConfigR\rclusterConfig\"=\n" +
+	"\x0ecluster_config\x18\x04 \x01(\v2\x18.corral.v1.ClusterConfigR\rclusterConfig\x12:\n" +
+	"\x0eput_identities\x18\x05 \x03(\v2\x13.corral.v1.IdentityR\rputIdentities\x12+\n" +
+	"\x11delete_identities\x18\x06 \x03(\tR\x10deleteIdentities\"l\n" +
 	"\tLogResult\x120\n" +
-	"\aresults\x18\x01 \x03(\v2\x16.corral.v1.BatchResultR\aresults\"\r\n" +
+	"\aresults\x18\x01 \x03(\v2\x16.corral.v1.BatchResultR\aresults\x12-\n" +
+	"\x12identity_conflicts\x18\x02 \x03(\tR\x11identityConflicts\"\r\n" +
 	"\vInfoRequest\"\x85\x03\n" +
 	"\fInfoResponse\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1b\n" +
@@ -1414,10 +1636,9 @@ const file_raft_proto_rawDesc = "" +
 	"\rapplied_index\x18\n" +
 	" \x01(\x04R\fappliedIndex\x12\x14\n" +
 	"\x05peers\x18\v \x03(\tR\x05peers\x12\x18\n" +
-	"\aversion\x18\f \x01(\tR\aversion\"N\n" +
+	"\aversion\x18\f \x01(\tR\aversion\"8\n" +
 	"\vJoinRequest\x12)\n" +
-	"\x06member\x18\x01 \x01(\v2\x11.corral.v1.MemberR\x06member\x12\x14\n" +
-	"\x05token\x18\x02 \x01(\tR\x05token\";\n" +
+	"\x06member\x18\x01 \x01(\v2\x11.corral.v1.MemberR\x06member\";\n" +
 	"\fJoinResponse\x12+\n" +
 	"\amembers\x18\x01 \x03(\v2\x11.corral.v1.MemberR\amembers\";\n" +
 	"\x0eForwardRequest\x12)\n" +
@@ -1432,16 +1653,20 @@ const file_raft_proto_rawDesc = "" +
 	"\x12RemovePeerResponse\")\n" +
 	"\x11HeartbeatsRequest\x12\x14\n" +
 	"\x05nodes\x18\x01 \x03(\tR\x05nodes\"\x14\n" +
-	"\x12HeartbeatsResponse*\\\n" +
+	"\x12HeartbeatsResponse\"\x14\n" +
+	"\x12BootstrapCARequest\"-\n" +
+	"\x13BootstrapCAResponse\x12\x16\n" +
+	"\x06sealed\x18\x01 \x01(\fR\x06sealed*\\\n" +
 	"\tErrorCode\x12\x06\n" +
 	"\x02OK\x10\x00\x12\r\n" +
 	"\tNOT_FOUND\x10\x01\x12\x12\n" +
 	"\x0eALREADY_EXISTS\x10\x02\x12\f\n" +
 	"\bCONFLICT\x10\x03\x12\t\n" +
 	"\x05STALE\x10\x04\x12\v\n" +
-	"\aINVALID\x10\x052\x98\x03\n" +
+	"\aINVALID\x10\x052\xe6\x03\n" +
 	"\x04Peer\x127\n" +
-	"\x04Info\x12\x16.corral.v1.InfoRequest\x1a\x17.corral.v1.InfoResponse\x127\n" +
+	"\x04Info\x12\x16.corral.v1.InfoRequest\x1a\x17.corral.v1.InfoResponse\x12L\n" +
+	"\vBootstrapCA\x12\x1d.corral.v1.BootstrapCARequest\x1a\x1e.corral.v1.BootstrapCAResponse\x127\n" +
 	"\x04Join\x12\x16.corral.v1.JoinRequest\x1a\x17.corral.v1.JoinResponse\x12@\n" +
 	"\aForward\x12\x19.corral.v1.ForwardRequest\x1a\x1a.corral.v1.ForwardResponse\x12F\n" +
 	"\tReadIndex\x12\x1b.corral.v1.ReadIndexRequest\x1a\x1c.corral.v1.ReadIndexResponse\x12I\n" +
@@ -1463,66 +1688,72 @@ func file_raft_proto_rawDescGZIP() []byte {
 }
 
 var file_raft_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_raft_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_raft_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_raft_proto_goTypes = []any{
-	(ErrorCode)(0),             // 0: corral.v1.ErrorCode
-	(Op_Type)(0),               // 1: corral.v1.Op.Type
-	(Op_Precondition)(0),       // 2: corral.v1.Op.Precondition
-	(*ObjectKey)(nil),          // 3: corral.v1.ObjectKey
-	(*Op)(nil),                 // 4: corral.v1.Op
-	(*Batch)(nil),              // 5: corral.v1.Batch
-	(*BatchResult)(nil),        // 6: corral.v1.BatchResult
-	(*Member)(nil),             // 7: corral.v1.Member
-	(*ClusterConfig)(nil),      // 8: corral.v1.ClusterConfig
-	(*LogEntry)(nil),           // 9: corral.v1.LogEntry
-	(*LogResult)(nil),          // 10: corral.v1.LogResult
-	(*InfoRequest)(nil),        // 11: corral.v1.InfoRequest
-	(*InfoResponse)(nil),       // 12: corral.v1.InfoResponse
-	(*JoinRequest)(nil),        // 13: corral.v1.JoinRequest
-	(*JoinResponse)(nil),       // 14: corral.v1.JoinResponse
-	(*ForwardRequest)(nil),     // 15: corral.v1.ForwardRequest
-	(*ForwardResponse)(nil),    // 16: corral.v1.ForwardResponse
-	(*ReadIndexRequest)(nil),   // 17: corral.v1.ReadIndexRequest
-	(*ReadIndexResponse)(nil),  // 18: corral.v1.ReadIndexResponse
-	(*RemovePeerRequest)(nil),  // 19: corral.v1.RemovePeerRequest
-	(*RemovePeerResponse)(nil), // 20: corral.v1.RemovePeerResponse
-	(*HeartbeatsRequest)(nil),  // 21: corral.v1.HeartbeatsRequest
-	(*HeartbeatsResponse)(nil), // 22: corral.v1.HeartbeatsResponse
-	(*Object)(nil),             // 23: corral.v1.Object
+	(ErrorCode)(0),              // 0: corral.v1.ErrorCode
+	(Op_Type)(0),                // 1: corral.v1.Op.Type
+	(Op_Precondition)(0),        // 2: corral.v1.Op.Precondition
+	(*ObjectKey)(nil),           // 3: corral.v1.ObjectKey
+	(*Op)(nil),                  // 4: corral.v1.Op
+	(*Batch)(nil),               // 5: corral.v1.Batch
+	(*BatchResult)(nil),         // 6: corral.v1.BatchResult
+	(*Member)(nil),              // 7: corral.v1.Member
+	(*ClusterConfig)(nil),       // 8: corral.v1.ClusterConfig
+	(*Identity)(nil),            // 9: corral.v1.Identity
+	(*LogEntry)(nil),            // 10: corral.v1.LogEntry
+	(*LogResult)(nil),           // 11: corral.v1.LogResult
+	(*InfoRequest)(nil),         // 12: corral.v1.InfoRequest
+	(*InfoResponse)(nil),        // 13: corral.v1.InfoResponse
+	(*JoinRequest)(nil),         // 14: corral.v1.JoinRequest
+	(*JoinResponse)(nil),        // 15: corral.v1.JoinResponse
+	(*ForwardRequest)(nil),      // 16: corral.v1.ForwardRequest
+	(*ForwardResponse)(nil),     // 17: corral.v1.ForwardResponse
+	(*ReadIndexRequest)(nil),    // 18: corral.v1.ReadIndexRequest
+	(*ReadIndexResponse)(nil),   // 19: corral.v1.ReadIndexResponse
+	(*RemovePeerRequest)(nil),   // 20: corral.v1.RemovePeerRequest
+	(*RemovePeerResponse)(nil),  // 21: corral.v1.RemovePeerResponse
+	(*HeartbeatsRequest)(nil),   // 22: corral.v1.HeartbeatsRequest
+	(*HeartbeatsResponse)(nil),  // 23: corral.v1.HeartbeatsResponse
+	(*BootstrapCARequest)(nil),  // 24: corral.v1.BootstrapCARequest
+	(*BootstrapCAResponse)(nil), // 25: corral.v1.BootstrapCAResponse
+	(*Object)(nil),              // 26: corral.v1.Object
 }
 var file_raft_proto_depIdxs = []int32{
 	1,  // 0: corral.v1.Op.type:type_name -> corral.v1.Op.Type
-	23, // 1: corral.v1.Op.object:type_name -> corral.v1.Object
+	26, // 1: corral.v1.Op.object:type_name -> corral.v1.Object
 	3,  // 2: corral.v1.Op.key:type_name -> corral.v1.ObjectKey
 	2,  // 3: corral.v1.Op.precondition:type_name -> corral.v1.Op.Precondition
 	4,  // 4: corral.v1.Batch.ops:type_name -> corral.v1.Op
 	0,  // 5: corral.v1.BatchResult.code:type_name -> corral.v1.ErrorCode
-	23, // 6: corral.v1.BatchResult.objects:type_name -> corral.v1.Object
+	26, // 6: corral.v1.BatchResult.objects:type_name -> corral.v1.Object
 	5,  // 7: corral.v1.LogEntry.batches:type_name -> corral.v1.Batch
 	7,  // 8: corral.v1.LogEntry.put_members:type_name -> corral.v1.Member
 	8,  // 9: corral.v1.LogEntry.cluster_config:type_name -> corral.v1.ClusterConfig
-	6,  // 10: corral.v1.LogResult.results:type_name -> corral.v1.BatchResult
-	7,  // 11: corral.v1.JoinRequest.member:type_name -> corral.v1.Member
-	7,  // 12: corral.v1.JoinResponse.members:type_name -> corral.v1.Member
-	9,  // 13: corral.v1.ForwardRequest.entry:type_name -> corral.v1.LogEntry
-	10, // 14: corral.v1.ForwardResponse.result:type_name -> corral.v1.LogResult
-	11, // 15: corral.v1.Peer.Info:input_type -> corral.v1.InfoRequest
-	13, // 16: corral.v1.Peer.Join:input_type -> corral.v1.JoinRequest
-	15, // 17: corral.v1.Peer.Forward:input_type -> corral.v1.ForwardRequest
-	17, // 18: corral.v1.Peer.ReadIndex:input_type -> corral.v1.ReadIndexRequest
-	19, // 19: corral.v1.Peer.RemovePeer:input_type -> corral.v1.RemovePeerRequest
-	21, // 20: corral.v1.Peer.Heartbeats:input_type -> corral.v1.HeartbeatsRequest
-	12, // 21: corral.v1.Peer.Info:output_type -> corral.v1.InfoResponse
-	14, // 22: corral.v1.Peer.Join:output_type -> corral.v1.JoinResponse
-	16, // 23: corral.v1.Peer.Forward:output_type -> corral.v1.ForwardResponse
-	18, // 24: corral.v1.Peer.ReadIndex:output_type -> corral.v1.ReadIndexResponse
-	20, // 25: corral.v1.Peer.RemovePeer:output_type -> corral.v1.RemovePeerResponse
-	22, // 26: corral.v1.Peer.Heartbeats:output_type -> corral.v1.HeartbeatsResponse
-	21, // [21:27] is the sub-list for method output_type
-	15, // [15:21] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	9,  // 10: corral.v1.LogEntry.put_identities:type_name -> corral.v1.Identity
+	6,  // 11: corral.v1.LogResult.results:type_name -> corral.v1.BatchResult
+	7,  // 12: corral.v1.JoinRequest.member:type_name -> corral.v1.Member
+	7,  // 13: corral.v1.JoinResponse.members:type_name -> corral.v1.Member
+	10, // 14: corral.v1.ForwardRequest.entry:type_name -> corral.v1.LogEntry
+	11, // 15: corral.v1.ForwardResponse.result:type_name -> corral.v1.LogResult
+	12, // 16: corral.v1.Peer.Info:input_type -> corral.v1.InfoRequest
+	24, // 17: corral.v1.Peer.BootstrapCA:input_type -> corral.v1.BootstrapCARequest
+	14, // 18: corral.v1.Peer.Join:input_type -> corral.v1.JoinRequest
+	16, // 19: corral.v1.Peer.Forward:input_type -> corral.v1.ForwardRequest
+	18, // 20: corral.v1.Peer.ReadIndex:input_type -> corral.v1.ReadIndexRequest
+	20, // 21: corral.v1.Peer.RemovePeer:input_type -> corral.v1.RemovePeerRequest
+	22, // 22: corral.v1.Peer.Heartbeats:input_type -> corral.v1.HeartbeatsRequest
+	13, // 23: corral.v1.Peer.Info:output_type -> corral.v1.InfoResponse
+	25, // 24: corral.v1.Peer.BootstrapCA:output_type -> corral.v1.BootstrapCAResponse
+	15, // 25: corral.v1.Peer.Join:output_type -> corral.v1.JoinResponse
+	17, // 26: corral.v1.Peer.Forward:output_type -> corral.v1.ForwardResponse
+	19, // 27: corral.v1.Peer.ReadIndex:output_type -> corral.v1.ReadIndexResponse
+	21, // 28: corral.v1.Peer.RemovePeer:output_type -> corral.v1.RemovePeerResponse
+	23, // 29: corral.v1.Peer.Heartbeats:output_type -> corral.v1.HeartbeatsResponse
+	23, // [23:30] is the sub-list for method output_type
+	16, // [16:23] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_raft_proto_init() }
@@ -1537,7 +1768,7 @@ func file_raft_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_raft_proto_rawDesc), len(file_raft_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   20,
+			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

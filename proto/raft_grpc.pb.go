@@ -22,23 +22,21 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Peer_Info_FullMethodName       = "/corral.v1.Peer/Info"
-	Peer_Join_FullMethodName       = "/corral.v1.Peer/Join"
-	Peer_Forward_FullMethodName    = "/corral.v1.Peer/Forward"
-	Peer_ReadIndex_FullMethodName  = "/corral.v1.Peer/ReadIndex"
-	Peer_RemovePeer_FullMethodName = "/corral.v1.Peer/RemovePeer"
-	Peer_Heartbeats_FullMethodName = "/corral.v1.Peer/Heartbeats"
+	Peer_Info_FullMethodName        = "/corral.v1.Peer/Info"
+	Peer_BootstrapCA_FullMethodName = "/corral.v1.Peer/BootstrapCA"
+	Peer_Join_FullMethodName        = "/corral.v1.Peer/Join"
+	Peer_Forward_FullMethodName     = "/corral.v1.Peer/Forward"
+	Peer_ReadIndex_FullMethodName   = "/corral.v1.Peer/ReadIndex"
+	Peer_RemovePeer_FullMethodName  = "/corral.v1.Peer/RemovePeer"
+	Peer_Heartbeats_FullMethodName  = "/corral.v1.Peer/Heartbeats"
 )
 
 // PeerClient is the client API for Peer service.
 //
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
-//
-// Peer is the API servers use among themselves: discovery for
-// bootstrap-expect, joining, write forwarding to the leader and read indexes
-// for linearizable reads on followers.
 type PeerClient interface {
 	Info(ctx context.Context, in *InfoRequest, opts ...grpc.CallOption) (*InfoResponse, error)
+	BootstrapCA(ctx context.Context, in *BootstrapCARequest, opts ...grpc.CallOption) (*BootstrapCAResponse, error)
 	Join(ctx context.Context, in *JoinRequest, opts ...grpc.CallOption) (*JoinResponse, error)
 	Forward(ctx context.Context, in *ForwardRequest, opts ...grpc.CallOption) (*ForwardResponse, error)
 	ReadIndex(ctx context.Context, in *ReadIndexRequest, opts ...grpc.CallOption) (*ReadIndexResponse, error)
@@ -58,6 +56,16 @@ func (c *peerClient) Info(ctx context.Context, in *InfoRequest, opts ...grpc.Cal
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(InfoResponse)
 	err := c.cc.Invoke(ctx, Peer_Info_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *peerClient) BootstrapCA(ctx context.Context, in *BootstrapCARequest, opts ...grpc.CallOption) (*BootstrapCAResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(BootstrapCAResponse)
+	err := c.cc.Invoke(ctx, Peer_BootstrapCA_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -117,12 +125,9 @@ func (c *peerClient) Heartbeats(ctx context.Context, in *HeartbeatsRequest, opts
 // PeerServer is the server API for Peer service.
 // All implementations must embed UnimplementedPeerServer
 // for forward compatibility.
-//
-// Peer is the API servers use among themselves: discovery for
-// bootstrap-expect, joining, write forwarding to the leader and read indexes
-// for linearizable reads on followers.
 type PeerServer interface {
 	Info(context.Context, *InfoRequest) (*InfoResponse, error)
+	BootstrapCA(context.Context, *BootstrapCARequest) (*BootstrapCAResponse, error)
 	Join(context.Context, *JoinRequest) (*JoinResponse, error)
 	Forward(context.Context, *ForwardRequest) (*ForwardResponse, error)
 	ReadIndex(context.Context, *ReadIndexRequest) (*ReadIndexResponse, error)
@@ -140,6 +145,9 @@ type UnimplementedPeerServer struct{}
 
 func (UnimplementedPeerServer) Info(context.Context, *InfoRequest) (*InfoResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Info not implemented")
+}
+func (UnimplementedPeerServer) BootstrapCA(context.Context, *BootstrapCARequest) (*BootstrapCAResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method BootstrapCA not implemented")
 }
 func (UnimplementedPeerServer) Join(context.Context, *JoinRequest) (*JoinResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Join not implemented")
@@ -191,6 +199,24 @@ func _Peer_Info_Handler(srv interface{}, ctx context.Context, dec func(interface
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(PeerServer).Info(ctx, req.(*InfoRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Peer_BootstrapCA_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(BootstrapCARequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PeerServer).BootstrapCA(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Peer_BootstrapCA_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PeerServer).BootstrapCA(ctx, req.(*BootstrapCARequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -295,6 +321,10 @@ var Peer_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Info",
 			Handler:    _Peer_Info_Handler,
+		},
+		{
+			MethodName: "BootstrapCA",
+			Handler:    _Peer_BootstrapCA_Handler,
 		},
 		{
 			MethodName: "Join",

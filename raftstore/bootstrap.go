@@ -10,6 +10,7 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"github.com/corral-dev/corral/pki"
 	corralpb "github.com/corral-dev/corral/proto"
 )
 
@@ -104,6 +105,9 @@ func (s *Server) discoveryRound(ctx context.Context) (bool, error) {
 	infos := s.probePeers(ctx)
 	for _, in := range infos {
 		if in.GetBootstrapped() {
+			if err := s.joinCA(ctx, in); err != nil {
+				return false, err
+			}
 			if err := s.joinVia(ctx, in.GetApiAddr()); err != nil {
 				return false, fmt.Errorf("join through %s (%s): %w", in.GetName(), in.GetApiAddr(), err)
 			}
@@ -127,6 +131,11 @@ func (s *Server) discoveryRound(ctx context.Context) (bool, error) {
 		return false, fmt.Errorf("found %d servers but bootstrap-expect is %d; refusing to bootstrap", len(servers), s.cfg.BootstrapExpect)
 	}
 	sort.Slice(servers, func(i, j int) bool { return servers[i].name < servers[j].name })
+	if lowest := servers[0]; lowest.name != s.cfg.Name {
+		if err := s.adoptBootstrapCA(ctx, lowest); err != nil {
+			return false, err
+		}
+	}
 	conf := raft.Configuration{}
 	for _, m := range servers {
 		conf.Servers = append(conf.Servers, raft.Server{
@@ -138,6 +147,22 @@ func (s *Server) discoveryRound(ctx context.Context) (bool, error) {
 	}
 	s.log.Info("bootstrapped cluster", "node", s.cfg.Name, "servers", len(servers))
 	return true, nil
+}
+
+// joinCA makes sure this server holds a certificate from the CA of the
+// cluster that peer belongs to before it joins. A server bootstrapping
+// with a shared token takes the CA from the peer (whose Raft may already
+// be waiting for this server's vote, unable to elect a leader, and so
+// unable to answer Certify); any other gets a certificate with its token.
+func (s *Server) joinCA(ctx context.Context, peer *corralpb.InfoResponse) error {
+	if s.cfg.BootstrapExpect > 1 && s.token.CAHash == "" {
+		err := s.adoptBootstrapCA(ctx, memberInfo{name: peer.GetName(), apiAddr: peer.GetApiAddr()})
+		if err == nil {
+			return nil
+		}
+		s.log.Debug("bootstrap CA from a member", "peer", peer.GetName(), "err", err)
+	}
+	return s.certify(ctx, peer.GetApiAddr())
 }
 
 // probePeers calls Info on every known address, learning new addresses
@@ -152,7 +177,7 @@ func (s *Server) probePeers(ctx context.Context) []*corralpb.InfoResponse {
 	sort.Strings(addrs)
 	var out []*corralpb.InfoResponse
 	for _, a := range addrs {
-		in, err := s.peers.info(ctx, a)
+		in, err := s.open.info(ctx, a)
 		if err != nil {
 			s.log.Debug("peer not answering", "addr", a, "err", err)
 			continue
@@ -244,12 +269,28 @@ func (s *Server) leaderSetup(ctx context.Context) error {
 		}
 	}
 	if cc == nil {
+		ca, err := s.CA()
+		if err != nil {
+			return fmt.Errorf("bootstrap the cluster config: %w", err)
+		}
+		serverSecret := pki.NewSecret()
+		if s.token.Secret != "" && s.token.CAHash == "" {
+			serverSecret = s.token.Secret // the shared bootstrap token
+		}
 		entry.ClusterConfig = &corralpb.ClusterConfig{
-			ClusterId:   randomHex(16),
-			AdminToken:  randomHex(32),
-			JoinToken:   "K10" + randomHex(32),
-			CreatedUnix: time.Now().Unix(),
-			ClusterCidr: s.cfg.ClusterCIDR,
+			ClusterId:    randomHex(16),
+			CreatedUnix:  time.Now().Unix(),
+			ClusterCidr:  s.cfg.ClusterCIDR,
+			CaCertPem:    ca.CertPEM,
+			CaKeyPem:     ca.KeyPEM,
+			ServerSecret: serverSecret,
+			AgentSecret:  pki.NewSecret(),
+		}
+		// This server's own name is bound to its key from the start.
+		if leaf := s.creds.Leaf(); leaf != nil {
+			if h, err := pki.KeyDigest(leaf.PublicKey); err == nil {
+				entry.PutIdentities = append(entry.PutIdentities, &corralpb.Identity{Name: "server:" + s.cfg.Name, PublicKeySha256: h})
+			}
 		}
 	}
 	known := map[string]*corralpb.Member{}
@@ -274,7 +315,7 @@ func (s *Server) leaderSetup(ctx context.Context) error {
 	}
 	s.discMu.Unlock()
 	sort.Slice(entry.PutMembers, func(i, j int) bool { return entry.PutMembers[i].Name < entry.PutMembers[j].Name })
-	if entry.ClusterConfig == nil && len(entry.PutMembers) == 0 && len(entry.DeleteMembers) == 0 {
+	if entry.ClusterConfig == nil && len(entry.PutMembers) == 0 && len(entry.DeleteMembers) == 0 && len(entry.PutIdentities) == 0 {
 		return s.restorePending(ctx)
 	}
 	if _, err := s.applyEntry(ctx, entry); err != nil {

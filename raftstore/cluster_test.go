@@ -2,6 +2,7 @@ package raftstore
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"path/filepath"
@@ -9,10 +10,14 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	corralpb "github.com/corral-dev/corral/proto"
 )
+
+// testToken is the shared secret the test clusters bootstrap with.
+const testToken = "0123456789abcdef0123456789abcdef"
 
 // node is one in-process server: a raftstore.Server and the gRPC server
 // that serves its Peer API on a real loopback port.
@@ -60,7 +65,7 @@ func (c *testCluster) config(nd *node, expect int, join []string) Config {
 	}
 	return Config{
 		Name: nd.name, DataDir: nd.dir, RaftAddr: raftAddr, APIAddr: nd.apiAddr,
-		BootstrapExpect: expect, Join: join,
+		BootstrapExpect: expect, Join: join, Token: testToken,
 		// Short enough for quick failovers, long enough that a busy CI
 		// machine (test binaries in parallel, the race detector) does not
 		// miss heartbeats and hold spurious elections.
@@ -86,8 +91,9 @@ func (c *testCluster) start(nd *node, cfg Config) {
 	}
 	nd.srv = srv
 	nd.raftAddr = srv.RaftAddr()
-	nd.grpc = grpc.NewServer()
+	nd.grpc = grpc.NewServer(grpc.Creds(credentials.NewTLS(srv.Credentials().ServerConfig(tls.VerifyClientCertIfGiven, nil, "h2"))))
 	corralpb.RegisterPeerServer(nd.grpc, srv.PeerService())
+	corralpb.RegisterCertificatesServer(nd.grpc, srv.CertificatesService())
 	go func(g *grpc.Server, l net.Listener) { _ = g.Serve(l) }(nd.grpc, nd.lis)
 }
 

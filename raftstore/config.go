@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net/netip"
 	"time"
+
+	"github.com/corral-dev/corral/pki"
 )
 
 // Config configures a Server.
@@ -27,6 +29,15 @@ type Config struct {
 	BootstrapExpect int
 	// Join lists API addresses of other servers.
 	Join []string
+	// Token is the shared secret servers bootstrap a new cluster with
+	// (required with BootstrapExpect > 1), or the server join token of an
+	// existing cluster (required to join one). A server with a certificate
+	// in DataDir/tls does not need it again.
+	Token string
+	// CertValidity is how long the certificates this server issues to
+	// itself and to nodes are valid (default pki.DefaultCertValidity);
+	// they are renewed at 50–80 % of it.
+	CertValidity time.Duration
 	// Version is reported by the Peer Info call.
 	Version string
 	// ClusterCIDR is where nodes' pod CIDRs (a /24 each) are allocated
@@ -100,6 +111,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.DiscoveryInterval == 0 {
 		c.DiscoveryInterval = 500 * time.Millisecond
+	}
+	if c.CertValidity == 0 {
+		c.CertValidity = pki.DefaultCertValidity
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)

@@ -45,7 +45,7 @@ func (s *Server) Members(ctx context.Context) ([]*corralpb.ServerMember, error) 
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			in, err := s.peers.info(ctx, m.ApiAddr)
+			in, err := s.open.info(ctx, m.ApiAddr)
 			if err != nil {
 				m.RaftState = "Unreachable"
 				return
@@ -91,7 +91,7 @@ func (s *Server) RemoveServer(ctx context.Context, name string) error {
 	}
 	// The member record goes first: once the leader has removed itself it
 	// can no longer commit anything.
-	if _, err := s.applyEntry(ctx, &corralpb.LogEntry{DeleteMembers: []string{name}}); err != nil {
+	if _, err := s.applyEntry(ctx, &corralpb.LogEntry{DeleteMembers: []string{name}, DeleteIdentities: []string{"server:" + name}}); err != nil {
 		return status.Errorf(codes.Unavailable, "remove member record %s: %v", name, err)
 	}
 	if err := s.raft.RemoveServer(raft.ServerID(name), 0, s.cfg.ApplyTimeout).Error(); err != nil {

@@ -2,6 +2,7 @@ package raftstore
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"sort"
@@ -14,9 +15,10 @@ import (
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/connectivity"
-	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/status"
 
+	"github.com/corral-dev/corral/pki"
 	corralpb "github.com/corral-dev/corral/proto"
 )
 
@@ -85,6 +87,12 @@ func (p *peerService) Join(ctx context.Context, req *corralpb.JoinRequest) (*cor
 		return nil, status.Error(codes.InvalidArgument, "join: member name, raft address and api address are required")
 	}
 	s := p.s
+	// A server joins as itself; a member may pass another's join on to
+	// the leader.
+	if id, _, err := pki.FromContext(ctx); err != nil || id.Role != pki.RoleServer ||
+		(id.Name != m.GetName() && !s.inRaftConfig(id.Name)) {
+		return nil, status.Errorf(codes.PermissionDenied, "join: a server certificate for %q (or a member's) is required to join as %q", m.GetName(), m.GetName())
+	}
 	if s.raft.State() != raft.Leader {
 		_, addr := s.Leader()
 		if addr == "" || addr == s.cfg.APIAddr {
@@ -169,13 +177,26 @@ func isNotLeader(err error) bool {
 	return ok && st.Code() == codes.FailedPrecondition && strings.Contains(st.Message(), notLeaderMsg)
 }
 
-// peerClients caches one gRPC connection per peer API address.
+// peerClients caches one gRPC connection per peer API address, all with
+// one TLS configuration.
 type peerClients struct {
 	mu    sync.Mutex
+	creds credentials.TransportCredentials
 	conns map[string]*grpc.ClientConn
 }
 
-func newPeerClients() *peerClients { return &peerClients{conns: map[string]*grpc.ClientConn{}} }
+func newPeerClients(cfg *tls.Config) *peerClients {
+	return &peerClients{creds: credentials.NewTLS(cfg), conns: map[string]*grpc.ClientConn{}}
+}
+
+// certClient is a Certificates client for the server at addr.
+func (pc *peerClients) certClient(addr string) (corralpb.CertificatesClient, error) {
+	c, err := pc.conn(addr)
+	if err != nil {
+		return nil, err
+	}
+	return corralpb.NewCertificatesClient(c), nil
+}
 
 func (pc *peerClients) client(addr string) (corralpb.PeerClient, error) {
 	c, err := pc.conn(addr)
@@ -216,7 +237,7 @@ func (pc *peerClients) conn(addr string) (*grpc.ClientConn, error) {
 	}
 	// Peers come and go: reconnect quickly after a failed attempt.
 	c, err := grpc.NewClient(addr,
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithTransportCredentials(pc.creds),
 		grpc.WithConnectParams(grpc.ConnectParams{
 			Backoff:           backoff.Config{BaseDelay: 50 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second},
 			MinConnectTimeout: time.Second,

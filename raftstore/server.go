@@ -15,6 +15,7 @@ import (
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 
+	"github.com/corral-dev/corral/pki"
 	"github.com/corral-dev/corral/raftstore/state"
 )
 
@@ -29,14 +30,23 @@ var (
 
 // Server is one corral server's Raft node and replicated state.
 type Server struct {
-	cfg     Config
-	log     *slog.Logger
-	raft    *raft.Raft
-	fsm     *fsm
-	trans   *raft.NetworkTransport
-	logs    *raftboltdb.BoltStore
-	snaps   *raft.FileSnapshotStore
+	cfg   Config
+	log   *slog.Logger
+	raft  *raft.Raft
+	fsm   *fsm
+	trans *raft.NetworkTransport
+	logs  *raftboltdb.BoltStore
+	snaps *raft.FileSnapshotStore
+	// peers are mutual-TLS connections to other servers; open ones verify
+	// nothing and carry only public or sealed calls (discovery, BootstrapCA);
+	// pinned ones check the join token's CA hash (Certify).
 	peers   *peerClients
+	open    *peerClients
+	pinned  *peerClients
+	creds   *pki.Credentials
+	token   pki.Token
+	caMu    sync.Mutex
+	localCA *pki.CA
 	commit  *committer // the leader's: batches into Raft entries
 	forward *committer // a follower's: batches to the leader
 	// forwardCalls counts the forwarder's calls to the leader.
@@ -83,10 +93,23 @@ func New(cfg Config) (*Server, error) {
 		cfg:        cfg,
 		log:        cfg.Logger,
 		fsm:        newFSM(),
-		peers:      newPeerClients(),
+		creds:      &pki.Credentials{},
 		discovered: map[string]memberInfo{},
 		knownAddrs: map[string]bool{},
 	}
+	if cfg.Token != "" {
+		t, err := pki.ParseToken(cfg.Token)
+		if err != nil {
+			return nil, fmt.Errorf("--token: %w", err)
+		}
+		if t.CAHash != "" && t.Role != pki.TokenServer {
+			return nil, errors.New("--token: an agent token cannot join a server; use corral token show --role server")
+		}
+		s.token = t
+	}
+	s.peers = newPeerClients(s.creds.ClientConfig(pki.ServerName, pki.OnlyRole(pki.RoleServer)))
+	s.open = newPeerClients(pki.AnyServerConfig())
+	s.pinned = newPeerClients(pki.PinnedConfig(s.token.CAHash))
 	for _, a := range cfg.Join {
 		if a != "" && a != cfg.APIAddr {
 			s.knownAddrs[a] = true
@@ -105,6 +128,7 @@ func New(cfg Config) (*Server, error) {
 	go func() { defer s.wg.Done(); s.commit.run(s.ctx) }()
 	go func() { defer s.wg.Done(); s.forward.run(s.ctx) }()
 	go func() { defer s.wg.Done(); s.watchLeadership(s.ctx) }()
+	s.background(s.keepTLS)
 	if err := s.startCluster(); err != nil {
 		_ = s.Shutdown()
 		return nil, err
@@ -142,6 +166,16 @@ func (s *Server) openRaft(dir string) error {
 		return err
 	}
 	s.cfg.RaftAddr = advertise
+	existing, err := raft.HasExistingState(s.logs, s.logs, s.snaps)
+	if err != nil {
+		_ = layer.Close()
+		return fmt.Errorf("check raft state: %w", err)
+	}
+	if err := s.initTLS(existing); err != nil {
+		_ = layer.Close()
+		return err
+	}
+	layer.serverTLS, layer.clientTLS = s.raftTLS()
 	s.trans = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 		Stream: layer, MaxPool: 3, Timeout: 10 * time.Second, Logger: rc.Logger,
 	})
@@ -178,6 +212,8 @@ func (s *Server) Shutdown() error {
 	}
 	s.wg.Wait()
 	s.peers.close()
+	s.open.close()
+	s.pinned.close()
 	s.closeStores()
 	return err
 }

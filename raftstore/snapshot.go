@@ -81,11 +81,32 @@ func (s *Server) restorePending(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("read members: %w", err)
 	}
+	// The new cluster keeps its own CA, tokens and identities: the
+	// snapshot's belong to the cluster it was taken from, whose nodes
+	// join this one with this one's tokens.
+	cc, err := s.State().ClusterConfig(nil)
+	if err != nil {
+		return fmt.Errorf("read cluster config: %w", err)
+	}
+	ids, err := s.State().Identities()
+	if err != nil {
+		return err
+	}
+	oldIDs, err := backup.Identities()
+	if err != nil {
+		return err
+	}
 	meta := &raft.SnapshotMeta{Version: raft.SnapshotVersionMax, Index: backup.LatestIndex(), Size: int64(len(data))}
 	if err := s.raft.Restore(meta, bytes.NewReader(data), s.cfg.ApplyTimeout); err != nil {
 		return fmt.Errorf("restore snapshot: %w", err)
 	}
-	fix := &corralpb.LogEntry{PutMembers: current}
+	fix := &corralpb.LogEntry{PutMembers: current, ClusterConfig: cc}
+	for _, id := range oldIDs {
+		fix.DeleteIdentities = append(fix.DeleteIdentities, id.GetName())
+	}
+	for _, id := range ids {
+		fix.PutIdentities = append(fix.PutIdentities, &corralpb.Identity{Name: id.GetName(), PublicKeySha256: id.GetPublicKeySha256()})
+	}
 	old, _ := backup.Members(nil)
 	for _, m := range old {
 		if !s.inRaftConfig(m.GetName()) {

@@ -55,7 +55,7 @@ func (s *Server) writeEntry(ctx context.Context, e *corralpb.LogEntry) (*corralp
 // batches go through the forwarder, which packs concurrent ones into one
 // call, as the leader's committer packs them into one Raft entry.
 func (s *Server) forwardEntry(ctx context.Context, addr string, e *corralpb.LogEntry) (*corralpb.LogResult, error) {
-	if len(e.GetPutMembers()) == 0 && len(e.GetDeleteMembers()) == 0 && e.GetClusterConfig() == nil {
+	if onlyBatches(e) {
 		return s.forward.submit(ctx, e.GetBatches())
 	}
 	return s.peers.forward(ctx, addr, e)
@@ -65,7 +65,7 @@ func (s *Server) forwardEntry(ctx context.Context, addr string, e *corralpb.LogE
 // leader. Entries carrying only batches go through the group committer;
 // membership and configuration entries are applied alone.
 func (s *Server) applyEntry(ctx context.Context, e *corralpb.LogEntry) (*corralpb.LogResult, error) {
-	if len(e.GetPutMembers()) == 0 && len(e.GetDeleteMembers()) == 0 && e.GetClusterConfig() == nil {
+	if onlyBatches(e) {
 		return s.commit.submit(ctx, e.GetBatches())
 	}
 	data, err := proto.Marshal(e)
@@ -77,6 +77,19 @@ func (s *Server) applyEntry(ctx context.Context, e *corralpb.LogEntry) (*corralp
 		return nil, err
 	}
 	return asLogResult(f.Response())
+}
+
+// onlyBatches reports whether e carries nothing but batches (which the
+// committers may pack with others).
+func onlyBatches(e *corralpb.LogEntry) bool {
+	return len(e.GetPutMembers()) == 0 && len(e.GetDeleteMembers()) == 0 && e.GetClusterConfig() == nil &&
+		len(e.GetPutIdentities()) == 0 && len(e.GetDeleteIdentities()) == 0
+}
+
+// WriteEntry commits a whole log entry (cluster config, identities,
+// members and batches) on the leader, forwarding it from a follower.
+func (s *Server) WriteEntry(ctx context.Context, e *corralpb.LogEntry) (*corralpb.LogResult, error) {
+	return s.writeEntry(ctx, e)
 }
 
 func asLogResult(resp any) (*corralpb.LogResult, error) {

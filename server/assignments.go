@@ -19,7 +19,7 @@ import (
 // agent reconnects and gets a full set again.
 func (n *nodeService) Assignments(req *corralpb.AssignmentsRequest, stream corralpb.NodeAPI_AssignmentsServer) error {
 	ctx := stream.Context()
-	if err := n.checkJoinToken(ctx, req.GetToken()); err != nil {
+	if err := checkNode(ctx, req.GetNodeName()); err != nil {
 		return err
 	}
 	node := req.GetNodeName()

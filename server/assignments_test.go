@@ -14,7 +14,6 @@ import (
 // a change it must see (a label, for the downward API) is.
 func TestAssignmentsSkipStatusEchoes(t *testing.T) {
 	c := framework.NewInProcess(t, 1)
-	token := c.JoinToken(t)
 	cl := c.Client(t, 0)
 	pod := decode(t, "apiVersion: v1\nkind: Pod\nmetadata: {name: p, labels: {a: \"1\"}}\nspec:\n  nodeName: w1\n  containers: [{name: c, image: nginx:1.25}]\n")
 	if _, err := cl.Apply(ctx(t), &corralpb.ApplyRequest{Objects: pod}); err != nil {
@@ -22,8 +21,8 @@ func TestAssignmentsSkipStatusEchoes(t *testing.T) {
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	nc := nodeClient(t, c.APIAddr(0))
-	stream, err := nc.Assignments(sctx, &corralpb.AssignmentsRequest{Token: token, NodeName: "w1"})
+	nc := nodeClient(t, c, 0, "w1")
+	stream, err := nc.Assignments(sctx, &corralpb.AssignmentsRequest{NodeName: "w1"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,7 +31,7 @@ func TestAssignmentsSkipStatusEchoes(t *testing.T) {
 		t.Fatalf("full set: %v, %v", first, err)
 	}
 	uid := first.GetItems()[0].GetPod().GetMetadata().GetUid()
-	if _, err := nc.UpdateStatus(ctx(t), &corralpb.UpdateStatusRequest{Token: token, NodeName: "w1", Pods: []*corralpb.PodStatusUpdate{{
+	if _, err := nc.UpdateStatus(ctx(t), &corralpb.UpdateStatusRequest{NodeName: "w1", Pods: []*corralpb.PodStatusUpdate{{
 		Namespace: "default", Name: "p", Uid: uid, Status: &corralpb.PodStatus{Phase: "Running"}}}}); err != nil {
 		t.Fatal(err)
 	}

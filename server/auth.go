@@ -2,50 +2,119 @@ package server
 
 import (
 	"context"
-	"crypto/subtle"
+	"errors"
 	"strings"
-	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	"github.com/corral-dev/corral/pki"
 	corralpb "github.com/corral-dev/corral/proto"
 )
 
-// clusterPrefix is the gRPC method prefix of the cluster API. Calls to it
-// must carry the cluster's admin token (from admin.conf) as a bearer token.
-var clusterPrefix = "/" + corralpb.Cluster_ServiceDesc.ServiceName + "/"
+// Authorization. Every call on the API port is TLS; who the caller is
+// comes from its verified client certificate (pki.FromContext), and what
+// it may call from its role:
+//
+//	admin   every cluster API call
+//	view    cluster API reads: get, list, watch, members, version, logs
+//	node    the node API, as itself only (the handlers check the node
+//	        name, and that pods and events are its own: Kubernetes' Node
+//	        authorizer rules)
+//	server  the peer API (joining, write forwarding, read indexes)
+//
+// A few calls need no certificate: Certificates.Certify (proved by the
+// join token's MAC instead), Peer.Info (public discovery facts) and
+// Peer.BootstrapCA (its answer is sealed with the bootstrap token).
+// Anything else without a certificate is Unauthenticated; a certificate
+// whose role may not make the call is PermissionDenied, and logged.
 
-func (s *Server) authorize(ctx context.Context, method string) error {
-	if !strings.HasPrefix(method, clusterPrefix) {
-		return nil
-	}
-	cc, err := s.rs.State().ClusterConfig(nil)
-	if err == nil && cc == nil {
-		// A server that just joined may not have applied the bootstrap
-		// entry yet: catch up with the leader before judging.
-		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		st, rerr := s.rs.ConsistentRead(rctx)
-		cancel()
-		if rerr == nil {
-			cc, err = st.ClusterConfig(nil)
+// access is who may make a call.
+type access int
+
+const (
+	accessNone   access = iota // unknown method: nobody
+	accessPublic               // no certificate needed
+	accessRead                 // admin or view
+	accessWrite                // admin
+	accessNode                 // a node identity
+	accessPeer                 // a server identity
+)
+
+var methodAccess = func() map[string]access {
+	m := map[string]access{}
+	add := func(service string, a access, methods ...string) {
+		for _, name := range methods {
+			m["/"+service+"/"+name] = a
 		}
 	}
-	if err != nil || cc == nil {
-		return status.Error(codes.Unavailable, "the cluster is not bootstrapped yet: waiting for its servers")
+	cluster := corralpb.Cluster_ServiceDesc.ServiceName
+	add(cluster, accessRead, "Get", "List", "Watch", "Members", "Version", "Logs")
+	add(cluster, accessWrite, "Apply", "Create", "Update", "Delete", "RemoveServer", "Snapshot", "Exec", "Token", "CreateUser")
+	node := corralpb.NodeAPI_ServiceDesc.ServiceName
+	add(node, accessNode, "Register", "Heartbeat", "Assignments", "UpdateStatus", "RecordEvents")
+	peer := corralpb.Peer_ServiceDesc.ServiceName
+	add(peer, accessPublic, "Info", "BootstrapCA")
+	add(peer, accessPeer, "Join", "Forward", "ReadIndex", "RemovePeer", "Heartbeats")
+	add(corralpb.Certificates_ServiceDesc.ServiceName, accessPublic, "Certify")
+	return m
+}()
+
+// verb is the short name of a gRPC method for messages.
+func verb(method string) string { return method[strings.LastIndex(method, "/")+1:] }
+
+func (s *Server) authorize(ctx context.Context, method string) error {
+	a := methodAccess[method]
+	if a == accessPublic {
+		return nil
 	}
-	md, _ := metadata.FromIncomingContext(ctx)
-	var token string
-	if v := md.Get("authorization"); len(v) > 0 {
-		token = strings.TrimPrefix(v[0], "Bearer ")
+	id, _, err := pki.FromContext(ctx)
+	if errors.Is(err, pki.ErrNoCertificate) {
+		return status.Error(codes.Unauthenticated, "the server has asked for the client to provide credentials: no client certificate (use an admin.conf a server wrote, or one from corral user create)")
 	}
-	if token == "" {
-		return status.Error(codes.Unauthenticated, "the server has asked for the client to provide credentials (no token: use the admin.conf the server wrote)")
+	if err != nil {
+		return status.Errorf(codes.Unauthenticated, "the client certificate names no corral identity: %v", err)
 	}
-	if subtle.ConstantTimeCompare([]byte(token), []byte(cc.GetAdminToken())) != 1 {
-		return status.Error(codes.Unauthenticated, "invalid credentials: the token does not belong to this cluster")
+	var ok bool
+	switch a {
+	case accessRead:
+		ok = id.Role == pki.RoleAdmin || id.Role == pki.RoleView
+	case accessWrite:
+		ok = id.Role == pki.RoleAdmin
+	case accessNode:
+		ok = id.Role == pki.RoleNode
+	case accessPeer:
+		ok = id.Role == pki.RoleServer
+	}
+	if ok {
+		return nil
+	}
+	s.log.Warn("permission denied", "identity", id.String(), "method", method)
+	switch {
+	case id.Role == pki.RoleView && a == accessWrite:
+		return status.Errorf(codes.PermissionDenied, "user %q (role view) may only read: %s needs the admin role", id.Name, verb(method))
+	case a == accessNone:
+		return status.Errorf(codes.PermissionDenied, "%s may not call %s", id, method)
+	}
+	return status.Errorf(codes.PermissionDenied, "%s may not call %s: it is for %s", id, verb(method), accessNames[a])
+}
+
+var accessNames = map[access]string{
+	accessRead: "users", accessWrite: "admin users", accessNode: "node agents", accessPeer: "servers",
+}
+
+// checkNode lets a node identity act only as its own node.
+func checkNode(ctx context.Context, name string) error {
+	id, _, err := pki.FromContext(ctx)
+	if err != nil || id.Role != pki.RoleNode {
+		return status.Error(codes.Unauthenticated, "a node certificate is required")
+	}
+	if name == "" {
+		return invalidf("node name is required")
+	}
+	if id.Name != name {
+		return status.Errorf(codes.PermissionDenied, "%s may not act for node %q", id, name)
 	}
 	return nil
 }

@@ -40,7 +40,7 @@ func (s *Server) RecordEvents(ctx context.Context, evs []*corralpb.Event) error 
 // pods bound to it (Kubernetes' node authorizer rule); an event about any
 // other object fails the whole call with PermissionDenied.
 func (n *nodeService) RecordEvents(ctx context.Context, req *corralpb.RecordEventsRequest) (*corralpb.RecordEventsResponse, error) {
-	if err := n.checkJoinToken(ctx, req.GetToken()); err != nil {
+	if err := checkNode(ctx, req.GetNodeName()); err != nil {
 		return nil, err
 	}
 	node := req.GetNodeName()

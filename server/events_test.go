@@ -48,7 +48,6 @@ func listEvents(t *testing.T, c framework.Cluster, i int, ns string) []*corralpb
 
 func TestAgentEventsAreCountedThroughAFollower(t *testing.T) {
 	c := framework.NewInProcess(t, 3)
-	token := c.JoinToken(t)
 	cl := c.Client(t, 0)
 	applied, err := cl.Apply(ctx(t), &corralpb.ApplyRequest{Objects: decode(t, podsYAML)})
 	if err != nil {
@@ -56,11 +55,11 @@ func TestAgentEventsAreCountedThroughAFollower(t *testing.T) {
 	}
 	mine := applied.GetResults()[0].GetObject()
 	follower := (framework.Leader(t, c) + 1) % 3
-	nc := nodeClient(t, c.APIAddr(follower))
+	nc := nodeClient(t, c, follower, "w1")
 
 	// The agent's recorder: a Buffer sending to NodeAPI.RecordEvents.
 	send := func(ctx context.Context, evs []*corralpb.Event) error {
-		_, err := nc.RecordEvents(ctx, &corralpb.RecordEventsRequest{NodeName: "w1", Token: token, Events: evs})
+		_, err := nc.RecordEvents(ctx, &corralpb.RecordEventsRequest{NodeName: "w1", Events: evs})
 		return err
 	}
 	rec := events.NewBuffer(send, &corralpb.EventSource{Component: "kubelet", Host: "w1"}, nil, nil)
@@ -101,8 +100,8 @@ func TestAgentEventsAreCountedThroughAFollower(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	record := func(node, tok string, evs ...*corralpb.Event) error {
-		_, err := nc.RecordEvents(ctx(t), &corralpb.RecordEventsRequest{NodeName: node, Token: tok, Events: evs})
+	record := func(node string, evs ...*corralpb.Event) error {
+		_, err := nc.RecordEvents(ctx(t), &corralpb.RecordEventsRequest{NodeName: node, Events: evs})
 		return err
 	}
 	about := func(ref *corralpb.ObjectReference, reason string) *corralpb.Event {
@@ -110,21 +109,22 @@ func TestAgentEventsAreCountedThroughAFollower(t *testing.T) {
 			Source: &corralpb.EventSource{Component: "kubelet"}}
 	}
 	nodeEvent := about(&corralpb.ObjectReference{Kind: "Node", Name: "w1", Uid: "w1"}, "NodeReady")
-	wantCode(t, record("w1", token, nodeEvent, about(events.Reference(other.GetObject()), "Started")),
+	wantCode(t, record("w1", nodeEvent, about(events.Reference(other.GetObject()), "Started")),
 		codes.PermissionDenied, `node "w1" may not record events about pod default/elsewhere bound to "w2"`)
-	wantCode(t, record("w1", token, about(&corralpb.ObjectReference{Kind: "Node", Name: "w2"}, "NodeReady")),
+	wantCode(t, record("w1", about(&corralpb.ObjectReference{Kind: "Node", Name: "w2"}, "NodeReady")),
 		codes.PermissionDenied, `node "w1" may not record events about Node "w2"`)
-	wantCode(t, record("w1", token, about(&corralpb.ObjectReference{Kind: "DaemonSet", Namespace: "default", Name: "web"}, "X")),
+	wantCode(t, record("w1", about(&corralpb.ObjectReference{Kind: "DaemonSet", Namespace: "default", Name: "web"}, "X")),
 		codes.PermissionDenied)
-	wantCode(t, record("w1", "wrong", nodeEvent), codes.Unauthenticated)
-	wantCode(t, record("w1", token, about(&corralpb.ObjectReference{Kind: "Node", Name: "w1"}, "")), codes.InvalidArgument, "events[0]: reason: Required value")
-	wantCode(t, record("w1", token, about(&corralpb.ObjectReference{Kind: "Pod", Name: "mine"}, "Started")), codes.InvalidArgument, "involvedObject.namespace")
+	wantCode(t, record("w2", about(&corralpb.ObjectReference{Kind: "Node", Name: "w2"}, "NodeReady")),
+		codes.PermissionDenied, `system:node:w1 may not act for node "w2"`)
+	wantCode(t, record("w1", about(&corralpb.ObjectReference{Kind: "Node", Name: "w1"}, "")), codes.InvalidArgument, "events[0]: reason: Required value")
+	wantCode(t, record("w1", about(&corralpb.ObjectReference{Kind: "Pod", Name: "mine"}, "Started")), codes.InvalidArgument, "involvedObject.namespace")
 	if evs := listEvents(t, c, 0, ""); len(evs) != 1 {
 		t.Fatalf("refused calls wrote events: %v", evs)
 	}
 	// Allowed: its Node (stored in "default") and a pod deleted meanwhile.
 	gone := about(&corralpb.ObjectReference{Kind: "Pod", Namespace: "default", Name: "deleted", Uid: "old"}, "Killing")
-	if err := record("w1", token, nodeEvent, gone); err != nil {
+	if err := record("w1", nodeEvent, gone); err != nil {
 		t.Fatal(err)
 	}
 	evs := listEvents(t, c, follower, "default")

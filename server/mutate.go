@@ -174,6 +174,9 @@ func (s *clusterService) Delete(ctx context.Context, req *corralpb.DeleteRequest
 	if err != nil {
 		return nil, err
 	}
+	if k.Kind == "Node" && !req.GetDryRun() {
+		s.freeNodeName(ctx, req.GetName())
+	}
 	return &corralpb.DeleteResponse{Object: out}, nil
 }
 

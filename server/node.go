@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"crypto/subtle"
 	"log/slog"
 	"net/netip"
 	"slices"
@@ -33,31 +32,11 @@ type nodeService struct {
 	cidrs cidrAllocator
 }
 
-// checkJoinToken authenticates an agent by the cluster's join token.
-func (n *nodeService) checkJoinToken(ctx context.Context, token string) error {
-	cc, err := n.rs.State().ClusterConfig(nil)
-	if err == nil && cc == nil {
-		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		st, rerr := n.rs.ConsistentRead(rctx)
-		cancel()
-		if rerr == nil {
-			cc, err = st.ClusterConfig(nil)
-		}
-	}
-	if err != nil || cc == nil {
-		return status.Error(codes.Unavailable, "the cluster is not bootstrapped yet: waiting for its servers")
-	}
-	if token == "" || subtle.ConstantTimeCompare([]byte(token), []byte(cc.GetJoinToken())) != 1 {
-		return status.Error(codes.Unauthenticated, "invalid join token: use the token in a server's DATA_DIR/token")
-	}
-	return nil
-}
-
 // Register creates the agent's Node or updates it: labels and taints the
 // agent names (its flags) win, others set with the CLI are kept, and the
 // status is the agent's.
 func (n *nodeService) Register(ctx context.Context, req *corralpb.RegisterRequest) (*corralpb.RegisterResponse, error) {
-	if err := n.checkJoinToken(ctx, req.GetToken()); err != nil {
+	if err := checkNode(ctx, req.GetNode().GetMetadata().GetName()); err != nil {
 		return nil, err
 	}
 	in := proto.Clone(req.GetNode()).(*corralpb.Node)
@@ -149,7 +128,7 @@ func mergeRegistration(existing *corralpb.Object, in *corralpb.Node) *corralpb.O
 
 // Heartbeat records that the node's agent is alive.
 func (n *nodeService) Heartbeat(ctx context.Context, req *corralpb.HeartbeatRequest) (*corralpb.HeartbeatResponse, error) {
-	if err := n.checkJoinToken(ctx, req.GetToken()); err != nil {
+	if err := checkNode(ctx, req.GetNodeName()); err != nil {
 		return nil, err
 	}
 	if req.GetNodeName() == "" {
@@ -163,7 +142,7 @@ func (n *nodeService) Heartbeat(ctx context.Context, req *corralpb.HeartbeatRequ
 // batch, so that one deleted pod does not hold back the others; the group
 // committer packs them into few Raft entries) and optionally the node's.
 func (n *nodeService) UpdateStatus(ctx context.Context, req *corralpb.UpdateStatusRequest) (*corralpb.UpdateStatusResponse, error) {
-	if err := n.checkJoinToken(ctx, req.GetToken()); err != nil {
+	if err := checkNode(ctx, req.GetNodeName()); err != nil {
 		return nil, err
 	}
 	node := req.GetNodeName()

@@ -5,25 +5,13 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/corral-dev/corral/api"
 	corralpb "github.com/corral-dev/corral/proto"
 	"github.com/corral-dev/corral/server"
 	"github.com/corral-dev/corral/test/framework"
 )
-
-func nodeClient(t *testing.T, addr string) corralpb.NodeAPIClient {
-	t.Helper()
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = conn.Close() })
-	return corralpb.NewNodeAPIClient(conn)
-}
 
 func agentNode(name string, labels map[string]string, taints ...*corralpb.Taint) *corralpb.Node {
 	return &corralpb.Node{
@@ -56,13 +44,13 @@ func readyStatus(n *corralpb.Node) string {
 
 func TestRegisterKeepsCLILabelsAndFlagsWin(t *testing.T) {
 	c := framework.NewInProcess(t, 1)
-	nc := nodeClient(t, c.APIAddr(0))
-	token := c.JoinToken(t)
-	_, err := nc.Register(ctx(t), &corralpb.RegisterRequest{Token: "wrong", Node: agentNode("w1", nil)})
-	wantCode(t, err, codes.Unauthenticated, "invalid join token")
+	nc := nodeClient(t, c, 0, "w1")
+	// A node registers as itself only.
+	_, err := nodeClient(t, c, 0, "w2").Register(ctx(t), &corralpb.RegisterRequest{Node: agentNode("w1", nil)})
+	wantCode(t, err, codes.PermissionDenied, `system:node:w2 may not act for node "w1"`)
 	flags := map[string]string{"zone": "a"}
 	taint := &corralpb.Taint{Key: "dedicated", Value: "edge", Effect: "NoSchedule"}
-	if _, err := nc.Register(ctx(t), &corralpb.RegisterRequest{Token: token, Node: agentNode("w1", flags, taint)}); err != nil {
+	if _, err := nc.Register(ctx(t), &corralpb.RegisterRequest{Node: agentNode("w1", flags, taint)}); err != nil {
 		t.Fatal(err)
 	}
 	n := getNode(t, c, "w1")
@@ -75,7 +63,7 @@ func TestRegisterKeepsCLILabelsAndFlagsWin(t *testing.T) {
 	if _, err := c.Client(t, 0).Update(ctx(t), &corralpb.UpdateRequest{Object: api.Wrap(n)}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := nc.Register(ctx(t), &corralpb.RegisterRequest{Token: token, Node: agentNode("w1", map[string]string{"zone": "b"}, taint)}); err != nil {
+	if _, err := nc.Register(ctx(t), &corralpb.RegisterRequest{Node: agentNode("w1", map[string]string{"zone": "b"}, taint)}); err != nil {
 		t.Fatal(err)
 	}
 	n = getNode(t, c, "w1")
@@ -87,13 +75,13 @@ func TestRegisterKeepsCLILabelsAndFlagsWin(t *testing.T) {
 func TestMissedHeartbeatsMarkNodeUnknownAndBack(t *testing.T) {
 	grace := 2 * time.Second
 	c := framework.NewInProcess(t, 3, func(cfg *server.Config) { cfg.NodeGracePeriod = grace })
-	token := c.JoinToken(t)
-	// The agent talks to a follower: heartbeats reach the leader through it.
+	// The agents talk to a follower: heartbeats reach the leader through it.
 	leader := framework.Leader(t, c)
 	follower := (leader + 1) % 3
-	nc := nodeClient(t, c.APIAddr(follower))
+	clients := map[string]corralpb.NodeAPIClient{}
 	for _, name := range []string{"alive", "silent"} {
-		if _, err := nc.Register(ctx(t), &corralpb.RegisterRequest{Token: token, Node: agentNode(name, nil)}); err != nil {
+		clients[name] = nodeClient(t, c, follower, name)
+		if _, err := clients[name].Register(ctx(t), &corralpb.RegisterRequest{Node: agentNode(name, nil)}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -103,7 +91,7 @@ func TestMissedHeartbeatsMarkNodeUnknownAndBack(t *testing.T) {
 			case <-stop:
 				return
 			case <-time.After(200 * time.Millisecond):
-				_, _ = nc.Heartbeat(context.Background(), &corralpb.HeartbeatRequest{Token: token, NodeName: name})
+				_, _ = clients[name].Heartbeat(context.Background(), &corralpb.HeartbeatRequest{NodeName: name})
 			}
 		}
 	}
@@ -144,7 +132,6 @@ func TestMissedHeartbeatsMarkNodeUnknownAndBack(t *testing.T) {
 
 func TestAssignmentsStreamFullSetThenChanges(t *testing.T) {
 	c := framework.NewInProcess(t, 1)
-	token := c.JoinToken(t)
 	cl := c.Client(t, 0)
 	objs := decode(t, `
 apiVersion: v1
@@ -172,7 +159,8 @@ spec:
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	stream, err := nodeClient(t, c.APIAddr(0)).Assignments(sctx, &corralpb.AssignmentsRequest{Token: token, NodeName: "w1"})
+	nc := nodeClient(t, c, 0, "w1")
+	stream, err := nc.Assignments(sctx, &corralpb.AssignmentsRequest{NodeName: "w1"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -207,15 +195,14 @@ spec:
 		t.Fatalf("pod removal: %v", msg)
 	}
 	// Status from the node lands on the pod; a pod of another node is refused.
-	nc := nodeClient(t, c.APIAddr(0))
 	other, err := cl.Get(ctx(t), &corralpb.GetRequest{Kind: "Pod", Name: "elsewhere"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = nc.UpdateStatus(ctx(t), &corralpb.UpdateStatusRequest{Token: token, NodeName: "w1", Pods: []*corralpb.PodStatusUpdate{{
+	_, err = nc.UpdateStatus(ctx(t), &corralpb.UpdateStatusRequest{NodeName: "w1", Pods: []*corralpb.PodStatusUpdate{{
 		Namespace: "default", Name: "elsewhere", Uid: api.Meta(other.GetObject()).Uid, Status: &corralpb.PodStatus{Phase: "Running"}}}})
 	wantCode(t, err, codes.PermissionDenied, `node "w1" may not write the status of pod default/elsewhere`)
-	resp, err := nc.UpdateStatus(ctx(t), &corralpb.UpdateStatusRequest{Token: token, NodeName: "w2", Pods: []*corralpb.PodStatusUpdate{
+	resp, err := nodeClient(t, c, 0, "w2").UpdateStatus(ctx(t), &corralpb.UpdateStatusRequest{NodeName: "w2", Pods: []*corralpb.PodStatusUpdate{
 		{Namespace: "default", Name: "elsewhere", Uid: api.Meta(other.GetObject()).Uid, Status: &corralpb.PodStatus{Phase: "Running", PodIp: "10.42.0.5"}},
 		{Namespace: "default", Name: "p1", Uid: "deleted-pod", Status: &corralpb.PodStatus{Phase: "Running"}},
 	}})

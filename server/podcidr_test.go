@@ -25,16 +25,19 @@ func withInternalIP(n *corralpb.Node, ip string) *corralpb.Node {
 // deleted node is handed out again once the cluster CIDR is full.
 func TestRegisterAllocatesDistinctPodCIDRs(t *testing.T) {
 	c := framework.NewInProcess(t, 3, func(cfg *server.Config) { cfg.ClusterCIDR = "10.77.0.0/20" })
-	token := c.JoinToken(t)
 	const nodes = 16 // exactly the /24s of a /20
 	var wg sync.WaitGroup
 	errs := make([]error, nodes)
 	cidrs := make([]string, nodes)
+	clients := make([]corralpb.NodeAPIClient, nodes)
+	for i := range nodes {
+		clients[i] = nodeClient(t, c, i%3, fmt.Sprintf("n%d", i))
+	}
 	for i := range nodes {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			resp, err := nodeClient(t, c.APIAddr(i%3)).Register(ctx(t), &corralpb.RegisterRequest{Token: token, Node: agentNode(fmt.Sprintf("n%d", i), nil)})
+			resp, err := clients[i].Register(ctx(t), &corralpb.RegisterRequest{Node: agentNode(fmt.Sprintf("n%d", i), nil)})
 			errs[i] = err
 			if err == nil {
 				cidrs[i] = resp.GetNode().GetSpec().GetPodCidr()
@@ -63,20 +66,20 @@ func TestRegisterAllocatesDistinctPodCIDRs(t *testing.T) {
 			t.Fatalf("stored n%d spec: %v, want podCIDR %s", i, got, cidrs[i])
 		}
 	}
-	nc := nodeClient(t, c.APIAddr(0))
 	// Re-registering (an agent restart) keeps the CIDR.
-	resp, err := nc.Register(ctx(t), &corralpb.RegisterRequest{Token: token, Node: agentNode("n3", nil)})
+	resp, err := clients[3].Register(ctx(t), &corralpb.RegisterRequest{Node: agentNode("n3", nil)})
 	if err != nil || resp.GetNode().GetSpec().GetPodCidr() != cidrs[3] {
 		t.Fatalf("re-register n3: %v, %v; want pod CIDR %s", resp.GetNode().GetSpec(), err, cidrs[3])
 	}
 	// Full: a new node is refused, naming the field.
-	_, err = nc.Register(ctx(t), &corralpb.RegisterRequest{Token: token, Node: agentNode("late", nil)})
+	late := nodeClient(t, c, 0, "late")
+	_, err = late.Register(ctx(t), &corralpb.RegisterRequest{Node: agentNode("late", nil)})
 	wantCode(t, err, codes.ResourceExhausted, "register node late: spec.podCIDR", "10.77.0.0/20")
 	// Deleting a node releases its CIDR.
 	if _, err := c.Client(t, 0).Delete(ctx(t), &corralpb.DeleteRequest{Kind: "Node", Name: "n5"}); err != nil {
 		t.Fatal(err)
 	}
-	resp, err = nc.Register(ctx(t), &corralpb.RegisterRequest{Token: token, Node: agentNode("late", nil)})
+	resp, err = late.Register(ctx(t), &corralpb.RegisterRequest{Node: agentNode("late", nil)})
 	if err != nil || resp.GetNode().GetSpec().GetPodCidr() != cidrs[5] {
 		t.Fatalf("register after n5 was deleted: %v, %v; want n5's %s", resp.GetNode().GetSpec(), err, cidrs[5])
 	}
@@ -97,15 +100,14 @@ func TestRegisterAllocatesDistinctPodCIDRs(t *testing.T) {
 // CIDR and address, then their changes, and the removal of deleted nodes.
 func TestAssignmentsStreamRoutes(t *testing.T) {
 	c := framework.NewInProcess(t, 1)
-	token := c.JoinToken(t)
-	nc := nodeClient(t, c.APIAddr(0))
-	w1, err := nc.Register(ctx(t), &corralpb.RegisterRequest{Token: token, Node: withInternalIP(agentNode("w1", nil), "192.0.2.1")})
+	nc := nodeClient(t, c, 0, "w1")
+	w1, err := nc.Register(ctx(t), &corralpb.RegisterRequest{Node: withInternalIP(agentNode("w1", nil), "192.0.2.1")})
 	if err != nil {
 		t.Fatal(err)
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	stream, err := nc.Assignments(sctx, &corralpb.AssignmentsRequest{Token: token, NodeName: "w1", Routes: true})
+	stream, err := nc.Assignments(sctx, &corralpb.AssignmentsRequest{NodeName: "w1", Routes: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +119,8 @@ func TestAssignmentsStreamRoutes(t *testing.T) {
 		r[0].GetRoute().GetPodCidr() != w1.GetNode().GetSpec().GetPodCidr() || r[0].GetRoute().GetNodeIp() != "192.0.2.1" {
 		t.Fatalf("full set: %v", first)
 	}
-	w2, err := nc.Register(ctx(t), &corralpb.RegisterRequest{Token: token, Node: withInternalIP(agentNode("w2", nil), "192.0.2.2")})
+	w2c := nodeClient(t, c, 0, "w2")
+	w2, err := w2c.Register(ctx(t), &corralpb.RegisterRequest{Node: withInternalIP(agentNode("w2", nil), "192.0.2.2")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,7 +133,7 @@ func TestAssignmentsStreamRoutes(t *testing.T) {
 	}
 	// A change that leaves the route alone sends nothing: the next message
 	// is w2's removal.
-	if _, err := nc.Register(ctx(t), &corralpb.RegisterRequest{Token: token, Node: withInternalIP(agentNode("w2", map[string]string{"zone": "b"}), "192.0.2.2")}); err != nil {
+	if _, err := w2c.Register(ctx(t), &corralpb.RegisterRequest{Node: withInternalIP(agentNode("w2", map[string]string{"zone": "b"}), "192.0.2.2")}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := c.Client(t, 0).Delete(ctx(t), &corralpb.DeleteRequest{Kind: "Node", Name: "w2"}); err != nil {

@@ -15,25 +15,25 @@ import (
 	grpcbackoff "google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/connectivity"
-	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/corral-dev/corral/pki"
 	corralpb "github.com/corral-dev/corral/proto"
 )
 
 // Logs and exec reach a container through the agent of the pod's node:
 // CLI → any server → that agent's AgentAPI, at the node's InternalIP and
-// status.daemonEndpoints.kubeletEndpoint.Port, authenticated with the
-// cluster's join token. The server relays the streams both ways until
+// status.daemonEndpoints.kubeletEndpoint.Port, over mutual TLS: the server
+// presents its server certificate and accepts only the node certificate of
+// that very node. The server relays the streams both ways until
 // either side ends; cancelling the CLI's call cancels the agent's.
 
 // agentTarget is where the agent API of a pod's node is served.
 type agentTarget struct {
-	node  string
-	addr  string
-	token string
+	node string
+	addr string
 }
 
 // Logs streams a container's logs from the agent of the pod's node.
@@ -47,11 +47,11 @@ func (s *clusterService) Logs(req *corralpb.LogsRequest, stream corralpb.Cluster
 	if err != nil {
 		return err
 	}
-	conn, err := s.agents.get(target.addr)
+	conn, err := s.agents.get(target.node, target.addr)
 	if err != nil {
 		return target.unreachable(err)
 	}
-	up, err := corralpb.NewAgentAPIClient(conn).Logs(target.outgoing(ctx), req)
+	up, err := corralpb.NewAgentAPIClient(conn).Logs(ctx, req)
 	if err != nil {
 		return target.upstream(conn, err)
 	}
@@ -94,11 +94,11 @@ func (s *clusterService) Exec(stream corralpb.Cluster_ExecServer) error {
 	if err != nil {
 		return err
 	}
-	conn, err := s.agents.get(target.addr)
+	conn, err := s.agents.get(target.node, target.addr)
 	if err != nil {
 		return target.unreachable(err)
 	}
-	up, err := corralpb.NewAgentAPIClient(conn).Exec(target.outgoing(ctx))
+	up, err := corralpb.NewAgentAPIClient(conn).Exec(ctx)
 	if err != nil {
 		return target.upstream(conn, err)
 	}
@@ -142,7 +142,7 @@ func relayUp(stream corralpb.Cluster_ExecServer, up grpc.BidiStreamingClient[cor
 }
 
 // agentFor finds the pod (consistent read), its node and that node's agent
-// address, and the join token to present to it.
+// address.
 func (s *clusterService) agentFor(ctx context.Context, ns, name string) (*agentTarget, error) {
 	if name == "" {
 		return nil, invalidf("pod name is required")
@@ -169,10 +169,6 @@ func (s *clusterService) agentFor(ctx context.Context, ns, name string) (*agentT
 	if nodeObj == nil {
 		return nil, notFound(mustKind("Node"), nodeName)
 	}
-	cc, err := st.ClusterConfig(nil)
-	if err != nil || cc == nil {
-		return nil, status.Error(codes.Unavailable, "the cluster is not bootstrapped yet: waiting for its servers")
-	}
 	node := nodeObj.GetNode()
 	ip := internalIP(node)
 	port := node.GetStatus().GetDaemonEndpoints().GetKubeletEndpoint().GetPort()
@@ -181,13 +177,7 @@ func (s *clusterService) agentFor(ctx context.Context, ns, name string) (*agentT
 			"node %q has no agent API address (status.addresses InternalIP and status.daemonEndpoints.kubeletEndpoint.Port): is its agent running?", nodeName)
 	}
 	addr := net.JoinHostPort(ip, strconv.Itoa(int(port)))
-	return &agentTarget{node: nodeName, addr: addr, token: cc.GetJoinToken()}, nil
-}
-
-// outgoing returns ctx with the join token as the agent's bearer token,
-// replacing the caller's (admin) credentials.
-func (t *agentTarget) outgoing(ctx context.Context) context.Context {
-	return metadata.NewOutgoingContext(ctx, metadata.Pairs("authorization", "Bearer "+t.token))
+	return &agentTarget{node: nodeName, addr: addr}, nil
 }
 
 // unreachable is the error for an agent that cannot be dialed or answered
@@ -207,8 +197,8 @@ func (t *agentTarget) unreachable(err error) error {
 
 // upstream maps an error of the agent's call: statuses the agent sent pass
 // through; a transport failure says which node's agent could not be
-// reached (and lets the next call reconnect at once); a refused join token
-// is the servers' problem, not the caller's.
+// reached (and lets the next call reconnect at once); an agent refusing
+// this server is the servers' problem, not the caller's.
 func (t *agentTarget) upstream(conn *grpc.ClientConn, err error) error {
 	s, ok := status.FromError(err)
 	if !ok {
@@ -220,33 +210,42 @@ func (t *agentTarget) upstream(conn *grpc.ClientConn, err error) error {
 			conn.ResetConnectBackoff()
 		}
 		return t.unreachable(err)
-	case codes.Unauthenticated:
-		return status.Errorf(codes.Internal, "the agent of node %q refused the cluster's join token: %s", t.node, s.Message())
+	case codes.Unauthenticated, codes.PermissionDenied:
+		return status.Errorf(codes.Internal, "the agent of node %q refused this server: %s", t.node, s.Message())
 	}
 	return err
 }
 
-// agentConns caches one client connection per agent address. gRPC
+// agentConns caches one client connection per node and agent address. gRPC
 // reconnects a connection by itself, so an entry stays valid across agent
 // restarts.
 type agentConns struct {
+	creds *pki.Credentials
 	mu    sync.Mutex
 	conns map[string]*grpc.ClientConn
 }
 
-func newAgentConns() *agentConns {
-	return &agentConns{conns: map[string]*grpc.ClientConn{}}
+func newAgentConns(creds *pki.Credentials) *agentConns {
+	return &agentConns{creds: creds, conns: map[string]*grpc.ClientConn{}}
 }
 
-// get returns the connection to addr, creating it on first use.
-func (a *agentConns) get(addr string) (*grpc.ClientConn, error) {
+// get returns the connection to node's agent at addr, creating it on first
+// use. It accepts only that node's certificate.
+func (a *agentConns) get(node, addr string) (*grpc.ClientConn, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if c, ok := a.conns[addr]; ok {
+	key := node + "\x00" + addr
+	if c, ok := a.conns[key]; ok {
 		return c, nil
 	}
+	allow := func(id pki.Identity) error {
+		if id != (pki.Identity{Role: pki.RoleNode, Name: node}) {
+			return fmt.Errorf("the agent at %s presented %s, not node %q's certificate", addr, id, node)
+		}
+		return nil
+	}
 	c, err := grpc.NewClient(addr,
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithTransportCredentials(credentials.NewTLS(a.creds.ClientConfig(node, allow))),
 		grpc.WithConnectParams(grpc.ConnectParams{
 			Backoff:           grpcbackoff.Config{BaseDelay: 200 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 3 * time.Second},
 			MinConnectTimeout: 5 * time.Second,
@@ -255,7 +254,7 @@ func (a *agentConns) get(addr string) (*grpc.ClientConn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connect to agent at %s: %w", addr, err)
 	}
-	a.conns[addr] = c
+	a.conns[key] = c
 	return c, nil
 }
 

@@ -15,12 +15,11 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/corral-dev/corral/cli"
 	"github.com/corral-dev/corral/nodeagent"
+	"github.com/corral-dev/corral/pki"
 	corralpb "github.com/corral-dev/corral/proto"
 	"github.com/corral-dev/corral/test/framework"
 )
@@ -98,17 +97,15 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// serveAgent serves the agent API over h on 127.0.0.1:0 and returns its port.
-func serveAgent(t *testing.T, h nodeagent.Containers, token string) int {
+// serveAgent serves the agent API over h on 127.0.0.1:0 as node's agent,
+// with a node certificate from the cluster CA, and returns its port.
+func serveAgent(t *testing.T, c *framework.InProcess, h nodeagent.Containers, node string) int {
 	t.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := grpc.NewServer()
-	corralpb.RegisterAgentAPIServer(srv, nodeagent.NewAgentAPI(h, token, nil))
-	go func() { _ = srv.Serve(lis) }() // returns when stopped
-	t.Cleanup(srv.Stop)
+	serveAgentAt(t, lis, h, issue(t, c.CA(t), pki.Identity{Role: pki.RoleNode, Name: node}, time.Hour))
 	return lis.Addr().(*net.TCPAddr).Port
 }
 
@@ -118,7 +115,7 @@ func registerNode(t *testing.T, c *framework.InProcess, name string, port int) {
 	n := agentNode(name, nil)
 	n.Status.Addresses = []*corralpb.NodeAddress{{Type: "InternalIP", Address: "127.0.0.1"}, {Type: "Hostname", Address: name}}
 	n.Status.DaemonEndpoints = &corralpb.NodeDaemonEndpoints{KubeletEndpoint: &corralpb.DaemonEndpoint{Port: int32(port)}}
-	_, err := nodeClient(t, c.APIAddr(0)).Register(ctx(t), &corralpb.RegisterRequest{Token: c.JoinToken(t), Node: n})
+	_, err := nodeClient(t, c, 0, name).Register(ctx(t), &corralpb.RegisterRequest{Node: n})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,7 +192,7 @@ func TestLogsAndExecFromCLIThroughServerToAgent(t *testing.T) {
 	server := c.APIAddr((framework.Leader(t, c) + 1) % 3)
 	root := t.TempDir()
 	agent := &hostContainers{root: root, pods: map[string][]string{"default/web": {"app"}, "default/two": {"a", "b"}}}
-	registerNode(t, c, "w1", serveAgent(t, agent, c.JoinToken(t)))
+	registerNode(t, c, "w1", serveAgent(t, c, agent, "w1"))
 	applyPod(t, c, "web", "w1", "app")
 	applyPod(t, c, "two", "w1", "a", "b")
 	applyPod(t, c, "pending", "", "app")
@@ -297,17 +294,20 @@ func TestProxyErrors(t *testing.T) {
 	wantCode(t, logs("gone"), codes.NotFound, `pods "gone" not found`)
 	wantCode(t, logs("lost"), codes.NotFound, `nodes "no-such-node" not found`)
 
-	// The admin token guards logs and exec as every cluster call.
-	conn, err := grpc.NewClient(c.APIAddr(0), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	st, err := corralpb.NewClusterClient(conn).Logs(ctx(t), &corralpb.LogsRequest{Pod: "orphan", TailLines: -1})
+	// A client certificate guards logs and exec as every cluster call.
+	anon := corralpb.NewClusterClient(dialServer(t, c.APIAddr(0), anonymous(c.CA(t))))
+	st, err := anon.Logs(ctx(t), &corralpb.LogsRequest{Pod: "orphan", TailLines: -1})
 	if err == nil {
 		_, err = st.Recv()
 	}
 	wantCode(t, err, codes.Unauthenticated)
+
+	// An agent presenting another node's certificate is not talked to.
+	impostor := &hostContainers{root: t.TempDir(), pods: map[string][]string{"default/fooled": {"app"}}}
+	writeCRILog(t, filepath.Join(impostor.root, "default", "fooled", "app", "current"), "secret")
+	registerNode(t, c, "w2", serveAgent(t, c, impostor, "w3"))
+	applyPod(t, c, "fooled", "w2", "app")
+	wantCode(t, logs("fooled"), codes.Unavailable, `the agent of node "w2"`, "certificate is valid for w3, not w2")
 
 	execCall := func(first *corralpb.ExecInput) error {
 		st, err := c.Client(t, 0).Exec(ctx(t))
@@ -335,10 +335,7 @@ func TestProxyErrors(t *testing.T) {
 	if err != nil {
 		t.Fatalf("listen again on the dead agent's port: %v", err)
 	}
-	srv := grpc.NewServer()
-	corralpb.RegisterAgentAPIServer(srv, nodeagent.NewAgentAPI(agent, c.JoinToken(t), nil))
-	go func() { _ = srv.Serve(lis) }() // returns when stopped
-	defer srv.Stop()
+	serveAgentAt(t, lis, agent, issue(t, c.CA(t), pki.Identity{Role: pki.RoleNode, Name: "dead"}, time.Hour))
 	framework.WaitFor(t, "the agent back", 10*time.Second, func() bool {
 		st, err := c.Client(t, 0).Logs(ctx(t), &corralpb.LogsRequest{Pod: "orphan", TailLines: -1})
 		if err != nil {

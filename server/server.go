@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/keepalive"
 
 	"github.com/corral-dev/corral/events"
@@ -31,6 +33,12 @@ type Config struct {
 	// ClusterCIDR is where nodes' pod CIDRs are allocated from, fixed at
 	// bootstrap (default 10.42.0.0/16).
 	ClusterCIDR string
+	// Token is the shared secret servers bootstrap a new cluster with, or
+	// the server token of the cluster to join (raftstore.Config.Token).
+	Token string
+	// CertValidity is how long node and server certificates are valid
+	// (default 90 days); they are renewed at 50–80 % of it.
+	CertValidity time.Duration
 
 	// Raft timing; zero takes raftstore's LAN defaults.
 	HeartbeatTimeout   time.Duration
@@ -81,6 +89,7 @@ func Start(cfg Config) (*Server, error) {
 	rs, err := raftstore.New(raftstore.Config{
 		Name: cfg.Name, DataDir: cfg.DataDir, RaftAddr: cfg.RaftAddr, APIAddr: apiAddr,
 		BootstrapExpect: cfg.BootstrapExpect, Join: cfg.Join, Version: version.Version, ClusterCIDR: cfg.ClusterCIDR,
+		Token: cfg.Token, CertValidity: cfg.CertValidity,
 		HeartbeatTimeout: cfg.HeartbeatTimeout, ElectionTimeout: cfg.ElectionTimeout,
 		LeaderLeaseTimeout: cfg.LeaderLeaseTimeout, SnapshotThreshold: cfg.SnapshotThreshold,
 		TrailingLogs: cfg.TrailingLogs, Logger: cfg.Logger, RaftLogOutput: cfg.RaftLogOutput,
@@ -89,9 +98,14 @@ func Start(cfg Config) (*Server, error) {
 		_ = lis.Close()
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, rs: rs, lis: lis, agents: newAgentConns()}
+	s := &Server{cfg: cfg, log: cfg.Logger, rs: rs, lis: lis, agents: newAgentConns(rs.Credentials())}
 	s.cfg.APIAddr = apiAddr
+	// TLS only. A client certificate is verified when given; calls that
+	// need one and come without are refused by the interceptors (joining
+	// machines have none yet).
+	tlsCfg := rs.Credentials().ServerConfig(tls.VerifyClientCertIfGiven, nil, "h2")
 	s.grpc = grpc.NewServer(
+		grpc.Creds(credentials.NewTLS(tlsCfg)),
 		grpc.ChainUnaryInterceptor(s.unaryAuth),
 		grpc.ChainStreamInterceptor(s.streamAuth),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
@@ -101,7 +115,8 @@ func Start(cfg Config) (*Server, error) {
 	eventTTL := scheduler.NewEventTTL(rs, cfg.EventTTL, cfg.EventTTLPeriod, cfg.Logger.With("component", "event-ttl"))
 	hb := newHeartbeatBuffer(rs, cfg.Logger)
 	corralpb.RegisterPeerServer(s.grpc, rs.PeerService())
-	corralpb.RegisterClusterServer(s.grpc, &clusterService{rs: rs, agents: s.agents})
+	corralpb.RegisterCertificatesServer(s.grpc, rs.CertificatesService())
+	corralpb.RegisterClusterServer(s.grpc, &clusterService{rs: rs, agents: s.agents, log: cfg.Logger})
 	hub := newAssignHub(rs, cfg.Logger.With("component", "assignments"))
 	corralpb.RegisterNodeAPIServer(s.grpc, &nodeService{rs: rs, log: cfg.Logger, hb: hb, hub: hub})
 	ctx, cancel := context.WithCancel(context.Background())
@@ -186,4 +201,5 @@ type clusterService struct {
 	corralpb.UnimplementedClusterServer
 	rs     *raftstore.Server
 	agents *agentConns
+	log    *slog.Logger
 }

@@ -2,8 +2,11 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -17,6 +20,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 
 	"github.com/corral-dev/corral/api"
 	"github.com/corral-dev/corral/events"
@@ -25,6 +29,7 @@ import (
 	"github.com/corral-dev/corral/nodeagent/network"
 	"github.com/corral-dev/corral/nodeagent/runtime"
 	"github.com/corral-dev/corral/nodeagent/volume"
+	"github.com/corral-dev/corral/pki"
 	corralpb "github.com/corral-dev/corral/proto"
 )
 
@@ -73,8 +78,8 @@ status. Needs root.`,
 	fl.StringVar(&f.name, "name", "", "node name (default: the hostname)")
 	fl.StringVar(&f.dataDir, "data-dir", "/var/lib/corral-agent", "directory for images, pods and the saved assignments")
 	fl.StringVar(&f.servers, "server", "", "comma-separated API addresses of the servers (required)")
-	fl.StringVar(&f.token, "token", "", "the cluster's join token (a server's DATA_DIR/token)")
-	fl.StringVar(&f.tokenFile, "token-file", "", "file holding the join token")
+	fl.StringVar(&f.token, "token", "", "the cluster's join token (corral token show), needed until this node has a certificate in DATA_DIR/tls")
+	fl.StringVar(&f.tokenFile, "token-file", "", "file holding the join token (mode 0600)")
 	fl.StringVar(&f.labels, "labels", "", "node labels k=v,... (win over labels set with the CLI for the same keys)")
 	fl.StringVar(&f.taints, "taints", "", "node taints k=v:Effect,...")
 	fl.StringVar(&f.nodeIP, "node-ip", "", "the node's InternalIP (default: the default route's address)")
@@ -133,16 +138,9 @@ func runAgent(ctx context.Context, f agentFlags, extraTaints []*corralpb.Taint, 
 		}
 		f.name = h
 	}
-	token := f.token
-	if f.tokenFile != "" {
-		if err := checkPrivate(f.tokenFile); err != nil {
-			return err
-		}
-		b, err := os.ReadFile(f.tokenFile)
-		if err != nil {
-			return fmt.Errorf("read token file: %w", err)
-		}
-		token = strings.TrimSpace(string(b))
+	token, err := readToken(f)
+	if err != nil {
+		return err
 	}
 	labels, err := parseLabels(f.labels)
 	if err != nil {
@@ -165,6 +163,17 @@ func runAgent(ctx context.Context, f agentFlags, extraTaints []*corralpb.Taint, 
 	if err := os.MkdirAll(f.dataDir, 0o700); err != nil {
 		return fmt.Errorf("create data dir: %w", err)
 	}
+	certDir := pki.Dir(filepath.Join(f.dataDir, "tls"))
+	creds, err := nodeagent.LoadOrCertify(ctx, certDir, f.name, servers, token, log.With("component", "certs"))
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped while no server answered
+		}
+		if token == "" && f.tokenFile != "" {
+			return fmt.Errorf("%w (--token-file %s is missing or empty)", err, f.tokenFile)
+		}
+		return err
+	}
 	if f.cgroupParent == "" {
 		f.cgroupParent = "/corral/" + f.name
 	}
@@ -180,7 +189,7 @@ func runAgent(ctx context.Context, f agentFlags, extraTaints []*corralpb.Taint, 
 		return err
 	}
 	agent, err := nodeagent.New(nodeagent.Config{
-		Name: f.name, DataDir: f.dataDir, Servers: servers, Token: token, Labels: labels, Taints: taints,
+		Name: f.name, DataDir: f.dataDir, Servers: servers, Credentials: creds, CertDir: certDir, Labels: labels, Taints: taints,
 		NodeIP: f.nodeIP, AgentPort: f.agentPort, RuntimeVersion: n.rt.Version(), Network: podNet,
 		Logger: log.With("component", "agent"),
 	})
@@ -189,7 +198,7 @@ func runAgent(ctx context.Context, f agentFlags, extraTaints []*corralpb.Taint, 
 	}
 	nodeAPI := corralpb.NewNodeAPIClient(agent.Conn())
 	recorder := events.NewBuffer(func(ctx context.Context, evs []*corralpb.Event) error {
-		_, err := nodeAPI.RecordEvents(ctx, &corralpb.RecordEventsRequest{NodeName: f.name, Token: token, Events: evs})
+		_, err := nodeAPI.RecordEvents(ctx, &corralpb.RecordEventsRequest{NodeName: f.name, Events: evs})
 		return err
 	}, &corralpb.EventSource{Component: "kubelet", Host: f.name}, nil, log.With("component", "events"))
 	go func() { _ = recorder.Run(ctx) }()
@@ -201,7 +210,7 @@ func runAgent(ctx context.Context, f agentFlags, extraTaints []*corralpb.Taint, 
 		SeccompDir: filepath.Join(f.dataDir, "seccomp"), SeccompDefault: f.seccompDefault,
 	})
 	probes.OnChange(pods.Poke)
-	stopAPI, err := serveAgentAPI(net.JoinHostPort(agent.NodeIP(), strconv.Itoa(f.agentPort)), pods, token, log)
+	stopAPI, err := serveAgentAPI(net.JoinHostPort(agent.NodeIP(), strconv.Itoa(f.agentPort)), pods, creds, log)
 	if err != nil {
 		return err
 	}
@@ -241,14 +250,37 @@ func newPodNet(ctx context.Context, f agentFlags, log *slog.Logger) (*nodeagent.
 // defaultAgentPort is the agent API's port, the kubelet's.
 const defaultAgentPort = 10250
 
-// serveAgentAPI serves logs and exec for the servers' proxies.
-func serveAgentAPI(addr string, c nodeagent.Containers, token string, log *slog.Logger) (func(), error) {
+// readToken returns the join token of --token-file, or else of --token; a
+// token file that does not exist reads as no token (one is needed only
+// until the node has a certificate).
+func readToken(f agentFlags) (string, error) {
+	if f.tokenFile == "" {
+		return f.token, nil
+	}
+	if err := checkPrivate(f.tokenFile); err != nil {
+		return "", err
+	}
+	b, err := os.ReadFile(f.tokenFile)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("read token file: %w", err)
+	}
+	return strings.TrimSpace(string(b)), nil
+}
+
+// serveAgentAPI serves logs and exec for the servers' proxies, over mutual
+// TLS: it presents the node certificate, and only servers' certificates of
+// the cluster may connect.
+func serveAgentAPI(addr string, c nodeagent.Containers, creds *pki.Credentials, log *slog.Logger) (func(), error) {
 	lis, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen for the agent API on %s: %w", addr, err)
 	}
-	g := grpc.NewServer()
-	corralpb.RegisterAgentAPIServer(g, nodeagent.NewAgentAPI(c, token, log.With("component", "agent-api")))
+	g := grpc.NewServer(grpc.Creds(credentials.NewTLS(
+		creds.ServerConfig(tls.RequireAndVerifyClientCert, pki.OnlyRole(pki.RoleServer), "h2"))))
+	corralpb.RegisterAgentAPIServer(g, nodeagent.NewAgentAPI(c, log.With("component", "agent-api")))
 	go func() { _ = g.Serve(lis) }()
 	return g.Stop, nil
 }

@@ -31,6 +31,7 @@ func newServerCmd() *cobra.Command {
 	var (
 		cfg        server.Config
 		join       string
+		tokenFile  string
 		logLevel   string
 		noAgent    bool
 		cpTaint    bool
@@ -41,11 +42,16 @@ func newServerCmd() *cobra.Command {
 		Short: "Run a corral server (Raft member and API endpoint)",
 		Long: `Run a corral server. With no flags it is a single-server cluster in /var/lib/corral.
 
-A three-server cluster: start each server with --bootstrap-expect 3 and --join
-listing the other servers' API addresses; they find each other and bootstrap
-exactly once, in any start order. A restarted server rejoins from its data dir.
-At bootstrap each server writes DATA_DIR/admin.conf (the CLI config) and
-DATA_DIR/token (the join token).`,
+A three-server cluster: start each server with --bootstrap-expect 3, --join
+listing the other servers' API addresses, and the same --token (a secret of
+at least 32 characters, e.g. from openssl rand -hex 16); they find each other
+and bootstrap exactly once, in any start order, with one cluster CA. A
+restarted server rejoins from its data dir. To add a server to a running
+cluster, give it --join and --token "$(corral token show --role server)".
+
+Every port speaks TLS 1.3 with certificates of the cluster CA (DATA_DIR/tls).
+Each server writes DATA_DIR/admin.conf (the CLI config, with an admin
+certificate) and DATA_DIR/token (the agent join token), both mode 0600.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if cfg.Name == "" {
@@ -76,6 +82,19 @@ DATA_DIR/token (the join token).`,
 				if err := checkPrivate(filepath.Join(cfg.DataDir, name)); err != nil {
 					return err
 				}
+			}
+			if tokenFile != "" {
+				if cfg.Token != "" {
+					return fmt.Errorf("--token and --token-file: give one")
+				}
+				if err := checkPrivate(tokenFile); err != nil {
+					return err
+				}
+				b, err := os.ReadFile(tokenFile)
+				if err != nil {
+					return fmt.Errorf("read --token-file: %w", err)
+				}
+				cfg.Token = strings.TrimSpace(string(b))
 			}
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
@@ -108,6 +127,9 @@ DATA_DIR/token (the join token).`,
 	f.StringVar(&cfg.RaftAddr, "raft-addr", defaultRaftAddr, "HOST:PORT of the Raft transport (a host other servers can reach)")
 	f.IntVar(&cfg.BootstrapExpect, "bootstrap-expect", 1, "number of servers that bootstrap a new cluster together")
 	f.StringVar(&join, "join", "", "comma-separated API addresses of other servers")
+	f.StringVar(&cfg.Token, "token", "", "shared secret of the servers bootstrapping a new cluster (--bootstrap-expect > 1), or the server token of the cluster to join")
+	f.StringVar(&tokenFile, "token-file", "", "file holding --token (mode 0600)")
+	f.DurationVar(&cfg.CertValidity, "cert-validity", 0, "validity of the node and server certificates this server issues (default 2160h); they are renewed at 50-80% of it")
 	f.StringVar(&cfg.ClusterCIDR, "cluster-cidr", raftstore.DefaultClusterCIDR, "IPv4 network of the pods: each node gets a /24 of it (fixed when the cluster bootstraps)")
 	f.DurationVar(&cfg.HeartbeatTimeout, "raft-heartbeat-timeout", raftstore.DefaultHeartbeatTimeout, "Raft heartbeat timeout (raise with the election timeout for WAN links)")
 	f.DurationVar(&cfg.ElectionTimeout, "raft-election-timeout", raftstore.DefaultElectionTimeout, "Raft election timeout")

@@ -53,6 +53,7 @@ func (s *Store) apply(index uint64, e *corralpb.LogEntry, owned bool) *corralpb.
 	if e != nil {
 		w.applyCluster(e)
 		events = append(events, w.events...)
+		res.IdentityConflicts = w.putIdentities(e.GetPutIdentities(), e.GetDeleteIdentities())
 		if len(e.GetBatches()) > 0 {
 			res.Results = make([]*corralpb.BatchResult, len(e.GetBatches()))
 		}
@@ -249,6 +250,49 @@ func (w *writer) setKindIndexes() error {
 	w.touched.each(func(k *kindInfo) { set(k.name) })
 	w.statusTouched.each(func(k *kindInfo) { set(k.name + StatusGuard) })
 	return err
+}
+
+// putIdentities removes bindings, then binds names to keys. A binding whose
+// name is held by another key than its own or the one it replaces, or that
+// replaces a key of a name no longer bound, is not applied; its name is
+// returned.
+func (w *writer) putIdentities(put []*corralpb.Identity, del []string) []string {
+	for _, name := range del {
+		if _, err := w.txn.DeleteAll(tableIdentities, indexID, name); err != nil {
+			panic(fmt.Sprintf("state: delete identity %s at %d: %v", name, w.index, err))
+		}
+	}
+	var conflicts []string
+	for _, id := range put {
+		if id.GetName() == "" || id.GetPublicKeySha256() == "" {
+			conflicts = append(conflicts, id.GetName())
+			continue
+		}
+		row := &corralpb.Identity{Name: id.GetName(), PublicKeySha256: id.GetPublicKeySha256(), CreateIndex: w.index, ModifyIndex: w.index}
+		raw, err := w.txn.First(tableIdentities, indexID, id.GetName())
+		if err != nil {
+			panic(fmt.Sprintf("state: get identity %s at %d: %v", id.GetName(), w.index, err))
+		}
+		if raw == nil && id.GetReplaces() != "" {
+			// A renewal of a binding that is gone: the name was freed
+			// (its node deleted, its server removed) and must be joined
+			// again with a token.
+			conflicts = append(conflicts, id.GetName())
+			continue
+		}
+		if raw != nil {
+			old := raw.(*corralpb.Identity)
+			if old.GetPublicKeySha256() != id.GetPublicKeySha256() && old.GetPublicKeySha256() != id.GetReplaces() {
+				conflicts = append(conflicts, id.GetName())
+				continue
+			}
+			row.CreateIndex = old.GetCreateIndex()
+		}
+		if err := w.txn.Insert(tableIdentities, row); err != nil {
+			panic(fmt.Sprintf("state: put identity %s at %d: %v", id.GetName(), w.index, err))
+		}
+	}
+	return conflicts
 }
 
 // putMembers stores and removes members and reports whether any changed.

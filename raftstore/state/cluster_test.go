@@ -1,6 +1,7 @@
 package state
 
 import (
+	"bytes"
 	"regexp"
 	"slices"
 	"testing"
@@ -13,7 +14,7 @@ import (
 var uuidRE = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
 
 func testConfig() *corralpb.ClusterConfig {
-	return &corralpb.ClusterConfig{ClusterId: "c-1", AdminToken: "admin", JoinToken: "join", CreatedUnix: 1764331200}
+	return &corralpb.ClusterConfig{ClusterId: "c-1", ServerSecret: "server", AgentSecret: "agent", CreatedUnix: 1764331200}
 }
 
 func TestClusterConfigCreatesSystemNamespaces(t *testing.T) {
@@ -74,16 +75,16 @@ func TestClusterConfigKeepsExistingNamespaces(t *testing.T) {
 	if mustGet(t, s, "Pod", "kube-system", "p") == nil {
 		t.Errorf("a batch in the config's entry cannot use the namespaces it creates")
 	}
-	cfg.JoinToken = "rotated"
+	cfg.AgentSecret = "rotated"
 	s.Apply(3, &corralpb.LogEntry{ClusterConfig: cfg})
-	if got, _ := s.ClusterConfig(nil); got.GetJoinToken() != "rotated" {
+	if got, _ := s.ClusterConfig(nil); got.GetAgentSecret() != "rotated" {
 		t.Errorf("config not replaced: %v", got)
 	}
 	if m := metaOf(mustGet(t, s, "Namespace", "", "kube-system")); m.GetResourceVersion() != "2" {
 		t.Errorf("kube-system rewritten by a second config: rv %s", m.GetResourceVersion())
 	}
-	cfg.JoinToken = "mutated after apply"
-	if got, _ := s.ClusterConfig(nil); got.GetJoinToken() != "rotated" {
+	cfg.AgentSecret = "mutated after apply"
+	if got, _ := s.ClusterConfig(nil); got.GetAgentSecret() != "rotated" {
 		t.Errorf("stored config shares memory with the entry")
 	}
 }
@@ -136,5 +137,56 @@ func TestNamespaceUID(t *testing.T) {
 	}
 	if namespaceUID("c-2", "default") == a || namespaceUID("c-1", "kube-system") == a {
 		t.Fatalf("namespaceUID ignores its inputs")
+	}
+}
+
+// Identities bind a name to one key: another key is refused unless it
+// names the key it replaces (renewal), deleting frees the name, and
+// snapshots carry the bindings.
+func TestIdentityBindings(t *testing.T) {
+	s := New()
+	put := func(index uint64, ids ...*corralpb.Identity) []string {
+		t.Helper()
+		return s.Apply(index, &corralpb.LogEntry{PutIdentities: ids}).GetIdentityConflicts()
+	}
+	if c := put(1, &corralpb.Identity{Name: "node:a", PublicKeySha256: "k1"}); len(c) != 0 {
+		t.Fatalf("first binding: conflicts %v", c)
+	}
+	if c := put(2, &corralpb.Identity{Name: "node:a", PublicKeySha256: "k1"}); len(c) != 0 {
+		t.Fatalf("same key again: conflicts %v", c)
+	}
+	if c := put(3, &corralpb.Identity{Name: "node:a", PublicKeySha256: "k2"}, &corralpb.Identity{Name: "node:b", PublicKeySha256: "k3"}); len(c) != 1 || c[0] != "node:a" {
+		t.Fatalf("takeover: conflicts %v, want [node:a]", c)
+	}
+	if got, _ := s.Identity("node:b"); got.GetPublicKeySha256() != "k3" {
+		t.Fatalf("node:b = %v: the conflict of node:a must not stop node:b", got)
+	}
+	if c := put(4, &corralpb.Identity{Name: "node:a", PublicKeySha256: "k2", Replaces: "k1"}); len(c) != 0 {
+		t.Fatalf("renewal: conflicts %v", c)
+	}
+	got, _ := s.Identity("node:a")
+	if got.GetPublicKeySha256() != "k2" || got.GetCreateIndex() != 1 || got.GetModifyIndex() != 4 || got.GetReplaces() != "" {
+		t.Fatalf("after renewal node:a = %v", got)
+	}
+	var buf bytes.Buffer
+	if err := s.Persist(&buf); err != nil {
+		t.Fatal(err)
+	}
+	restored, err := Restore(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := restored.Identity("node:a"); got.GetPublicKeySha256() != "k2" {
+		t.Fatalf("restored node:a = %v", got)
+	}
+	s.Apply(5, &corralpb.LogEntry{DeleteIdentities: []string{"node:a"}})
+	if got, _ := s.Identity("node:a"); got != nil {
+		t.Fatalf("deleted node:a = %v", got)
+	}
+	if c := put(6, &corralpb.Identity{Name: "node:a", PublicKeySha256: "k3", Replaces: "k2"}); len(c) != 1 {
+		t.Fatalf("renewing a freed name: conflicts %v, want [node:a]", c)
+	}
+	if c := put(7, &corralpb.Identity{Name: "node:a", PublicKeySha256: "k9"}); len(c) != 0 {
+		t.Fatalf("a freed name: conflicts %v", c)
 	}
 }

@@ -96,6 +96,32 @@ func (s *Store) Members(ws memdb.WatchSet) ([]*corralpb.Member, error) {
 	return out, nil
 }
 
+// Identity returns the key binding of a name ("node:NAME", "server:NAME"),
+// or nil.
+func (s *Store) Identity(name string) (*corralpb.Identity, error) {
+	raw, err := s.db.Txn(false).First(tableIdentities, indexID, name)
+	if err != nil {
+		return nil, fmt.Errorf("get identity %s: %w", name, err)
+	}
+	if raw == nil {
+		return nil, nil
+	}
+	return raw.(*corralpb.Identity), nil
+}
+
+// Identities returns every name-to-key binding, sorted by name.
+func (s *Store) Identities() ([]*corralpb.Identity, error) {
+	it, err := s.db.Txn(false).Get(tableIdentities, indexID)
+	if err != nil {
+		return nil, fmt.Errorf("list identities: %w", err)
+	}
+	var out []*corralpb.Identity
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		out = append(out, raw.(*corralpb.Identity))
+	}
+	return out, nil
+}
+
 // ClusterConfig returns the cluster config, or nil, nil before bootstrap.
 func (s *Store) ClusterConfig(ws memdb.WatchSet) (*corralpb.ClusterConfig, error) {
 	ch, raw, err := s.db.Txn(false).FirstWatch(tableMeta, indexID, metaKeyConfig)

@@ -11,9 +11,10 @@ import (
 // Table and index names besides the object tables, which are named after
 // their kind ("DaemonSet").
 const (
-	tableMembers = "members"
-	tableMeta    = "meta"
-	tableIndex   = "index"
+	tableMembers    = "members"
+	tableIdentities = "identities"
+	tableMeta       = "meta"
+	tableIndex      = "index"
 
 	indexID = "id"
 	// indexNamespace scans the id index by namespace prefix: ids are
@@ -51,7 +52,7 @@ func schema() *memdb.DBSchema {
 	for _, k := range kinds {
 		db.Tables[k.name] = objectTableSchema(k)
 	}
-	for _, t := range []*memdb.TableSchema{membersTableSchema(), metaTableSchema(), indexTableSchema()} {
+	for _, t := range []*memdb.TableSchema{membersTableSchema(), identitiesTableSchema(), metaTableSchema(), indexTableSchema()} {
 		db.Tables[t.Name] = t
 	}
 	return db
@@ -93,6 +94,17 @@ func objectTableSchema(k *kindInfo) *memdb.TableSchema {
 func membersTableSchema() *memdb.TableSchema {
 	return keyedTable(tableMembers, func(raw any) string {
 		if m, ok := raw.(*corralpb.Member); ok {
+			return m.GetName()
+		}
+		return ""
+	})
+}
+
+// identitiesTableSchema holds *corralpb.Identity rows by name: which key
+// holds each node's and server's name.
+func identitiesTableSchema() *memdb.TableSchema {
+	return keyedTable(tableIdentities, func(raw any) string {
+		if m, ok := raw.(*corralpb.Identity); ok {
 			return m.GetName()
 		}
 		return ""

@@ -23,6 +23,7 @@ import (
 //
 //	recConfig  corralpb.ClusterConfig, at most once
 //	recMember  corralpb.Member, by name
+//	recIdentity corralpb.Identity, by name
 //	recObject  corralpb.Object, kind by kind (Object oneof order), each by namespace, name
 //	recIndex   uvarint index value, then the key's bytes; by key
 //	recEnd     uvarint count of the records before it; always last
@@ -38,6 +39,9 @@ const (
 	recObject byte = 3
 	recIndex  byte = 4
 	recEnd    byte = 5
+	// recIdentity came after version 1 was first written; older snapshots
+	// simply have none.
+	recIdentity byte = 6
 
 	maxRecordLen = 64 << 20
 	ioBufferSize = 256 << 10
@@ -57,6 +61,9 @@ func (s *Store) Persist(w io.Writer) error {
 		enc.message(recConfig, raw.(*corralpb.ClusterConfig))
 	}
 	if err := enc.table(txn, tableMembers, recMember); err != nil {
+		return err
+	}
+	if err := enc.table(txn, tableIdentities, recIdentity); err != nil {
 		return err
 	}
 	for _, k := range kinds {
@@ -270,6 +277,12 @@ func restoreRecord(txn *memdb.Txn, tag byte, payload []byte) error {
 			return fmt.Errorf("member: %w", err)
 		}
 		return txn.Insert(tableMembers, m)
+	case recIdentity:
+		m := &corralpb.Identity{}
+		if err := proto.Unmarshal(payload, m); err != nil {
+			return fmt.Errorf("identity: %w", err)
+		}
+		return txn.Insert(tableIdentities, m)
 	case recObject:
 		return restoreObject(txn, payload)
 	case recIndex:

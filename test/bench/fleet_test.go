@@ -67,8 +67,9 @@ func benchFleet(b *testing.B, n int) {
 		cfg.HeartbeatTimeout, cfg.ElectionTimeout, cfg.LeaderLeaseTimeout = 0, 0, 0
 		cfg.ClusterCIDR = "10.0.0.0/8"
 	}, serverLog(b, n))
+	ca := c.CA(b)
 	t0 := time.Now()
-	agents := startFleetProcess(b, fleetSpec{Token: c.JoinToken(b), Addrs: c.APIAddrs(), Nodes: n, Prefix: "sim",
+	agents := startFleetProcess(b, fleetSpec{CACert: ca.CertPEM, CAKey: ca.KeyPEM, Addrs: c.APIAddrs(), Nodes: n, Prefix: "sim",
 		Labels: map[string]string{"fleet": "bench"}})
 	leader := framework.Leader(b, c)
 	framework.WaitFor(b, fmt.Sprintf("%d nodes registered", n), time.Minute+time.Duration(n)*20*time.Millisecond, func() bool {

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/corral-dev/corral/pki"
 	"github.com/corral-dev/corral/test/framework"
 )
 
@@ -19,7 +20,10 @@ const fleetChildEnv = "CORRAL_BENCH_SIM_FLEET"
 
 // fleetSpec is what a fleet process runs.
 type fleetSpec struct {
-	Token  string            `json:"token"`
+	// CACert and CAKey are the cluster CA (PEM) the agents' node
+	// certificates are issued from.
+	CACert []byte            `json:"caCert"`
+	CAKey  []byte            `json:"caKey"`
 	Addrs  []string          `json:"addrs"`
 	Nodes  int               `json:"nodes"`
 	Prefix string            `json:"prefix"`
@@ -34,7 +38,12 @@ func runFleetChild(spec string) int {
 		fmt.Fprintf(os.Stderr, "fleet process: %s: %v\n", fleetChildEnv, err)
 		return 2
 	}
-	f, err := framework.DialSimFleet(s.Token, s.Addrs)
+	ca, err := pki.ParseCA(s.CACert, s.CAKey)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "fleet process: %v\n", err)
+		return 2
+	}
+	f, err := framework.DialSimFleet(ca, s.Addrs)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "fleet process: %v\n", err)
 		return 1

@@ -54,7 +54,7 @@ type dsFixture struct {
 
 func newDSFixture(t *testing.T) *dsFixture {
 	c := framework.NewInProcess(t, 3)
-	return &dsFixture{c: c, fleet: framework.NewSimFleet(t, c.JoinToken(t), c.APIAddrs()), top: t}
+	return &dsFixture{c: c, fleet: framework.NewSimFleet(t, c.CA(t), c.APIAddrs()), top: t}
 }
 
 // client returns the cluster API of the first running server.

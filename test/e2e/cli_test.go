@@ -15,6 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"sigs.k8s.io/yaml"
+
+	"github.com/corral-dev/corral/server"
 	"github.com/corral-dev/corral/test/common"
 	"github.com/corral-dev/corral/test/framework"
 )
@@ -64,15 +67,17 @@ func confFor(t *testing.T, c *framework.Processes, i int) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var token string
-	for _, line := range strings.Split(string(data), "\n") {
-		if strings.HasPrefix(line, "token:") {
-			token = strings.TrimSpace(strings.TrimPrefix(line, "token:"))
-		}
+	var conf server.ClientConfig
+	if err := yaml.Unmarshal(data, &conf); err != nil {
+		t.Fatal(err)
+	}
+	conf.Servers = []string{c.APIAddr(i)}
+	out, err := yaml.Marshal(conf)
+	if err != nil {
+		t.Fatal(err)
 	}
 	path := filepath.Join(t.TempDir(), "server.conf")
-	conf := "apiVersion: corral/v1\nkind: Config\nservers:\n- " + c.APIAddr(i) + "\ntoken: " + token + "\n"
-	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+	if err := os.WriteFile(path, out, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return path

@@ -10,16 +10,19 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/credentials"
+	"sigs.k8s.io/yaml"
 
+	"github.com/corral-dev/corral/pki"
 	corralpb "github.com/corral-dev/corral/proto"
+	"github.com/corral-dev/corral/server"
 )
 
 // Cluster is a running corral cluster under test.
@@ -142,21 +145,59 @@ func ephemeralStart() int {
 	return 32768
 }
 
-// dial returns a client for addr that sends token as a bearer token.
-func dial(t testing.TB, addr, token string) corralpb.ClusterClient {
+// dial returns a client for addr that authenticates with the admin
+// certificate of the admin.conf at conf.
+func dial(t testing.TB, addr, conf string) corralpb.ClusterClient {
 	t.Helper()
-	conn, err := grpc.NewClient(addr,
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithUnaryInterceptor(func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
-			return invoker(metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+token), method, req, reply, cc, opts...)
-		}),
-		grpc.WithStreamInterceptor(func(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
-			return streamer(metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+token), desc, cc, method, opts...)
-		}),
-	)
+	creds := AdminCredentials(t, conf)
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(
+		credentials.NewTLS(creds.ClientConfig(pki.ServerName, pki.OnlyRole(pki.RoleServer)))))
 	if err != nil {
 		t.Fatalf("dial %s: %v", addr, err)
 	}
 	t.Cleanup(func() { _ = conn.Close() })
 	return corralpb.NewClusterClient(conn)
 }
+
+// AdminCredentials reads the CA and the client certificate of an
+// admin.conf.
+func AdminCredentials(t testing.TB, path string) *pki.Credentials {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("read %s: %v", path, err)
+	}
+	var conf server.ClientConfig
+	if err := yaml.Unmarshal(data, &conf); err != nil {
+		t.Fatalf("parse %s: %v", path, err)
+	}
+	ca, err := pki.ParseCA(conf.CertificateAuthorityData, nil)
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	cert, err := pki.KeyPair(conf.ClientCertificateData, conf.ClientKeyData, nil)
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	creds := &pki.Credentials{}
+	creds.SetCA(ca.Cert)
+	creds.SetCertificate(cert)
+	return creds
+}
+
+// ClusterCA reads the cluster CA, with its key, from a server's data dir
+// (DATA_DIR/tls), waiting until the server has it.
+func ClusterCA(t testing.TB, dataDir string) *pki.CA {
+	t.Helper()
+	var ca *pki.CA
+	WaitFor(t, "the cluster CA key in "+dataDir, 20*time.Second, func() bool {
+		var err error
+		ca, err = pki.Dir(filepath.Join(dataDir, "tls")).LoadCA()
+		return err == nil && ca.Key != nil
+	})
+	return ca
+}
+
+// BootstrapSecret makes the shared secret a test cluster's servers
+// bootstrap with.
+func BootstrapSecret() string { return pki.NewSecret() }

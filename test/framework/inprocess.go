@@ -10,8 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"sigs.k8s.io/yaml"
-
+	"github.com/corral-dev/corral/pki"
 	corralpb "github.com/corral-dev/corral/proto"
 	"github.com/corral-dev/corral/server"
 )
@@ -35,6 +34,7 @@ func NewInProcess(t testing.TB, n int, options ...func(*server.Config)) *InProce
 	api, raft := addrs[:n:n], addrs[n:]
 	c := &InProcess{servers: make([]*server.Server, n), clients: map[int]corralpb.ClusterClient{}}
 	root := t.TempDir()
+	secret := BootstrapSecret()
 	for i := 0; i < n; i++ {
 		var join []string
 		for j, a := range api {
@@ -44,7 +44,7 @@ func NewInProcess(t testing.TB, n int, options ...func(*server.Config)) *InProce
 		}
 		c.cfgs = append(c.cfgs, server.Config{
 			Name: serverName(i), DataDir: filepath.Join(root, serverName(i)),
-			APIAddr: api[i], RaftAddr: raft[i], BootstrapExpect: n, Join: join,
+			APIAddr: api[i], RaftAddr: raft[i], BootstrapExpect: n, Join: join, Token: secret,
 			// Long enough that a busy CI machine (test binaries in
 			// parallel, the race detector) holds no spurious elections.
 			HeartbeatTimeout: time.Second, ElectionTimeout: time.Second,
@@ -87,7 +87,7 @@ func (c *InProcess) Client(t testing.TB, i int) corralpb.ClusterClient {
 	if cl, ok := c.clients[i]; ok {
 		return cl
 	}
-	cl := dial(t, c.cfgs[i].APIAddr, readToken(t, c.AdminConf()))
+	cl := dial(t, c.cfgs[i].APIAddr, c.AdminConf())
 	c.clients[i] = cl
 	return cl
 }
@@ -171,22 +171,12 @@ func (c *InProcess) RaftLastIndex(t testing.TB, i int) uint64 {
 // AdminConf implements Cluster: the first server's admin.conf.
 func (c *InProcess) AdminConf() string { return filepath.Join(c.cfgs[0].DataDir, "admin.conf") }
 
-// readToken reads the admin token from an admin.conf.
-func readToken(t testing.TB, path string) string {
-	t.Helper()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("read %s: %v", path, err)
-	}
-	var conf server.ClientConfig
-	if err := yaml.Unmarshal(data, &conf); err != nil {
-		t.Fatalf("parse %s: %v", path, err)
-	}
-	if strings.TrimSpace(conf.Token) == "" {
-		t.Fatalf("%s has no token", path)
-	}
-	return conf.Token
-}
+// CA returns the cluster CA with its key (from server 1's data dir), for
+// issuing node certificates to simulated agents.
+func (c *InProcess) CA(t testing.TB) *pki.CA { return ClusterCA(t, c.cfgs[0].DataDir) }
 
 // String names the cluster in test output.
 func (c *InProcess) String() string { return fmt.Sprintf("in-process cluster of %d", len(c.cfgs)) }
+
+// Config returns server i's configuration.
+func (c *InProcess) Config(i int) server.Config { return c.cfgs[i] }

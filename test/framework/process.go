@@ -79,6 +79,7 @@ func NewProcesses(t testing.TB, n int) *Processes {
 	addrs := freeAddrs(t, 2*n) // one call: the ports are distinct
 	api, raft := addrs[:n:n], addrs[n:]
 	root := t.TempDir()
+	secret := BootstrapSecret()
 	for i := 0; i < n; i++ {
 		var join []string
 		for j, a := range api {
@@ -92,7 +93,7 @@ func NewProcesses(t testing.TB, n int) *Processes {
 		c.apis = append(c.apis, api[i])
 		c.args = append(c.args, []string{"server", "--name", serverName(i), "--data-dir", dir,
 			"--api-addr", api[i], "--raft-addr", raft[i], "--bootstrap-expect", fmt.Sprint(n),
-			"--join", strings.Join(join, ","), "--log-level", "debug", "--no-agent"})
+			"--join", strings.Join(join, ","), "--log-level", "debug", "--no-agent", "--token", secret})
 	}
 	t.Cleanup(func() {
 		for i := range c.procs {
@@ -126,7 +127,7 @@ func (c *Processes) Client(t testing.TB, i int) corralpb.ClusterClient {
 	if cl, ok := c.clients[i]; ok {
 		return cl
 	}
-	cl := dial(t, c.APIAddr(i), readToken(t, c.AdminConf()))
+	cl := dial(t, c.APIAddr(i), c.AdminConf())
 	c.clients[i] = cl
 	return cl
 }

@@ -9,10 +9,12 @@ import (
 	"sync"
 	"time"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/corral-dev/corral/pki"
 	corralpb "github.com/corral-dev/corral/proto"
 )
 
@@ -60,6 +62,8 @@ type SimAgentConfig struct {
 // the next server.
 type SimAgent struct {
 	fleet  *SimFleet
+	creds  *pki.Credentials
+	conns  []*grpc.ClientConn // by server index, dialled on first use
 	cfg    SimAgentConfig
 	seq    int
 	ip     string
@@ -102,7 +106,7 @@ type simPod struct {
 func newSimAgent(f *SimFleet, cfg SimAgentConfig, seq int, cancel context.CancelFunc) *SimAgent {
 	return &SimAgent{fleet: f, cfg: cfg, seq: seq, ip: simAddr(10, seq), cancel: cancel,
 		done: make(chan struct{}), server: seq % f.size(), period: 5 * time.Second,
-		outcome: cfg.Outcome, pods: map[string]*simPod{}}
+		outcome: cfg.Outcome, pods: map[string]*simPod{}, conns: make([]*grpc.ClientConn, f.size())}
 }
 
 // Name is the node's name.
@@ -170,11 +174,20 @@ func (a *SimAgent) SetHeartbeats(on bool) {
 }
 
 // Stop ends the agent as a killed process would end: its stream closes,
-// heartbeats and reports stop. It waits for its calls to return.
+// heartbeats and reports stop. It waits for its calls to return, then
+// closes its connections.
 func (a *SimAgent) Stop() {
 	a.halt()
 	<-a.done
 	a.busy.Wait()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for i, c := range a.conns {
+		if c != nil {
+			_ = c.Close() // only fails for a connection already closed
+			a.conns[i] = nil
+		}
+	}
 }
 
 // halt stops the agent without waiting.
@@ -203,11 +216,29 @@ func (a *SimAgent) enter() bool {
 }
 
 // client returns the node API client of the server the agent talks to,
-// and that server's index.
+// and that server's index; nil once the agent stopped.
 func (a *SimAgent) client() (corralpb.NodeAPIClient, int) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return a.fleet.client(a.server), a.server
+	i := a.server
+	if a.stopped {
+		return failingClient{status.Error(codes.Canceled, "the simulated agent stopped")}, i
+	}
+	if a.conns[i] == nil {
+		if a.creds == nil {
+			creds, err := a.fleet.credentials(a.cfg.Name)
+			if err != nil {
+				return failingClient{err}, i
+			}
+			a.creds = creds
+		}
+		conn, err := a.fleet.dial(i, a.creds)
+		if err != nil {
+			return failingClient{err}, i
+		}
+		a.conns[i] = conn
+	}
+	return corralpb.NewNodeAPIClient(a.conns[i]), i
 }
 
 // failed moves the agent to the next server after a call to server i
@@ -273,7 +304,7 @@ func (a *SimAgent) register(ctx context.Context) bool {
 	for {
 		cl, i := a.client()
 		rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		resp, err := cl.Register(rctx, &corralpb.RegisterRequest{Token: a.fleet.token, Node: a.node()})
+		resp, err := cl.Register(rctx, &corralpb.RegisterRequest{Node: a.node()})
 		cancel()
 		if err == nil {
 			a.mu.Lock()
@@ -337,7 +368,7 @@ func (a *SimAgent) follow(ctx context.Context) (bool, error) {
 	cl, i := a.client()
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	stream, err := cl.Assignments(sctx, &corralpb.AssignmentsRequest{Token: a.fleet.token, NodeName: a.cfg.Name})
+	stream, err := cl.Assignments(sctx, &corralpb.AssignmentsRequest{NodeName: a.cfg.Name})
 	if err != nil {
 		a.failed(i)
 		return false, err
@@ -427,7 +458,7 @@ func (a *SimAgent) heartbeat(ctx context.Context) {
 	if !silent {
 		cl, i := a.client()
 		hctx, cancel := context.WithTimeout(ctx, next)
-		resp, err := cl.Heartbeat(hctx, &corralpb.HeartbeatRequest{Token: a.fleet.token, NodeName: a.cfg.Name})
+		resp, err := cl.Heartbeat(hctx, &corralpb.HeartbeatRequest{NodeName: a.cfg.Name})
 		cancel()
 		if err != nil {
 			a.failed(i)
@@ -515,7 +546,7 @@ func (a *SimAgent) send(ctx context.Context, batch []*corralpb.PodStatusUpdate) 
 	cl, i := a.client()
 	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	_, err := cl.UpdateStatus(sctx, &corralpb.UpdateStatusRequest{Token: a.fleet.token, NodeName: a.cfg.Name, Pods: batch})
+	_, err := cl.UpdateStatus(sctx, &corralpb.UpdateStatusRequest{NodeName: a.cfg.Name, Pods: batch})
 	if err != nil {
 		a.failed(i)
 		return false
@@ -567,4 +598,30 @@ func (a *SimAgent) podStatus(p *simPod, now time.Time) *corralpb.PodStatus {
 		{Type: "PodScheduled", Status: "True", LastTransitionTime: at},
 	}
 	return st
+}
+
+// failingClient answers every call with the error that kept the agent
+// from connecting (a certificate it could not be issued).
+type failingClient struct{ err error }
+
+var _ corralpb.NodeAPIClient = failingClient{}
+
+func (f failingClient) Register(context.Context, *corralpb.RegisterRequest, ...grpc.CallOption) (*corralpb.RegisterResponse, error) {
+	return nil, f.err
+}
+
+func (f failingClient) Heartbeat(context.Context, *corralpb.HeartbeatRequest, ...grpc.CallOption) (*corralpb.HeartbeatResponse, error) {
+	return nil, f.err
+}
+
+func (f failingClient) Assignments(context.Context, *corralpb.AssignmentsRequest, ...grpc.CallOption) (grpc.ServerStreamingClient[corralpb.AssignmentsMessage], error) {
+	return nil, f.err
+}
+
+func (f failingClient) UpdateStatus(context.Context, *corralpb.UpdateStatusRequest, ...grpc.CallOption) (*corralpb.UpdateStatusResponse, error) {
+	return nil, f.err
+}
+
+func (f failingClient) RecordEvents(context.Context, *corralpb.RecordEventsRequest, ...grpc.CallOption) (*corralpb.RecordEventsResponse, error) {
+	return nil, f.err
 }

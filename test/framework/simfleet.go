@@ -6,33 +6,36 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/credentials"
 
-	corralpb "github.com/corral-dev/corral/proto"
+	"github.com/corral-dev/corral/pki"
 )
 
-// SimFleet is a set of simulated node agents (SimAgent) that share one gRPC
-// connection per server, so that thousands of them cost a few connections
-// and a goroutine each rather than a process each.
+// SimFleet is a set of simulated node agents (SimAgent), thousands of which
+// cost a connection and a goroutine each rather than a process each. Each
+// has its own node certificate, issued from the cluster CA the fleet is
+// given (as Certify would, without the round trip), so the servers see
+// every agent as the node it is: the real mutual-TLS path and node
+// authorization.
 type SimFleet struct {
-	token   string
-	conns   []*grpc.ClientConn
-	clients []corralpb.NodeAPIClient
+	ca    *pki.CA
+	addrs []string
 
 	mu     sync.Mutex
 	agents []*SimAgent
 	seq    int
 }
 
-// NewSimFleet dials every server address once (lazily, as gRPC does) for
-// agents that authenticate with the join token. When the test ends it stops
-// every agent started from it, then closes the connections; create it after
-// the cluster so that this happens before the servers stop.
-func NewSimFleet(t testing.TB, token string, addrs []string) *SimFleet {
+// NewSimFleet makes a fleet whose agents talk to the servers at addrs
+// with node certificates from ca (which must hold its key). When the test
+// ends it stops every agent started from it; create it after the cluster
+// so that this happens before the servers stop.
+func NewSimFleet(t testing.TB, ca *pki.CA, addrs []string) *SimFleet {
 	t.Helper()
-	f, err := DialSimFleet(token, addrs)
+	f, err := DialSimFleet(ca, addrs)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,21 +45,41 @@ func NewSimFleet(t testing.TB, token string, addrs []string) *SimFleet {
 
 // DialSimFleet is NewSimFleet outside a test (a process that only runs
 // simulated agents); the caller closes the fleet.
-func DialSimFleet(token string, addrs []string) (*SimFleet, error) {
+func DialSimFleet(ca *pki.CA, addrs []string) (*SimFleet, error) {
 	if len(addrs) == 0 {
 		return nil, errors.New("sim fleet: no server addresses")
 	}
-	f := &SimFleet{token: token}
-	for _, addr := range addrs {
-		conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-		if err != nil {
-			f.Close()
-			return nil, fmt.Errorf("sim fleet: dial %s: %w", addr, err)
-		}
-		f.conns = append(f.conns, conn)
-		f.clients = append(f.clients, corralpb.NewNodeAPIClient(conn))
+	if ca == nil || ca.Key == nil {
+		return nil, errors.New("sim fleet: the cluster CA and its key are needed to issue node certificates")
 	}
-	return f, nil
+	return &SimFleet{ca: ca, addrs: addrs}, nil
+}
+
+// credentials issues a node certificate for name.
+func (f *SimFleet) credentials(name string) (*pki.Credentials, error) {
+	certPEM, keyPEM, err := f.ca.Issue(pki.Identity{Role: pki.RoleNode, Name: name}, time.Now(), pki.DefaultCertValidity)
+	if err != nil {
+		return nil, err
+	}
+	cert, err := pki.KeyPair(certPEM, keyPEM, f.ca.Cert)
+	if err != nil {
+		return nil, err
+	}
+	creds := &pki.Credentials{}
+	creds.SetCA(f.ca.Cert)
+	creds.SetCertificate(cert)
+	return creds, nil
+}
+
+// dial connects (lazily, as gRPC does) to server i with creds.
+func (f *SimFleet) dial(i int, creds *pki.Credentials) (*grpc.ClientConn, error) {
+	addr := f.addrs[i%len(f.addrs)]
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(
+		credentials.NewTLS(creds.ClientConfig(pki.ServerName, pki.OnlyRole(pki.RoleServer)))))
+	if err != nil {
+		return nil, fmt.Errorf("sim fleet: dial %s: %w", addr, err)
+	}
+	return conn, nil
 }
 
 // Start starts a simulated agent: it registers its node and then follows
@@ -84,14 +107,11 @@ func (f *SimFleet) Agents() []*SimAgent {
 	return append([]*SimAgent(nil), f.agents...)
 }
 
-// client returns the node API client of server i (modulo their number).
-func (f *SimFleet) client(i int) corralpb.NodeAPIClient { return f.clients[i%len(f.clients)] }
-
 // size is the number of servers.
-func (f *SimFleet) size() int { return len(f.clients) }
+func (f *SimFleet) size() int { return len(f.addrs) }
 
 // Close stops every agent (all at once: each stop only waits for its own
-// calls to return) and closes the connections.
+// calls to return, then closes its connections).
 func (f *SimFleet) Close() {
 	agents := f.Agents()
 	for _, a := range agents {
@@ -99,9 +119,6 @@ func (f *SimFleet) Close() {
 	}
 	for _, a := range agents {
 		a.Stop()
-	}
-	for _, c := range f.conns {
-		_ = c.Close()
 	}
 }
 

@@ -1,0 +1,377 @@
+package nodeagent
+
+import (
+	"context"
+	"crypto"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/corral-dev/corral/pki"
+	corralpb "github.com/corral-dev/corral/proto"
+)
+
+// The node's identity is a certificate of the cluster CA naming
+// system:node:NAME, kept in a pki.Dir as node.crt and node.key beside the
+// CA's ca.crt. The first start gets it with a join token (LoadOrCertify);
+// the running agent renews it over its mutual-TLS connection
+// (RenewCertificates):
+//
+//	no valid certificate ──token: Certify (pinned TLS, HMAC, sealed answer)──▶ certified
+//	certified ──RenewAt (50–80 % of validity)──▶ Certify over mTLS ──▶ certified (new key, same CA)
+//	                                                   └─ fails: retry 1 s … 1 min, errors logged near expiry
+
+// certName names the node's pair in its pki.Dir: node.crt and node.key.
+const certName = "node"
+
+// certifyPurpose is what the join token's secret is bound to in the MAC of
+// a Certify request and the seal of its answer.
+const certifyPurpose = "certify"
+
+// certifyTimeout bounds one Certify call.
+const certifyTimeout = 15 * time.Second
+
+// issued is a node certificate with its key and the CA that signed it.
+type issued struct {
+	ca      *pki.CA
+	cert    *x509.Certificate
+	certPEM []byte
+	keyPEM  []byte
+}
+
+// keyPair is the TLS certificate presented: the leaf, then the CA.
+func (c *issued) keyPair() (*tls.Certificate, error) {
+	pair, err := pki.KeyPair(c.certPEM, c.keyPEM, c.ca.Cert)
+	if err != nil {
+		return nil, err
+	}
+	pair.Leaf = c.cert
+	return pair, nil
+}
+
+// credentials trusts c's CA and presents c.
+func (c *issued) credentials() (*pki.Credentials, error) {
+	pair, err := c.keyPair()
+	if err != nil {
+		return nil, err
+	}
+	creds := &pki.Credentials{}
+	creds.SetCA(c.ca.Cert)
+	creds.SetCertificate(pair)
+	return creds, nil
+}
+
+// save writes the CA, then the pair. A crash between the two leaves a pair
+// the CA does not verify, which the next start certifies anew.
+func (c *issued) save(dir pki.Dir) error {
+	if err := dir.SaveCA(&pki.CA{Cert: c.ca.Cert, CertPEM: c.ca.CertPEM}); err != nil {
+		return fmt.Errorf("save CA certificate: %w", err)
+	}
+	if err := dir.SavePair(certName, c.certPEM, c.keyPEM); err != nil {
+		return fmt.Errorf("save node certificate: %w", err)
+	}
+	return nil
+}
+
+// LoadOrCertify returns the node's TLS credentials: the certificate saved
+// in dir when it names node name, is signed by the saved CA, has not
+// expired and, when token pins a CA, the saved CA is that one; otherwise a
+// new certificate that a server signs for the join token (saved in dir
+// with mode 0600 before it is returned).
+//
+// Certifying tries servers in turn until one answers, retrying with
+// backoff while none is reachable (or none presents the CA the token
+// pins) until ctx ends. A server's refusal (a wrong or rotated token, a
+// node name held by another node's key) ends it at once with the server's
+// message and gRPC code.
+func LoadOrCertify(ctx context.Context, dir pki.Dir, name string, servers []string, token string, log *slog.Logger) (*pki.Credentials, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	var tok pki.Token
+	if token != "" {
+		t, err := pki.ParseToken(token)
+		if err != nil {
+			return nil, err
+		}
+		tok = t
+	}
+	saved, err := loadIssued(dir, name, time.Now())
+	if err == nil && tok.CAHash != "" && saved.ca.Digest() != tok.CAHash {
+		err = errors.New("its CA is not the one the join token pins")
+	}
+	if err == nil {
+		log.Info("loaded node certificate", "node", name, "not_after", saved.cert.NotAfter)
+		return saved.credentials()
+	}
+	if token == "" {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("no node certificate in %s and no --token to get one", dir)
+		}
+		return nil, fmt.Errorf("the node certificate in %s cannot be used (%v) and there is no --token to get a new one", dir, err)
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		log.Warn("saved node certificate unusable; certifying with the join token", "node", name, "dir", string(dir), "err", err)
+	}
+	got, err := certify(ctx, servers, tok, name, log)
+	if err != nil {
+		return nil, err
+	}
+	if err := got.save(dir); err != nil {
+		return nil, err
+	}
+	log.Info("node certified", "node", name, "not_after", got.cert.NotAfter)
+	return got.credentials()
+}
+
+// loadIssued reads the saved CA and pair and checks them for node name.
+func loadIssued(dir pki.Dir, name string, now time.Time) (*issued, error) {
+	ca, err := dir.LoadCA()
+	if err != nil {
+		return nil, err
+	}
+	certPEM, keyPEM, err := dir.LoadPair(certName)
+	if err != nil {
+		return nil, err
+	}
+	key, err := pki.ParseKey(keyPEM)
+	if err != nil {
+		return nil, fmt.Errorf("node key: %w", err)
+	}
+	cert, err := checkIssued(ca, certPEM, key.Public(), name, now)
+	if err != nil {
+		return nil, err
+	}
+	return &issued{ca: ca, cert: cert, certPEM: certPEM, keyPEM: keyPEM}, nil
+}
+
+// checkIssued parses certPEM and checks that ca signed it, for pub, naming
+// node name, and that it has not expired at now.
+func checkIssued(ca *pki.CA, certPEM []byte, pub crypto.PublicKey, name string, now time.Time) (*x509.Certificate, error) {
+	cert, err := pki.ParseCert(certPEM)
+	if err != nil {
+		return nil, fmt.Errorf("node certificate: %w", err)
+	}
+	if err := cert.CheckSignatureFrom(ca.Cert); err != nil {
+		return nil, fmt.Errorf("node certificate: not signed by the cluster CA: %w", err)
+	}
+	want := pki.Identity{Role: pki.RoleNode, Name: name}
+	if id, err := pki.IdentityOf(cert); err != nil || id != want {
+		return nil, fmt.Errorf("node certificate: issued to %s, not %s", cert.Subject.CommonName, want)
+	}
+	type equaler interface{ Equal(crypto.PublicKey) bool }
+	if k, ok := pub.(equaler); !ok || !k.Equal(cert.PublicKey) {
+		return nil, errors.New("node certificate: not for this node's key")
+	}
+	if !now.Before(cert.NotAfter) {
+		return nil, fmt.Errorf("node certificate: expired at %s", cert.NotAfter.Format(time.RFC3339))
+	}
+	return cert, nil
+}
+
+// newRequest makes a key and a certificate request for node name.
+func newRequest(name string) (key crypto.Signer, keyPEM, csr []byte, err error) {
+	k, err := pki.NewKey()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if keyPEM, err = pki.EncodeKey(k); err != nil {
+		return nil, nil, nil, err
+	}
+	if csr, err = pki.NewCSR(k, pki.Identity{Role: pki.RoleNode, Name: name}); err != nil {
+		return nil, nil, nil, err
+	}
+	return k, keyPEM, csr, nil
+}
+
+// refusedError is a server's refusal to certify: its message is shown as
+// the server wrote it, and status.Code reads its code.
+type refusedError struct {
+	addr string
+	st   *status.Status
+}
+
+func (e *refusedError) Error() string {
+	return fmt.Sprintf("server %s refused to certify this node (%s): %s", e.addr, e.st.Code(), e.st.Message())
+}
+
+// GRPCStatus makes status.Code and status.FromError see the server's status.
+func (e *refusedError) GRPCStatus() *status.Status { return e.st }
+
+// refusal reports whether a Certify error is final: retrying with the same
+// token and key cannot succeed.
+func refusal(err error) bool {
+	switch status.Code(err) {
+	case codes.Unauthenticated, codes.PermissionDenied, codes.AlreadyExists, codes.InvalidArgument:
+		return true
+	}
+	return false
+}
+
+// certify has any of servers sign a new key for node name with the join
+// token.
+func certify(ctx context.Context, servers []string, tok pki.Token, name string, log *slog.Logger) (*issued, error) {
+	if len(servers) == 0 {
+		return nil, errors.New("certify node: no server addresses")
+	}
+	key, keyPEM, csr, err := newRequest(name)
+	if err != nil {
+		return nil, err
+	}
+	req := &corralpb.CertifyRequest{Role: string(pki.RoleNode), Name: name, Csr: csr,
+		Mac: pki.MAC(tok.Secret, certifyPurpose, csr)}
+	b := newBackoff(500*time.Millisecond, 30*time.Second)
+	var last error
+	for {
+		for _, addr := range servers {
+			got, err := certifyAt(ctx, addr, tok, req, key.Public(), name)
+			if err == nil {
+				got.keyPEM = keyPEM
+				return got, nil
+			}
+			if refusal(err) {
+				return nil, &refusedError{addr: addr, st: status.Convert(err)}
+			}
+			if ctx.Err() != nil {
+				break
+			}
+			last = fmt.Errorf("%s: %w", addr, err)
+			log.Warn("certify node", "node", name, "server", addr, "err", err)
+		}
+		if !b.wait(ctx) {
+			if last == nil {
+				return nil, fmt.Errorf("certify node %s: %w", name, context.Cause(ctx))
+			}
+			return nil, fmt.Errorf("certify node %s: %w (last error: %v)", name, context.Cause(ctx), last)
+		}
+	}
+}
+
+// certifyAt asks the server at addr, which must present the CA tok pins
+// (any CA when it pins none: the sealed answer then proves the server).
+func certifyAt(ctx context.Context, addr string, tok pki.Token, req *corralpb.CertifyRequest, pub crypto.PublicKey, name string) (*issued, error) {
+	conn, err := grpc.NewClient("passthrough:///"+addr,
+		grpc.WithTransportCredentials(credentials.NewTLS(pki.PinnedConfig(tok.CAHash))))
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	cctx, cancel := context.WithTimeout(ctx, certifyTimeout)
+	defer cancel()
+	resp, err := corralpb.NewCertificatesClient(conn).Certify(cctx, req)
+	if err != nil {
+		return nil, err
+	}
+	plain, err := pki.Open(tok.Secret, certifyPurpose, resp.GetSealed())
+	if err != nil {
+		return nil, err
+	}
+	var inner corralpb.CertifyResponse
+	if err := proto.Unmarshal(plain, &inner); err != nil {
+		return nil, fmt.Errorf("certify response: %w", err)
+	}
+	ca, err := pki.ParseCA(inner.GetCaPem(), nil)
+	if err != nil {
+		return nil, err
+	}
+	if tok.CAHash != "" && ca.Digest() != tok.CAHash {
+		return nil, errors.New("the server answered with a CA that the join token does not pin")
+	}
+	cert, err := checkIssued(ca, inner.GetCertPem(), pub, name, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	return &issued{ca: ca, cert: cert, certPEM: inner.GetCertPem()}, nil
+}
+
+// RenewCertificates keeps the node certificate in creds valid until ctx
+// ends. At pki.RenewAt of the current one (a random 50–80 % of its
+// validity) it makes a new key, has a server sign it over conn (the
+// current certificate authenticates the request), saves the pair in dir and
+// hands it to creds: the next TLS handshake presents it, and connections
+// already open go on untouched. Failures are retried after 1 s, doubling
+// to 1 min but never waiting past expiry; they are logged as warnings, and
+// as errors once expiry is a retry or two away.
+func RenewCertificates(ctx context.Context, conn grpc.ClientConnInterface, creds *pki.Credentials, dir pki.Dir, name string, log *slog.Logger) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	client := corralpb.NewCertificatesClient(conn)
+	for {
+		leaf := creds.Leaf()
+		if leaf == nil {
+			log.Error("no node certificate to renew", "node", name)
+			return
+		}
+		if !sleepCtx(ctx, time.Until(pki.RenewAt(leaf, rand.Float64()))) {
+			return
+		}
+		b := newBackoff(time.Second, time.Minute)
+		for {
+			cert, err := renew(ctx, client, creds, dir, name)
+			if err == nil {
+				log.Info("renewed node certificate", "node", name, "not_after", cert.NotAfter)
+				break
+			}
+			if ctx.Err() != nil {
+				return
+			}
+			d, level := b.next(), slog.LevelWarn
+			if left := time.Until(leaf.NotAfter); left <= 0 {
+				level = slog.LevelError
+			} else if d >= left/2 {
+				d, level = max(left/2, 200*time.Millisecond), slog.LevelError
+			}
+			log.Log(ctx, level, "renew node certificate", "node", name, "not_after", leaf.NotAfter, "retry_in", d, "err", err)
+			if !sleepCtx(ctx, d) {
+				return
+			}
+		}
+	}
+}
+
+// renew has a server sign a new key, saves it and puts it in creds.
+func renew(ctx context.Context, client corralpb.CertificatesClient, creds *pki.Credentials, dir pki.Dir, name string) (*x509.Certificate, error) {
+	key, keyPEM, csr, err := newRequest(name)
+	if err != nil {
+		return nil, err
+	}
+	rctx, cancel := context.WithTimeout(ctx, certifyTimeout)
+	defer cancel()
+	resp, err := client.Certify(rctx, &corralpb.CertifyRequest{Role: string(pki.RoleNode), Name: name, Csr: csr})
+	if err != nil {
+		return nil, err
+	}
+	ca, err := pki.ParseCA(resp.GetCaPem(), nil)
+	if err != nil {
+		return nil, err
+	}
+	if cur := creds.CA(); cur == nil || !cur.Equal(ca.Cert) {
+		return nil, errors.New("the server answered with another CA than the cluster CA this node trusts")
+	}
+	cert, err := checkIssued(ca, resp.GetCertPem(), key.Public(), name, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	got := &issued{ca: ca, cert: cert, certPEM: resp.GetCertPem(), keyPEM: keyPEM}
+	pair, err := got.keyPair()
+	if err != nil {
+		return nil, err
+	}
+	if err := dir.SavePair(certName, got.certPEM, keyPEM); err != nil {
+		return nil, fmt.Errorf("save node certificate: %w", err)
+	}
+	creds.SetCertificate(pair)
+	return cert, nil
+}
