@@ -136,7 +136,7 @@ func (a *Agent) Run(ctx context.Context, syncer PodSyncer) error {
 	run(a.syncLoop)
 	run(a.reporter.run)
 	run(func(ctx context.Context) {
-		RenewCertificates(ctx, a.conn, a.cfg.Credentials, a.cfg.CertDir, a.cfg.Name, a.log)
+		RenewCertificates(ctx, a.cfg.Servers, a.cfg.Credentials, a.cfg.CertDir, a.cfg.Name, a.log)
 	})
 	run(func(ctx context.Context) {
 		if !a.register(ctx) {

@@ -297,17 +297,16 @@ func certifyAt(ctx context.Context, addr string, tok pki.Token, req *corralpb.Ce
 
 // RenewCertificates keeps the node certificate in creds valid until ctx
 // ends. At pki.RenewAt of the current one (a random 50–80 % of its
-// validity) it makes a new key, has a server sign it over conn (the
-// current certificate authenticates the request), saves the pair in dir and
+// validity) it makes a new key, has a server sign it over a connection of
+// its own (the current certificate authenticates the request), saves the pair in dir and
 // hands it to creds: the next TLS handshake presents it, and connections
 // already open go on untouched. Failures are retried after 1 s, doubling
 // to 1 min but never waiting past expiry; they are logged as warnings, and
 // as errors once expiry is a retry or two away.
-func RenewCertificates(ctx context.Context, conn grpc.ClientConnInterface, creds *pki.Credentials, dir pki.Dir, name string, log *slog.Logger) {
+func RenewCertificates(ctx context.Context, servers []string, creds *pki.Credentials, dir pki.Dir, name string, log *slog.Logger) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	client := corralpb.NewCertificatesClient(conn)
 	for {
 		leaf := creds.Leaf()
 		if leaf == nil {
@@ -319,7 +318,7 @@ func RenewCertificates(ctx context.Context, conn grpc.ClientConnInterface, creds
 		}
 		b := newBackoff(time.Second, time.Minute)
 		for {
-			cert, err := renew(ctx, client, creds, dir, name)
+			cert, err := renewOver(ctx, servers, creds, dir, name)
 			if err == nil {
 				log.Info("renewed node certificate", "node", name, "not_after", cert.NotAfter)
 				break
@@ -339,6 +338,20 @@ func RenewCertificates(ctx context.Context, conn grpc.ClientConnInterface, creds
 			}
 		}
 	}
+}
+
+// renewOver renews over a connection of its own: the server knows the
+// renewing node by the certificate of the TLS session, which must be the
+// current one (the agent's long-lived connections still carry the one
+// they were opened with, which the server no longer binds the name to
+// after the first renewal).
+func renewOver(ctx context.Context, servers []string, creds *pki.Credentials, dir pki.Dir, name string) (*x509.Certificate, error) {
+	conn, err := DialServers(servers, creds)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	return renew(ctx, corralpb.NewCertificatesClient(conn), creds, dir, name)
 }
 
 // renew has a server sign a new key, saves it and puts it in creds.

@@ -245,15 +245,10 @@ func testRenew(t *testing.T, failRenewals int) {
 	fake.mu.Lock()
 	fake.failRenewals = failRenewals
 	fake.mu.Unlock()
-	conn, err := DialServers([]string{addr}, creds)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
 	rec := &logRecorder{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { defer close(done); RenewCertificates(ctx, conn, creds, dir, "w1", slog.New(rec)) }()
+	go func() { defer close(done); RenewCertificates(ctx, []string{addr}, creds, dir, "w1", slog.New(rec)) }()
 	stop := func() { cancel(); <-done }
 	defer stop()
 

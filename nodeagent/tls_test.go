@@ -82,9 +82,14 @@ func (f *fakeCertifier) Certify(ctx context.Context, req *corralpb.CertifyReques
 	}
 	renewal := len(req.GetMac()) == 0
 	if renewal {
-		caller, _, err := pki.FromContext(ctx)
+		caller, leaf, err := pki.FromContext(ctx)
 		if err != nil || caller != id {
 			return nil, status.Errorf(codes.Unauthenticated, "renewal of %s by %v: %v", id, caller, err)
+		}
+		// As the servers do: the renewing session's key must be the one
+		// the name is bound to now.
+		if held, _ := pki.KeyDigest(leaf.PublicKey); f.holders[id.Name] != held {
+			return nil, status.Errorf(codes.PermissionDenied, "renew %s: the name is no longer bound to this certificate", id)
 		}
 		if f.failRenewals > 0 {
 			f.failRenewals--

@@ -3,6 +3,7 @@ package raftstore
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -358,4 +359,50 @@ func buf2index(t *testing.T, data []byte) uint64 {
 		t.Fatal(err)
 	}
 	return st.LatestIndex()
+}
+
+// Servers renew their own certificates at 50-80 % of their validity from
+// the replicated CA, and the cluster goes on across renewals: Raft and
+// peer connections made after a renewal use the new certificate, and one
+// that expired is never needed again.
+func TestServerCertificatesRenewThemselves(t *testing.T) {
+	c := newTestCluster(t, 3)
+	for _, nd := range c.nodes {
+		cfg := c.config(nd, 3, c.addrs(nd))
+		cfg.CertValidity = 3 * time.Second
+		c.start(nd, cfg)
+	}
+	l := c.leader()
+	first := map[string]*x509.Certificate{}
+	for _, nd := range c.nodes {
+		first[nd.name] = nd.srv.Credentials().Leaf()
+	}
+	expired := time.Time{}
+	for _, cert := range first {
+		if cert.NotAfter.After(expired) {
+			expired = cert.NotAfter
+		}
+	}
+	waitFor(t, "every server past its first certificate's expiry on a renewed one", 20*time.Second, func() bool {
+		if time.Now().Before(expired) {
+			return false
+		}
+		for _, nd := range c.nodes {
+			leaf := nd.srv.Credentials().Leaf()
+			if leaf.SerialNumber.Cmp(first[nd.name].SerialNumber) == 0 || time.Now().After(leaf.NotAfter) {
+				return false
+			}
+		}
+		return true
+	})
+	for _, nd := range c.nodes {
+		if nd == l {
+			continue
+		}
+		name := "after-renewal-" + nd.name
+		mustWrite(t, nd, put(configMap(name, "v")))
+		if got := mustRead(t, l, name); got != "v" {
+			t.Fatalf("write through %s after renewals: read %q", nd.name, got)
+		}
+	}
 }

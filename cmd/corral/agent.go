@@ -257,7 +257,7 @@ func readToken(f agentFlags) (string, error) {
 	if f.tokenFile == "" {
 		return f.token, nil
 	}
-	if err := checkPrivate(f.tokenFile); err != nil {
+	if err := pki.CheckPrivate(f.tokenFile); err != nil {
 		return "", err
 	}
 	b, err := os.ReadFile(f.tokenFile)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/corral-dev/corral/pki"
 	corralpb "github.com/corral-dev/corral/proto"
 	"github.com/corral-dev/corral/raftstore"
 	"github.com/corral-dev/corral/server"
@@ -79,7 +80,7 @@ certificate) and DATA_DIR/token (the agent join token), both mode 0600.`,
 				return fmt.Errorf("create data dir: %w", err)
 			}
 			for _, name := range []string{"admin.conf", "token"} {
-				if err := checkPrivate(filepath.Join(cfg.DataDir, name)); err != nil {
+				if err := pki.CheckPrivate(filepath.Join(cfg.DataDir, name)); err != nil {
 					return err
 				}
 			}
@@ -87,7 +88,7 @@ certificate) and DATA_DIR/token (the agent join token), both mode 0600.`,
 				if cfg.Token != "" {
 					return fmt.Errorf("--token and --token-file: give one")
 				}
-				if err := checkPrivate(tokenFile); err != nil {
+				if err := pki.CheckPrivate(tokenFile); err != nil {
 					return err
 				}
 				b, err := os.ReadFile(tokenFile)

@@ -72,8 +72,8 @@ func Binary(t testing.TB) string {
 }
 
 // NewProcesses starts n `corral server` processes with bootstrap-expect n
-// and waits until admin.conf exists.
-func NewProcesses(t testing.TB, n int) *Processes {
+// (and extra flags) and waits until admin.conf exists.
+func NewProcesses(t testing.TB, n int, extra ...string) *Processes {
 	t.Helper()
 	c := &Processes{bin: Binary(t), procs: make([]*exec.Cmd, n), clients: map[int]corralpb.ClusterClient{}}
 	addrs := freeAddrs(t, 2*n) // one call: the ports are distinct
@@ -94,6 +94,7 @@ func NewProcesses(t testing.TB, n int) *Processes {
 		c.args = append(c.args, []string{"server", "--name", serverName(i), "--data-dir", dir,
 			"--api-addr", api[i], "--raft-addr", raft[i], "--bootstrap-expect", fmt.Sprint(n),
 			"--join", strings.Join(join, ","), "--log-level", "debug", "--no-agent", "--token", secret})
+		c.args[i] = append(c.args[i], extra...)
 	}
 	t.Cleanup(func() {
 		for i := range c.procs {
