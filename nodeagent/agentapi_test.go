@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
 	"github.com/corral-dev/corral/pki"
@@ -236,6 +237,19 @@ func TestAgentAPIAuth(t *testing.T) {
 				t.Fatalf("exec: %v; want the connection refused", err)
 			}
 		})
+	}
+	// A plaintext client gets no answer either.
+	plain, err := grpc.NewClient("passthrough:///"+addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plain.Close()
+	pst, err := corralpb.NewAgentAPIClient(plain).Logs(apiCtx(t), &corralpb.LogsRequest{Pod: "web", TailLines: -1})
+	if err == nil {
+		_, _, err = apiReadLogs(pst)
+	}
+	if status.Code(err) != codes.Unavailable {
+		t.Fatalf("plaintext logs: %v; want the connection refused", err)
 	}
 	// A caller that expects node w1 (a server's proxy) refuses a listener
 	// that presents another node's certificate.
