@@ -299,7 +299,7 @@ func TestCredentialFilesMustBePrivate(t *testing.T) {
 			t.Fatal(err)
 		}
 		out, code := run("server", "--name", "s", "--data-dir", dir, "--api-addr", "127.0.0.1:0", "--raft-addr", "127.0.0.1:0", "--no-agent")
-		if code == 0 || !strings.Contains(out, path+" holds credentials but is open to others (mode 0644): run chmod 600 "+path) {
+		if code == 0 || !strings.Contains(out, path+" holds a key or credentials but is open to others (mode 0644): run chmod 600 "+path) {
 			t.Errorf("server with a %s of mode 0644: exit %d\n%s", name, code, out)
 		}
 	}
