@@ -277,6 +277,9 @@ func testRenew(t *testing.T, failRenewals int) {
 		}
 		wantPrivate(t, dir, "node.crt", "node.key")
 	}
+	// Stopping waits for the loop to return: a renewal seen in creds has
+	// been logged by then (it is logged just after it is installed).
+	stop()
 	if n := rec.count("INFO renewed node certificate"); n < 2 {
 		t.Fatalf("%d renewals logged, want 2", n)
 	}
@@ -284,7 +287,6 @@ func testRenew(t *testing.T, failRenewals int) {
 		t.Fatalf("failures not logged: %v", rec.recs)
 	}
 	// The next start loads the renewed certificate.
-	stop()
 	loaded, err := LoadOrCertify(certCtx(t, 5*time.Second), dir, "w1", nil, "", nil)
 	if err != nil {
 		t.Fatal(err)
