@@ -25,7 +25,7 @@ import (
 // The node's identity is a certificate of the cluster CA naming
 // system:node:NAME, kept in a pki.Dir as node.crt and node.key beside the
 // CA's ca.crt. The first start gets it with a join token (LoadOrCertify);
-// the running agent renews it over its mutual-TLS connection
+// the running agent renews it over a fresh mutual-TLS connection
 // (RenewCertificates):
 //
 //	no valid certificate ──token: Certify (pinned TLS, HMAC, sealed answer)──▶ certified
