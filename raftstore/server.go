@@ -161,7 +161,8 @@ func (s *Server) openRaft(dir string) error {
 	if err != nil {
 		return fmt.Errorf("open raft snapshots in %s: %w", dir, err)
 	}
-	layer, advertise, err := listenRaft(s.cfg.RaftAddr)
+	serverTLS, clientTLS := s.raftTLS() // read s.creds at each handshake
+	layer, advertise, err := listenRaft(s.cfg.RaftAddr, serverTLS, clientTLS)
 	if err != nil {
 		return err
 	}
@@ -175,7 +176,6 @@ func (s *Server) openRaft(dir string) error {
 		_ = layer.Close()
 		return err
 	}
-	layer.serverTLS, layer.clientTLS = s.raftTLS()
 	s.trans = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 		Stream: layer, MaxPool: 3, Timeout: 10 * time.Second, Logger: rc.Logger,
 	})

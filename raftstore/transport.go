@@ -75,9 +75,13 @@ func (l *streamLayer) Dial(address raft.ServerAddress, timeout time.Duration) (n
 	return d.Dial("tcp", string(address))
 }
 
-// listenRaft binds addr and returns the stream layer and the address to
-// advertise, which must name a concrete host.
-func listenRaft(addr string) (*streamLayer, string, error) {
+// listenRaft binds addr and returns the stream layer, speaking TLS with
+// serverTLS to those who connect and clientTLS to those it dials, and the
+// address to advertise, which must name a concrete host.
+func listenRaft(addr string, serverTLS, clientTLS *tls.Config) (*streamLayer, string, error) {
+	if serverTLS == nil || clientTLS == nil {
+		return nil, "", fmt.Errorf("raft transport on %s: TLS configurations are required", addr)
+	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, "", fmt.Errorf("listen for raft on %s: %w", addr, err)
@@ -87,5 +91,5 @@ func listenRaft(addr string) (*streamLayer, string, error) {
 		_ = ln.Close()
 		return nil, "", fmt.Errorf("raft address %s: give a host other peers can reach, not a wildcard", addr)
 	}
-	return &streamLayer{Listener: ln}, tcp.String(), nil
+	return &streamLayer{Listener: ln, serverTLS: serverTLS, clientTLS: clientTLS}, tcp.String(), nil
 }
