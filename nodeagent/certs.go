@@ -2,8 +2,6 @@ package nodeagent
 
 import (
 	"context"
-	"crypto"
-	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -12,13 +10,11 @@ import (
 	"math/rand/v2"
 	"time"
 
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/corral-dev/corral/pki"
+	"github.com/corral-dev/corral/pki/join"
 	corralpb "github.com/corral-dev/corral/proto"
 )
 
@@ -35,50 +31,13 @@ import (
 // certName names the node's pair in its pki.Dir: node.crt and node.key.
 const certName = "node"
 
-// certifyPurpose is what the join token's secret is bound to in the MAC of
-// a Certify request and the seal of its answer.
-const certifyPurpose = "certify"
-
-// certifyTimeout bounds one Certify call.
-const certifyTimeout = 15 * time.Second
-
-// issued is a node certificate with its key and the CA that signed it.
-type issued struct {
-	ca      *pki.CA
-	cert    *x509.Certificate
-	certPEM []byte
-	keyPEM  []byte
-}
-
-// keyPair is the TLS certificate presented: the leaf, then the CA.
-func (c *issued) keyPair() (*tls.Certificate, error) {
-	pair, err := pki.KeyPair(c.certPEM, c.keyPEM, c.ca.Cert)
-	if err != nil {
-		return nil, err
-	}
-	pair.Leaf = c.cert
-	return pair, nil
-}
-
-// credentials trusts c's CA and presents c.
-func (c *issued) credentials() (*pki.Credentials, error) {
-	pair, err := c.keyPair()
-	if err != nil {
-		return nil, err
-	}
-	creds := &pki.Credentials{}
-	creds.SetCA(c.ca.Cert)
-	creds.SetCertificate(pair)
-	return creds, nil
-}
-
 // save writes the CA, then the pair. A crash between the two leaves a pair
 // the CA does not verify, which the next start certifies anew.
-func (c *issued) save(dir pki.Dir) error {
-	if err := dir.SaveCA(&pki.CA{Cert: c.ca.Cert, CertPEM: c.ca.CertPEM}); err != nil {
+func save(dir pki.Dir, c *join.Issued) error {
+	if err := dir.SaveCA(&pki.CA{Cert: c.CA.Cert, CertPEM: c.CA.CertPEM}); err != nil {
 		return fmt.Errorf("save CA certificate: %w", err)
 	}
-	if err := dir.SavePair(certName, c.certPEM, c.keyPEM); err != nil {
+	if err := dir.SavePair(certName, c.CertPEM, c.KeyPEM); err != nil {
 		return fmt.Errorf("save node certificate: %w", err)
 	}
 	return nil
@@ -108,12 +67,12 @@ func LoadOrCertify(ctx context.Context, dir pki.Dir, name string, servers []stri
 		tok = t
 	}
 	saved, err := loadIssued(dir, name, time.Now())
-	if err == nil && tok.CAHash != "" && saved.ca.Digest() != tok.CAHash {
+	if err == nil && tok.CAHash != "" && saved.CA.Digest() != tok.CAHash {
 		err = errors.New("its CA is not the one the join token pins")
 	}
 	if err == nil {
-		log.Info("loaded node certificate", "node", name, "not_after", saved.cert.NotAfter)
-		return saved.credentials()
+		log.Info("loaded node certificate", "node", name, "not_after", saved.Cert.NotAfter)
+		return saved.Credentials()
 	}
 	if token == "" {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -128,15 +87,15 @@ func LoadOrCertify(ctx context.Context, dir pki.Dir, name string, servers []stri
 	if err != nil {
 		return nil, err
 	}
-	if err := got.save(dir); err != nil {
+	if err := save(dir, got); err != nil {
 		return nil, err
 	}
-	log.Info("node certified", "node", name, "not_after", got.cert.NotAfter)
-	return got.credentials()
+	log.Info("node certified", "node", name, "not_after", got.Cert.NotAfter)
+	return got.Credentials()
 }
 
 // loadIssued reads the saved CA and pair and checks them for node name.
-func loadIssued(dir pki.Dir, name string, now time.Time) (*issued, error) {
+func loadIssued(dir pki.Dir, name string, now time.Time) (*join.Issued, error) {
 	ca, err := dir.LoadCA()
 	if err != nil {
 		return nil, err
@@ -149,51 +108,14 @@ func loadIssued(dir pki.Dir, name string, now time.Time) (*issued, error) {
 	if err != nil {
 		return nil, fmt.Errorf("node key: %w", err)
 	}
-	cert, err := checkIssued(ca, certPEM, key.Public(), name, now)
+	cert, err := join.Check(ca, certPEM, key.Public(), nodeID(name), now)
 	if err != nil {
 		return nil, err
 	}
-	return &issued{ca: ca, cert: cert, certPEM: certPEM, keyPEM: keyPEM}, nil
+	return &join.Issued{CA: ca, Cert: cert, CertPEM: certPEM, KeyPEM: keyPEM}, nil
 }
 
-// checkIssued parses certPEM and checks that ca signed it, for pub, naming
-// node name, and that it has not expired at now.
-func checkIssued(ca *pki.CA, certPEM []byte, pub crypto.PublicKey, name string, now time.Time) (*x509.Certificate, error) {
-	cert, err := pki.ParseCert(certPEM)
-	if err != nil {
-		return nil, fmt.Errorf("node certificate: %w", err)
-	}
-	if err := cert.CheckSignatureFrom(ca.Cert); err != nil {
-		return nil, fmt.Errorf("node certificate: not signed by the cluster CA: %w", err)
-	}
-	want := pki.Identity{Role: pki.RoleNode, Name: name}
-	if id, err := pki.IdentityOf(cert); err != nil || id != want {
-		return nil, fmt.Errorf("node certificate: issued to %s, not %s", cert.Subject.CommonName, want)
-	}
-	type equaler interface{ Equal(crypto.PublicKey) bool }
-	if k, ok := pub.(equaler); !ok || !k.Equal(cert.PublicKey) {
-		return nil, errors.New("node certificate: not for this node's key")
-	}
-	if !now.Before(cert.NotAfter) {
-		return nil, fmt.Errorf("node certificate: expired at %s", cert.NotAfter.Format(time.RFC3339))
-	}
-	return cert, nil
-}
-
-// newRequest makes a key and a certificate request for node name.
-func newRequest(name string) (key crypto.Signer, keyPEM, csr []byte, err error) {
-	k, err := pki.NewKey()
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	if keyPEM, err = pki.EncodeKey(k); err != nil {
-		return nil, nil, nil, err
-	}
-	if csr, err = pki.NewCSR(k, pki.Identity{Role: pki.RoleNode, Name: name}); err != nil {
-		return nil, nil, nil, err
-	}
-	return k, keyPEM, csr, nil
-}
+func nodeID(name string) pki.Identity { return pki.Identity{Role: pki.RoleNode, Name: name} }
 
 // refusedError is a server's refusal to certify: its message is shown as
 // the server wrote it, and status.Code reads its code.
@@ -221,23 +143,20 @@ func refusal(err error) bool {
 
 // certify has any of servers sign a new key for node name with the join
 // token.
-func certify(ctx context.Context, servers []string, tok pki.Token, name string, log *slog.Logger) (*issued, error) {
+func certify(ctx context.Context, servers []string, tok pki.Token, name string, log *slog.Logger) (*join.Issued, error) {
 	if len(servers) == 0 {
 		return nil, errors.New("certify node: no server addresses")
 	}
-	key, keyPEM, csr, err := newRequest(name)
+	req, err := join.NewRequest(nodeID(name), tok)
 	if err != nil {
 		return nil, err
 	}
-	req := &corralpb.CertifyRequest{Role: string(pki.RoleNode), Name: name, Csr: csr,
-		Mac: pki.MAC(tok.Secret, certifyPurpose, csr)}
 	b := newBackoff(500*time.Millisecond, 30*time.Second)
 	var last error
 	for {
 		for _, addr := range servers {
-			got, err := certifyAt(ctx, addr, tok, req, key.Public(), name)
+			got, err := join.Certify(ctx, addr, tok, req)
 			if err == nil {
-				got.keyPEM = keyPEM
 				return got, nil
 			}
 			if refusal(err) {
@@ -256,43 +175,6 @@ func certify(ctx context.Context, servers []string, tok pki.Token, name string, 
 			return nil, fmt.Errorf("certify node %s: %w (last error: %v)", name, context.Cause(ctx), last)
 		}
 	}
-}
-
-// certifyAt asks the server at addr, which must present the CA tok pins
-// (any CA when it pins none: the sealed answer then proves the server).
-func certifyAt(ctx context.Context, addr string, tok pki.Token, req *corralpb.CertifyRequest, pub crypto.PublicKey, name string) (*issued, error) {
-	conn, err := grpc.NewClient("passthrough:///"+addr,
-		grpc.WithTransportCredentials(credentials.NewTLS(pki.PinnedConfig(tok.CAHash))))
-	if err != nil {
-		return nil, err
-	}
-	defer conn.Close()
-	cctx, cancel := context.WithTimeout(ctx, certifyTimeout)
-	defer cancel()
-	resp, err := corralpb.NewCertificatesClient(conn).Certify(cctx, req)
-	if err != nil {
-		return nil, err
-	}
-	plain, err := pki.Open(tok.Secret, certifyPurpose, resp.GetSealed())
-	if err != nil {
-		return nil, err
-	}
-	var inner corralpb.CertifyResponse
-	if err := proto.Unmarshal(plain, &inner); err != nil {
-		return nil, fmt.Errorf("certify response: %w", err)
-	}
-	ca, err := pki.ParseCA(inner.GetCaPem(), nil)
-	if err != nil {
-		return nil, err
-	}
-	if tok.CAHash != "" && ca.Digest() != tok.CAHash {
-		return nil, errors.New("the server answered with a CA that the join token does not pin")
-	}
-	cert, err := checkIssued(ca, inner.GetCertPem(), pub, name, time.Now())
-	if err != nil {
-		return nil, err
-	}
-	return &issued{ca: ca, cert: cert, certPEM: inner.GetCertPem()}, nil
 }
 
 // RenewCertificates keeps the node certificate in creds valid until ctx
@@ -356,13 +238,14 @@ func renewOver(ctx context.Context, servers []string, creds *pki.Credentials, di
 
 // renew has a server sign a new key, saves it and puts it in creds.
 func renew(ctx context.Context, client corralpb.CertificatesClient, creds *pki.Credentials, dir pki.Dir, name string) (*x509.Certificate, error) {
-	key, keyPEM, csr, err := newRequest(name)
+	req, err := join.NewRequest(nodeID(name), pki.Token{})
 	if err != nil {
 		return nil, err
 	}
-	rctx, cancel := context.WithTimeout(ctx, certifyTimeout)
+	req.Req.Mac = nil // the current certificate authenticates a renewal
+	rctx, cancel := context.WithTimeout(ctx, join.Timeout)
 	defer cancel()
-	resp, err := client.Certify(rctx, &corralpb.CertifyRequest{Role: string(pki.RoleNode), Name: name, Csr: csr})
+	resp, err := client.Certify(rctx, req.Req)
 	if err != nil {
 		return nil, err
 	}
@@ -373,16 +256,16 @@ func renew(ctx context.Context, client corralpb.CertificatesClient, creds *pki.C
 	if cur := creds.CA(); cur == nil || !cur.Equal(ca.Cert) {
 		return nil, errors.New("the server answered with another CA than the cluster CA this node trusts")
 	}
-	cert, err := checkIssued(ca, resp.GetCertPem(), key.Public(), name, time.Now())
+	cert, err := join.Check(ca, resp.GetCertPem(), req.Key.Public(), nodeID(name), time.Now())
 	if err != nil {
 		return nil, err
 	}
-	got := &issued{ca: ca, cert: cert, certPEM: resp.GetCertPem(), keyPEM: keyPEM}
-	pair, err := got.keyPair()
+	got := &join.Issued{CA: ca, Cert: cert, CertPEM: resp.GetCertPem(), KeyPEM: req.KeyPEM}
+	pair, err := got.KeyPair()
 	if err != nil {
 		return nil, err
 	}
-	if err := dir.SavePair(certName, got.certPEM, keyPEM); err != nil {
+	if err := dir.SavePair(certName, got.CertPEM, got.KeyPEM); err != nil {
 		return nil, fmt.Errorf("save node certificate: %w", err)
 	}
 	creds.SetCertificate(pair)

@@ -17,6 +17,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/corral-dev/corral/pki"
+	"github.com/corral-dev/corral/pki/join"
 	corralpb "github.com/corral-dev/corral/proto"
 )
 
@@ -96,7 +97,7 @@ func (f *fakeCertifier) Certify(ctx context.Context, req *corralpb.CertifyReques
 			return nil, status.Error(codes.Unavailable, "no leader")
 		}
 	} else {
-		if !pki.CheckMAC(f.secret, certifyPurpose, req.GetCsr(), req.GetMac()) {
+		if !pki.CheckMAC(f.secret, join.Purpose, req.GetCsr(), req.GetMac()) {
 			return nil, status.Error(codes.Unauthenticated, "invalid join token: get the current one with corral token show")
 		}
 		if h, ok := f.holders[id.Name]; ok && h != digest {
@@ -116,7 +117,7 @@ func (f *fakeCertifier) Certify(ctx context.Context, req *corralpb.CertifyReques
 	if err != nil {
 		return nil, status.Error(codes.Internal, err.Error())
 	}
-	sealed, err := pki.Seal(f.secret, certifyPurpose, b)
+	sealed, err := pki.Seal(f.secret, join.Purpose, b)
 	if err != nil {
 		return nil, status.Error(codes.Internal, err.Error())
 	}

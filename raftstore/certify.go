@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/corral-dev/corral/pki"
+	"github.com/corral-dev/corral/pki/join"
 	corralpb "github.com/corral-dev/corral/proto"
 )
 
@@ -22,9 +23,6 @@ type certService struct {
 	corralpb.UnimplementedCertificatesServer
 	s *Server
 }
-
-// certifyPurpose is what Certify MACs and seals are made for.
-const certifyPurpose = "certify"
 
 // dnsSubdomain is what node and server names must be: they are DNS names
 // in certificates (RFC 1123 subdomain, as Kubernetes' node names).
@@ -90,7 +88,7 @@ func (c *certService) Certify(ctx context.Context, req *corralpb.CertifyRequest)
 	if role == pki.RoleServer {
 		secret = cc.GetServerSecret()
 	}
-	if len(req.GetMac()) == 0 || !pki.CheckMAC(secret, certifyPurpose, req.GetCsr(), req.GetMac()) {
+	if len(req.GetMac()) == 0 || !pki.CheckMAC(secret, join.Purpose, req.GetCsr(), req.GetMac()) {
 		s.log.Warn("certify refused: bad join token", "identity", id.String())
 		return nil, status.Errorf(codes.Unauthenticated, "certify %s: invalid join token: wrong, or rotated (corral token show --role %s)", id, tokenRole(role))
 	}
@@ -105,7 +103,7 @@ func (c *certService) Certify(ctx context.Context, req *corralpb.CertifyRequest)
 	if err != nil {
 		return nil, status.Errorf(codes.Internal, "certify %s: %v", id, err)
 	}
-	sealed, err := pki.Seal(secret, certifyPurpose, body)
+	sealed, err := pki.Seal(secret, join.Purpose, body)
 	if err != nil {
 		return nil, status.Errorf(codes.Internal, "certify %s: %v", id, err)
 	}

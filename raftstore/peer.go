@@ -189,15 +189,6 @@ func newPeerClients(cfg *tls.Config) *peerClients {
 	return &peerClients{creds: credentials.NewTLS(cfg), conns: map[string]*grpc.ClientConn{}}
 }
 
-// certClient is a Certificates client for the server at addr.
-func (pc *peerClients) certClient(addr string) (corralpb.CertificatesClient, error) {
-	c, err := pc.conn(addr)
-	if err != nil {
-		return nil, err
-	}
-	return corralpb.NewCertificatesClient(c), nil
-}
-
 func (pc *peerClients) client(addr string) (corralpb.PeerClient, error) {
 	c, err := pc.conn(addr)
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/corral-dev/corral/pki"
+	"github.com/corral-dev/corral/pki/join"
 	corralpb "github.com/corral-dev/corral/proto"
 )
 
@@ -60,7 +61,7 @@ func (s *Server) initTLS(existing bool) error {
 	ca, err := dir.LoadCA()
 	switch {
 	case err == nil:
-		return s.useCA(ca, false)
+		return s.loadCA(ca)
 	case !errors.Is(err, fs.ErrNotExist):
 		return fmt.Errorf("load cluster CA: %w", err)
 	case existing:
@@ -78,29 +79,42 @@ func (s *Server) initTLS(existing bool) error {
 	if ca, err = pki.NewCA(time.Now()); err != nil {
 		return err
 	}
-	if err := dir.SaveCA(ca); err != nil {
+	if err := s.installCA(ca); err != nil {
 		return err
 	}
-	return s.useCA(ca, true)
+	return s.issueOwn(ca)
 }
 
-// useCA makes ca this server's CA and makes sure the server holds a
-// current certificate from it (issuing one when it has the key).
-func (s *Server) useCA(ca *pki.CA, reissue bool) error {
+// setCA makes ca the CA this server trusts and signs with.
+func (s *Server) setCA(ca *pki.CA) {
 	s.caMu.Lock()
 	s.localCA = ca
 	s.caMu.Unlock()
 	s.creds.SetCA(ca.Cert)
+}
+
+// installCA saves ca in DATA_DIR/tls and makes it this server's.
+func (s *Server) installCA(ca *pki.CA) error {
+	if err := s.tlsDir().SaveCA(ca); err != nil {
+		return err
+	}
+	s.setCA(ca)
+	return nil
+}
+
+// loadCA makes ca, read from DATA_DIR/tls, this server's CA with the
+// certificate saved beside it, or a new one when that is missing or
+// expired and the server holds the CA key.
+func (s *Server) loadCA(ca *pki.CA) error {
+	s.setCA(ca)
 	dir := s.tlsDir()
-	if !reissue {
-		cert, err := dir.LoadKeyPair(serverCertName, ca)
-		if err == nil && cert.Leaf.CheckSignatureFrom(ca.Cert) == nil && time.Now().Before(cert.Leaf.NotAfter) {
-			s.creds.SetCertificate(cert)
-			return nil
-		}
-		if err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("load server certificate: %w", err)
-		}
+	cert, err := dir.LoadKeyPair(serverCertName, ca)
+	if err == nil && cert.Leaf.CheckSignatureFrom(ca.Cert) == nil && time.Now().Before(cert.Leaf.NotAfter) {
+		s.creds.SetCertificate(cert)
+		return nil
+	}
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("load server certificate: %w", err)
 	}
 	if ca.Key == nil {
 		return fmt.Errorf("the server certificate in %s is missing or expired and this server does not hold the CA key: remove %s and join again with --token", dir, dir)
@@ -219,14 +233,9 @@ func (s *Server) saveReplicatedCA(cc *corralpb.ClusterConfig) {
 		s.log.Error("the replicated cluster CA does not parse", "err", err)
 		return
 	}
-	if err := s.tlsDir().SaveCA(ca); err != nil {
+	if err := s.installCA(ca); err != nil {
 		s.log.Error("save cluster CA", "err", err)
-		return
 	}
-	s.caMu.Lock()
-	s.localCA = ca
-	s.caMu.Unlock()
-	s.creds.SetCA(ca.Cert)
 }
 
 // BootstrapCA hands this server's CA, sealed with the bootstrap token, to
@@ -288,81 +297,36 @@ func (s *Server) adoptBootstrapCA(ctx context.Context, lowest memberInfo) error 
 	if same {
 		return nil
 	}
-	if err := s.tlsDir().SaveCA(ca); err != nil {
+	if err := s.installCA(ca); err != nil {
 		return err
 	}
 	s.log.Info("took the cluster CA of another bootstrapping server", "from", lowest.name, "ca_sha256", ca.Digest())
-	return s.useCA(ca, true)
+	return s.issueOwn(ca)
 }
 
 // certify gets this server's certificate from an existing cluster through
-// the server at addr, with the server token: the TLS connection checks the
-// token's CA hash (if any) before the request, whose MAC proves the
-// secret; the answer is sealed with the secret.
+// the server at addr, with the server token (see package join).
 func (s *Server) certify(ctx context.Context, addr string) error {
-	key, err := pki.NewKey()
+	req, err := join.NewRequest(pki.Identity{Role: pki.RoleServer, Name: s.cfg.Name}, s.token)
 	if err != nil {
 		return err
 	}
-	id := pki.Identity{Role: pki.RoleServer, Name: s.cfg.Name}
-	csr, err := pki.NewCSR(key, id)
-	if err != nil {
-		return err
-	}
-	c, err := s.pinned.certClient(addr)
-	if err != nil {
-		return err
-	}
-	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	resp, err := c.Certify(cctx, &corralpb.CertifyRequest{
-		Role: string(pki.RoleServer), Name: s.cfg.Name, Csr: csr, Mac: pki.MAC(s.token.Secret, "certify", csr),
-	})
+	got, err := join.Certify(ctx, addr, s.token, req)
 	if err != nil {
 		return fmt.Errorf("certify through %s: %w", addr, err)
 	}
-	body, err := pki.Open(s.token.Secret, "certify", resp.GetSealed())
-	if err != nil {
-		return fmt.Errorf("certify through %s: %w", addr, err)
-	}
-	var inner corralpb.CertifyResponse
-	if err := proto.Unmarshal(body, &inner); err != nil {
-		return fmt.Errorf("certify through %s: %w", addr, err)
-	}
-	ca, err := pki.ParseCA(inner.GetCaPem(), nil)
+	cert, err := got.KeyPair()
 	if err != nil {
 		return err
 	}
-	if s.token.CAHash != "" && ca.Digest() != s.token.CAHash {
-		return errors.New("the cluster's CA does not match the token's CA hash")
-	}
-	keyPEM, err := pki.EncodeKey(key)
-	if err != nil {
+	if err := s.installCA(got.CA); err != nil {
 		return err
 	}
-	cert, err := pki.KeyPair(inner.GetCertPem(), keyPEM, ca.Cert)
-	if err != nil {
+	if err := s.tlsDir().SavePair(serverCertName, got.CertPEM, got.KeyPEM); err != nil {
 		return err
 	}
-	if err := cert.Leaf.CheckSignatureFrom(ca.Cert); err != nil {
-		return fmt.Errorf("the certificate from %s is not signed by the cluster CA: %w", addr, err)
-	}
-	if got, err := pki.IdentityOf(cert.Leaf); err != nil || got != id {
-		return fmt.Errorf("the certificate from %s names %v, not %v", addr, got, id)
-	}
-	dir := s.tlsDir()
-	if err := dir.SaveCA(ca); err != nil {
-		return err
-	}
-	if err := dir.SavePair(serverCertName, inner.GetCertPem(), keyPEM); err != nil {
-		return err
-	}
-	s.caMu.Lock()
-	s.localCA = ca
-	s.caMu.Unlock()
-	s.creds.SetCA(ca.Cert)
 	s.creds.SetCertificate(cert)
-	s.log.Info("got a server certificate from the cluster", "via", addr, "ca_sha256", ca.Digest())
+	s.log.Info("got a server certificate from the cluster", "via", addr, "ca_sha256", got.CA.Digest())
 	return nil
 }
 

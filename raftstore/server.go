@@ -39,10 +39,9 @@ type Server struct {
 	snaps *raft.FileSnapshotStore
 	// peers are mutual-TLS connections to other servers; open ones verify
 	// nothing and carry only public or sealed calls (discovery, BootstrapCA);
-	// pinned ones check the join token's CA hash (Certify).
+	// joining with a token dials its own (package join).
 	peers   *peerClients
 	open    *peerClients
-	pinned  *peerClients
 	creds   *pki.Credentials
 	token   pki.Token
 	caMu    sync.Mutex
@@ -109,7 +108,6 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.peers = newPeerClients(s.creds.ClientConfig(pki.ServerName, pki.OnlyRole(pki.RoleServer)))
 	s.open = newPeerClients(pki.AnyServerConfig())
-	s.pinned = newPeerClients(pki.PinnedConfig(s.token.CAHash))
 	for _, a := range cfg.Join {
 		if a != "" && a != cfg.APIAddr {
 			s.knownAddrs[a] = true
@@ -213,7 +211,6 @@ func (s *Server) Shutdown() error {
 	s.wg.Wait()
 	s.peers.close()
 	s.open.close()
-	s.pinned.close()
 	s.closeStores()
 	return err
 }

@@ -107,9 +107,8 @@ func Start(cfg Config) (*Server, error) {
 	s.grpc = grpc.NewServer(
 		grpc.Creds(credentials.NewTLS(tlsCfg)),
 		// One connection per node: at thousands of nodes, per-connection
-		// buffers held while idle add up. Write buffers go back to a pool
-		// between writes.
-		grpc.SharedWriteBuffer(true),
+		// buffers held while idle add up (gRPC pools write buffers
+		// between writes by itself).
 		grpc.ReadBufferSize(4<<10),
 		grpc.ChainUnaryInterceptor(s.unaryAuth),
 		grpc.ChainStreamInterceptor(s.streamAuth),
