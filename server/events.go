@@ -44,9 +44,6 @@ func (n *nodeService) RecordEvents(ctx context.Context, req *corralpb.RecordEven
 		return nil, err
 	}
 	node := req.GetNodeName()
-	if node == "" {
-		return nil, invalidf("record events: node name is required")
-	}
 	admitted, err := admitEvents(req.GetEvents(), node, time.Now())
 	if err != nil {
 		return nil, err

@@ -131,9 +131,6 @@ func (n *nodeService) Heartbeat(ctx context.Context, req *corralpb.HeartbeatRequ
 	if err := checkNode(ctx, req.GetNodeName()); err != nil {
 		return nil, err
 	}
-	if req.GetNodeName() == "" {
-		return nil, invalidf("heartbeat: node name is required")
-	}
 	n.hb.seen(req.GetNodeName())
 	return &corralpb.HeartbeatResponse{PeriodMs: HeartbeatPeriod.Milliseconds()}, nil
 }
