@@ -179,9 +179,9 @@ func (s *Server) keepTLS(ctx context.Context) {
 				wait = max(d, 0)
 			}
 		}
-		timer := time.NewTimer(wait)
-		expired := ws.WatchCtx(timerCtx(ctx, timer)) != nil
-		timer.Stop()
+		wctx, cancel := context.WithTimeout(ctx, wait)
+		expired := ws.WatchCtx(wctx) != nil
+		cancel()
 		if ctx.Err() != nil {
 			return
 		}
@@ -203,19 +203,6 @@ func (s *Server) keepTLS(ctx context.Context) {
 		}
 		s.log.Info("renewed server certificate", "not_after", s.creds.Leaf().NotAfter)
 	}
-}
-
-// timerCtx is ctx ended early when the timer fires.
-func timerCtx(ctx context.Context, t *time.Timer) context.Context {
-	c, cancel := context.WithCancel(ctx)
-	go func() {
-		select {
-		case <-t.C:
-		case <-c.Done():
-		}
-		cancel()
-	}()
-	return c
 }
 
 func (s *Server) saveReplicatedCA(cc *corralpb.ClusterConfig) {
