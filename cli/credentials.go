@@ -131,10 +131,7 @@ func (c *connection) credentials() (*pki.Credentials, error) {
 		}
 		return nil, fmt.Errorf("client certificate from %s: %w", c.certFrom, err)
 	}
-	var creds pki.Credentials
-	creds.SetCA(ca.Cert)
-	creds.SetCertificate(pair)
-	return &creds, nil
+	return pki.NewCredentials(ca.Cert, pair), nil
 }
 
 // missing is the error for a piece of TLS material that neither the

@@ -427,9 +427,7 @@ func newHarness(t *testing.T, fake *fakeCluster) *harness {
 	if err != nil {
 		t.Fatalf("server key pair: %v", err)
 	}
-	var creds pki.Credentials
-	creds.SetCA(ca.Cert)
-	creds.SetCertificate(pair)
+	creds := pki.NewCredentials(ca.Cert, pair)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatalf("listen: %v", err)

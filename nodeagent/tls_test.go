@@ -35,17 +35,10 @@ func testCA(t *testing.T) *pki.CA {
 // present it (with the CA in the chain) and trust ca.
 func testCreds(t *testing.T, ca *pki.CA, id pki.Identity) *pki.Credentials {
 	t.Helper()
-	certPEM, keyPEM, err := ca.Issue(id, time.Now(), time.Hour)
+	c, err := ca.IssueCredentials(id, time.Now(), time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
-	pair, err := pki.KeyPair(certPEM, keyPEM, ca.Cert)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &pki.Credentials{}
-	c.SetCA(ca.Cert)
-	c.SetCertificate(pair)
 	return c
 }
 

@@ -197,6 +197,20 @@ func (ca *CA) sign(pub any, id Identity, now time.Time, validity time.Duration, 
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), nil
 }
 
+// IssueCredentials issues a key and certificate for id and returns
+// credentials that present them (with the CA in the chain) and trust ca.
+func (ca *CA) IssueCredentials(id Identity, now time.Time, validity time.Duration) (*Credentials, error) {
+	certPEM, keyPEM, err := ca.Issue(id, now, validity)
+	if err != nil {
+		return nil, err
+	}
+	cert, err := KeyPair(certPEM, keyPEM, ca.Cert)
+	if err != nil {
+		return nil, err
+	}
+	return NewCredentials(ca.Cert, cert), nil
+}
+
 // NewKey creates an ECDSA P-256 key.
 func NewKey() (*ecdsa.PrivateKey, error) {
 	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)

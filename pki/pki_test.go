@@ -231,17 +231,10 @@ func handshake(t *testing.T, server, client *tls.Config) (serverErr, clientErr e
 
 func creds(t *testing.T, ca *CA, id Identity, validity time.Duration) *Credentials {
 	t.Helper()
-	certPEM, keyPEM, err := ca.Issue(id, time.Now(), validity)
+	c, err := ca.IssueCredentials(id, time.Now(), validity)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cert, err := KeyPair(certPEM, keyPEM, ca.Cert)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &Credentials{}
-	c.SetCA(ca.Cert)
-	c.SetCertificate(cert)
 	return c
 }
 

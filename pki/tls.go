@@ -28,6 +28,14 @@ type Credentials struct {
 	fallback *tls.Certificate
 }
 
+// NewCredentials trusts ca and presents cert.
+func NewCredentials(ca *x509.Certificate, cert *tls.Certificate) *Credentials {
+	c := &Credentials{}
+	c.SetCA(ca)
+	c.SetCertificate(cert)
+	return c
+}
+
 // SetCA sets the CA that peers' certificates must chain to.
 func (c *Credentials) SetCA(ca *x509.Certificate) {
 	p := x509.NewCertPool()

@@ -135,17 +135,10 @@ func bareRaftCluster(b *testing.B, n int) *raft.Raft {
 		b.Fatal(err)
 	}
 	for i := 0; i < n; i++ {
-		certPEM, keyPEM, err := ca.Issue(pki.Identity{Role: pki.RoleServer, Name: fmt.Sprint(i)}, time.Now(), time.Hour)
+		creds, err := ca.IssueCredentials(pki.Identity{Role: pki.RoleServer, Name: fmt.Sprint(i)}, time.Now(), time.Hour)
 		if err != nil {
 			b.Fatal(err)
 		}
-		pair, err := pki.KeyPair(certPEM, keyPEM, ca.Cert)
-		if err != nil {
-			b.Fatal(err)
-		}
-		creds := &pki.Credentials{}
-		creds.SetCA(ca.Cert)
-		creds.SetCertificate(pair)
 		only := pki.OnlyRole(pki.RoleServer)
 		layer, addr, err := listenRaft("127.0.0.1:0", creds.ServerConfig(tls.RequireAndVerifyClientCert, only), creds.ClientConfig(pki.ServerName, only))
 		if err != nil {

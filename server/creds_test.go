@@ -19,11 +19,11 @@ import (
 // issues to id, valid for validity from now (negative: already expired).
 func issue(t *testing.T, ca *pki.CA, id pki.Identity, validity time.Duration) *pki.Credentials {
 	t.Helper()
-	certPEM, keyPEM, err := ca.Issue(id, time.Now(), validity)
+	creds, err := ca.IssueCredentials(id, time.Now(), validity)
 	if err != nil {
 		t.Fatalf("issue a certificate for %s: %v", id, err)
 	}
-	return credsFor(t, ca, certPEM, keyPEM)
+	return creds
 }
 
 // credsFor makes credentials that trust ca and present certPEM with keyPEM.
@@ -33,10 +33,7 @@ func credsFor(t *testing.T, ca *pki.CA, certPEM, keyPEM []byte) *pki.Credentials
 	if err != nil {
 		t.Fatal(err)
 	}
-	creds := &pki.Credentials{}
-	creds.SetCA(ca.Cert)
-	creds.SetCertificate(cert)
-	return creds
+	return pki.NewCredentials(ca.Cert, cert)
 }
 
 // anonymous makes credentials that trust ca and present no certificate.

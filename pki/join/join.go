@@ -76,10 +76,7 @@ func (i *Issued) Credentials() (*pki.Credentials, error) {
 	if err != nil {
 		return nil, err
 	}
-	creds := &pki.Credentials{}
-	creds.SetCA(i.CA.Cert)
-	creds.SetCertificate(pair)
-	return creds, nil
+	return pki.NewCredentials(i.CA.Cert, pair), nil
 }
 
 // Certify sends r to the server at addr, which must present the CA tok

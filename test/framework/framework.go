@@ -179,10 +179,7 @@ func AdminCredentials(t testing.TB, path string) *pki.Credentials {
 	if err != nil {
 		t.Fatalf("%s: %v", path, err)
 	}
-	creds := &pki.Credentials{}
-	creds.SetCA(ca.Cert)
-	creds.SetCertificate(cert)
-	return creds
+	return pki.NewCredentials(ca.Cert, cert)
 }
 
 // ClusterCA reads the cluster CA, with its key, from a server's data dir

@@ -57,18 +57,7 @@ func DialSimFleet(ca *pki.CA, addrs []string) (*SimFleet, error) {
 
 // credentials issues a node certificate for name.
 func (f *SimFleet) credentials(name string) (*pki.Credentials, error) {
-	certPEM, keyPEM, err := f.ca.Issue(pki.Identity{Role: pki.RoleNode, Name: name}, time.Now(), pki.DefaultCertValidity)
-	if err != nil {
-		return nil, err
-	}
-	cert, err := pki.KeyPair(certPEM, keyPEM, f.ca.Cert)
-	if err != nil {
-		return nil, err
-	}
-	creds := &pki.Credentials{}
-	creds.SetCA(f.ca.Cert)
-	creds.SetCertificate(cert)
-	return creds, nil
+	return f.ca.IssueCredentials(pki.Identity{Role: pki.RoleNode, Name: name}, time.Now(), pki.DefaultCertValidity)
 }
 
 // dial connects (lazily, as gRPC does) to server i with creds.
