@@ -69,13 +69,17 @@ type Config struct {
 }
 
 // LAN defaults: a leader is detected dead after ~500 ms without contact, so
-// a failover completes in about a second on a LAN. Raise them (all three
-// together) for WAN links.
+// a failover completes in about a second on a LAN. Raise them together for
+// WAN links. The leader lease defaults to the heartbeat timeout, the most
+// Raft allows: a leader whose followers answer late for a moment (a busy
+// CPU while thousands of agents report at once) keeps leading rather than
+// stepping down and stalling every write for an election. It does not slow
+// failover, which the followers' heartbeat timeout decides, and reads never
+// trust it (they confirm leadership with a quorum, VerifyLeader).
 const (
-	DefaultHeartbeatTimeout   = 500 * time.Millisecond
-	DefaultElectionTimeout    = 500 * time.Millisecond
-	DefaultLeaderLeaseTimeout = 250 * time.Millisecond
-	DefaultCommitTimeout      = 20 * time.Millisecond
+	DefaultHeartbeatTimeout = 500 * time.Millisecond
+	DefaultElectionTimeout  = 500 * time.Millisecond
+	DefaultCommitTimeout    = 20 * time.Millisecond
 )
 
 // DefaultClusterCIDR is the cluster CIDR of a cluster that names none, as K3s's.
@@ -92,7 +96,7 @@ func (c *Config) setDefaults() {
 		c.ElectionTimeout = DefaultElectionTimeout
 	}
 	if c.LeaderLeaseTimeout == 0 {
-		c.LeaderLeaseTimeout = DefaultLeaderLeaseTimeout
+		c.LeaderLeaseTimeout = c.HeartbeatTimeout
 	}
 	if c.CommitTimeout == 0 {
 		c.CommitTimeout = DefaultCommitTimeout
