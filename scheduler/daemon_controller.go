@@ -270,6 +270,7 @@ func (c *DaemonSetController) sync(ctx context.Context, key string) error {
 
 func (c *DaemonSetController) syncOnce(ctx context.Context, key string) error {
 	ns, name, _ := strings.Cut(key, "/")
+	start := time.Now()
 	view := c.cluster.State().Snapshot()
 	index := view.LatestIndex()
 	obj, err := view.Get(nil, "DaemonSet", ns, name)
@@ -308,10 +309,13 @@ func (c *DaemonSetController) syncOnce(ctx context.Context, key string) error {
 		c.finish(key, plan)
 		return nil
 	}
+	planned := time.Now()
 	res, err := c.cluster.Write(ctx, b)
 	if err != nil {
 		return err
 	}
+	c.log.Debug("plan written", "daemonset", key, "raft_index", index, "ops", len(b.Ops), "result", res.GetCode().String(),
+		"plan_ms", planned.Sub(start).Milliseconds(), "write_ms", time.Since(planned).Milliseconds())
 	switch res.GetCode() {
 	case corralpb.ErrorCode_OK:
 	case corralpb.ErrorCode_STALE, corralpb.ErrorCode_CONFLICT, corralpb.ErrorCode_NOT_FOUND, corralpb.ErrorCode_ALREADY_EXISTS:

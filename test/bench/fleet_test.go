@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -9,6 +10,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -38,6 +40,8 @@ import (
 //   - servers-live-heap-MiB: their live heap after a full collection, at
 //     the end (what they retain, without the garbage RSS also holds);
 //   - agents-rss-MiB: the agents' process, for scale;
+//   - servers-cpu-s, agents-cpu-s: CPU time the servers (this process)
+//     and the agents used from the apply to all Running;
 //   - create-events: SuccessfulCreate events stored within 5 s of the end;
 //   - then a rolling update of the DaemonSet to a new image with
 //     maxUnavailable 10% (ten waves): update-ms until the DaemonSet's
@@ -47,8 +51,11 @@ import (
 //
 // Run it with -benchtime 1x: each size sets up its own cluster and fleet.
 // A CPU profile (-cpuprofile) shows the servers alone; with
-// CORRAL_FLEET_HEAP_PROFILE=DIR each size also writes the servers' heap
-// profile at the end to DIR/fleet-N.heap, and with CORRAL_FLEET_LOG_DIR=DIR
+// CORRAL_FLEET_CPU_PROFILE=DIR each size writes the servers' CPU profile
+// from the apply to the DaemonSet's ready status to DIR/fleet-N.cpu and of
+// the rolling update to DIR/fleet-N-update.cpu, with
+// CORRAL_FLEET_HEAP_PROFILE=DIR their heap profile at the end to
+// DIR/fleet-N.heap, and with CORRAL_FLEET_LOG_DIR=DIR
 // their logs to DIR/fleet-N.log. Benchmarks have no test timeout:
 // a size that takes over 8 minutes panics with every goroutine's stack.
 func BenchmarkFleet(b *testing.B) {
@@ -85,6 +92,8 @@ func benchFleet(b *testing.B, n int) {
 		obj := fleetDaemonSet(b, name, "nginx:1.25")
 		r := watchRollout(c.Server(leader).Raft().State(), name, n)
 		index0 := c.RaftLastIndex(b, leader)
+		stopProfile := cpuProfile(b, fmt.Sprintf("fleet-%d.cpu", n))
+		serversCPU0, agentsCPU0 := cpuTime(b, os.Getpid()), cpuTime(b, agents.Process.Pid)
 		start := time.Now()
 		b.StartTimer()
 		if _, err := cl.Apply(context.Background(), &corralpb.ApplyRequest{Objects: []*corralpb.Object{obj}}); err != nil {
@@ -92,10 +101,12 @@ func benchFleet(b *testing.B, n int) {
 		}
 		r.wait(b, r.running, "every pod Running", 3*time.Minute)
 		b.StopTimer()
+		serversCPU, agentsCPU := cpuTime(b, os.Getpid())-serversCPU0, cpuTime(b, agents.Process.Pid)-agentsCPU0
 		running := c.RaftLastIndex(b, leader)
 		rss := statusKiB(b, os.Getpid(), "VmRSS:")
 		agentsRSS := statusKiB(b, agents.Process.Pid, "VmRSS:")
 		r.wait(b, r.dsReady, "the DaemonSet's status to count every pod ready", 3*time.Minute)
+		stopProfile()
 		settled := c.RaftLastIndex(b, leader)
 		r.stop()
 		if l := framework.Leader(b, c); l != leader {
@@ -110,10 +121,14 @@ func benchFleet(b *testing.B, n int) {
 		b.ReportMetric(float64(rss)/1024, "servers-rss-MiB")
 		b.ReportMetric(float64(idle)/1024, "servers-rss-idle-MiB")
 		b.ReportMetric(float64(agentsRSS)/1024, "agents-rss-MiB")
+		b.ReportMetric(serversCPU.Seconds(), "servers-cpu-s")
+		b.ReportMetric(agentsCPU.Seconds(), "agents-cpu-s")
 		b.ReportMetric(float64(createEvents(b, cl, name, n, 5*time.Second)), "create-events")
 		b.ReportMetric(float64(liveHeap())/(1<<20), "servers-live-heap-MiB")
 		writeHeapProfile(b, n)
+		stopProfile = cpuProfile(b, fmt.Sprintf("fleet-%d-update.cpu", n))
 		benchRollingUpdate(b, c.Server(leader).Raft().State(), cl, name, n)
+		stopProfile()
 	}
 }
 
@@ -143,6 +158,50 @@ func watchdog(b *testing.B, d time.Duration) {
 		panic(fmt.Sprintf("%s still running after %v", b.Name(), d))
 	})
 	b.Cleanup(func() { t.Stop() }) // registered first, so it runs last
+}
+
+// cpuProfile profiles this process (the servers) into
+// $CORRAL_FLEET_CPU_PROFILE/name when that is set; call the function it
+// returns to stop.
+func cpuProfile(b *testing.B, name string) func() {
+	dir := os.Getenv("CORRAL_FLEET_CPU_PROFILE")
+	if dir == "" {
+		return func() {}
+	}
+	f, err := os.Create(filepath.Join(dir, name))
+	if err != nil {
+		b.Fatalf("cpu profile: %v", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		b.Fatalf("cpu profile: %v (use it instead of -cpuprofile)", err)
+	}
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			pprof.StopCPUProfile()
+			_ = f.Close()
+		})
+	}
+	b.Cleanup(stop) // if the benchmark fails first
+	return stop
+}
+
+// cpuTime is a process's user and system CPU time so far.
+func cpuTime(b *testing.B, pid int) time.Duration {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	// The fields after the command's closing parenthesis; utime and
+	// stime are the 14th and 15th of the line (proc(5)).
+	f := strings.Fields(string(data[bytes.LastIndexByte(data, ')')+1:]))
+	utime, err1 := strconv.ParseUint(f[11], 10, 64)
+	stime, err2 := strconv.ParseUint(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		b.Fatalf("/proc/%d/stat: %q", pid, data)
+	}
+	// USER_HZ is 100 on every Linux this runs on.
+	return time.Duration(utime+stime) * 10 * time.Millisecond
 }
 
 // writeHeapProfile writes the heap profile to $CORRAL_FLEET_HEAP_PROFILE/
