@@ -8,6 +8,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/corral-dev/corral/api"
 	corralpb "github.com/corral-dev/corral/proto"
 )
 
@@ -18,14 +19,21 @@ const ClusterScopedNamespace = "default"
 // Key is the correlation key of an event: two events with the same key are
 // the same event seen again. It covers the involved object (kind,
 // namespace, name, uid and field path), the type, the reason, the message
-// (as stored, cut to MaxMessageLength) and the source (component, host).
+// (CorrelationMessage) and the source (component, host).
 func Key(e *corralpb.Event) string {
 	ref, src := e.GetInvolvedObject(), e.GetSource()
 	return strings.Join([]string{
 		src.GetComponent(), src.GetHost(),
 		ref.GetKind(), ref.GetNamespace(), ref.GetName(), ref.GetUid(), ref.GetFieldPath(),
-		e.GetType(), e.GetReason(), truncate(e.GetMessage()),
+		e.GetType(), e.GetReason(), CorrelationMessage(e.GetMessage()),
 	}, "\x00")
+}
+
+// CorrelationMessage is the part of msg that correlation compares: msg as
+// stored (StoredMessage), or only the prefix of a combined event
+// (api.EventCorrelationMessage).
+func CorrelationMessage(msg string) string {
+	return api.EventCorrelationMessage(truncate(msg))
 }
 
 // Namespace returns the namespace an event about ref is stored in: ref's
@@ -47,8 +55,8 @@ func Name(object string, now time.Time) string {
 // Aggregate correlates incoming with the stored events about the same
 // object and returns the event to store. When one of existing has
 // incoming's Key, put is a copy of it with count raised by incoming's count
-// (1 when unset) and lastTimestamp now; with several, the most recently
-// seen one. Otherwise put is a new event (isNew): named by Name, in the
+// (1 when unset), lastTimestamp now and incoming's message (a combined
+// event shows its latest); with several, the most recently seen one. Otherwise put is a new event (isNew): named by Name, in the
 // involved object's Namespace, first and last seen now, with the count of
 // incoming, and reportingComponent and reportingInstance from its source.
 // A new event's metadata holds only its name and namespace: the server
@@ -70,6 +78,7 @@ func Aggregate(existing []*corralpb.Event, incoming *corralpb.Event, now time.Ti
 		put = proto.Clone(match).(*corralpb.Event)
 		put.Count = max(put.Count, 1) + n
 		put.LastTimestamp = ts
+		put.Message = truncate(incoming.GetMessage())
 		return put, false
 	}
 	ref := cloneRef(incoming.GetInvolvedObject())

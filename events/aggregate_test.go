@@ -8,6 +8,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/corral-dev/corral/api"
 	corralpb "github.com/corral-dev/corral/proto"
 )
 
@@ -87,6 +88,11 @@ func TestAggregate(t *testing.T) {
 		{"resourceVersion of the object does not matter", []*corralpb.Event{seen("a", 1, t0, nil)},
 			incoming(func(e *corralpb.Event) { e.InvolvedObject.ResourceVersion = "99" }), false, "a", 2},
 		{"stored count zero counts as one", []*corralpb.Event{seen("a", 0, t0, nil)}, incoming(nil), false, "a", 2},
+		{"combined events are one whatever their latest message",
+			[]*corralpb.Event{seen("a", 1, t0, nil), seen("c", 4, t0, func(e *corralpb.Event) { e.Message = api.CombinedEventPrefix + "Created pod: x" })},
+			incoming(func(e *corralpb.Event) { e.Message = api.CombinedEventPrefix + "Created pod: y" }), false, "c", 5},
+		{"a combined event is not its plain message", []*corralpb.Event{seen("a", 1, t0, nil)},
+			incoming(func(e *corralpb.Event) { e.Message = api.CombinedEventPrefix + e.Message }), true, newName, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -102,6 +108,9 @@ func TestAggregate(t *testing.T) {
 			}
 			if !put.GetLastTimestamp().AsTime().Equal(now) {
 				t.Errorf("lastTimestamp = %v, want %v", put.GetLastTimestamp().AsTime(), now)
+			}
+			if put.GetMessage() != tt.in.GetMessage() {
+				t.Errorf("message = %q, want the incoming %q", put.GetMessage(), tt.in.GetMessage())
 			}
 			if !isNew && !put.GetFirstTimestamp().AsTime().Equal(t0) {
 				t.Errorf("firstTimestamp of an existing event changed to %v", put.GetFirstTimestamp().AsTime())

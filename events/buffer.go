@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/corral-dev/corral/api"
 	corralpb "github.com/corral-dev/corral/proto"
 )
 
@@ -46,8 +48,9 @@ var ErrRejected = errors.New("events rejected by the sink")
 type SendFunc func(ctx context.Context, events []*corralpb.Event) error
 
 // Buffer is the Recorder agents and controllers use. It stamps each event
-// with its source and the time, merges identical events (see Key) while
-// they wait, and sends them in batches from Run: at most FlushInterval
+// with its source and the time, combines similar events as Kubernetes'
+// recorder does (see similarEvents), merges identical events (see Key)
+// while they wait, and sends them in batches from Run: at most FlushInterval
 // after the oldest arrived, or at once when MaxBatch are waiting. A failed
 // send is retried with backoff (FlushInterval doubling to 30 s); while the
 // sink is down the Buffer holds at most MaxPending events, dropping the
@@ -62,6 +65,7 @@ type Buffer struct {
 	kick  chan struct{}
 
 	mu      sync.Mutex
+	similar similarEvents
 	pending []*entry // oldest first
 	byKey   map[string]*entry
 	dropped int
@@ -96,7 +100,7 @@ func NewBuffer(send SendFunc, source *corralpb.EventSource, clock func() time.Ti
 	}
 	return &Buffer{
 		send: send, source: src, clock: clock, log: log, after: time.After,
-		kick: make(chan struct{}, 1), byKey: map[string]*entry{},
+		kick: make(chan struct{}, 1), byKey: map[string]*entry{}, similar: similarEvents{},
 	}
 }
 
@@ -128,11 +132,13 @@ func (b *Buffer) Record(ref *corralpb.ObjectReference, eventType, reason, messag
 		LastTimestamp:  timestamppb.New(now),
 		Count:          1,
 	}
-	key := Key(ev)
 	b.mu.Lock()
+	ev.Message = b.similar.message(ev, now)
+	key := Key(ev)
 	if e, ok := b.byKey[key]; ok {
 		e.ev.Count++
 		e.ev.LastTimestamp = ev.LastTimestamp
+		e.ev.Message = ev.Message // a combined event's latest
 		b.mu.Unlock()
 		return
 	}
@@ -276,6 +282,7 @@ func (b *Buffer) requeue(batch []*entry) {
 		if cur, ok := b.byKey[e.key]; ok {
 			e.ev.Count += cur.ev.Count
 			e.ev.LastTimestamp = cur.ev.LastTimestamp
+			e.ev.Message = cur.ev.Message
 			cur.merged = true
 		}
 		b.byKey[e.key] = e
@@ -324,4 +331,83 @@ func rejected(err error) bool {
 		return true
 	}
 	return false
+}
+
+// Kubernetes' event aggregation (client-go's EventAggregator defaults).
+const (
+	// similarMaxMessages is the number of different messages of similar
+	// events after which they are combined.
+	similarMaxMessages = 10
+	// similarInterval is how long similar events are remembered after the
+	// last one.
+	similarInterval = 10 * time.Minute
+	// similarMaxObjects bounds the groups of similar events remembered.
+	similarMaxObjects = 4096
+)
+
+// similarEvents combines similar events: events about the same object
+// from the same source with the same type and reason but different
+// messages ("Created pod: web-x2f9k", "Created pod: web-8fk2d", ...). The
+// first nine messages of a group travel as they are; from the tenth
+// different one within ten minutes, each event of the group becomes one
+// event, "(combined from similar events): " and its message, which the
+// server stores once and counts, showing the latest message. A DaemonSet
+// creating pods on 5,000 nodes records ten events, not 5,000, as in
+// Kubernetes.
+type similarEvents map[string]*similarGroup
+
+type similarGroup struct {
+	messages map[string]bool
+	last     time.Time
+}
+
+// message returns the message to send for ev, recorded at now.
+func (s similarEvents) message(ev *corralpb.Event, now time.Time) string {
+	key := groupKey(ev)
+	g := s[key]
+	if g == nil || now.Sub(g.last) > similarInterval {
+		if g == nil && len(s) >= similarMaxObjects {
+			s.forget(now)
+		}
+		g = &similarGroup{messages: map[string]bool{}}
+		s[key] = g
+	}
+	g.last = now
+	g.messages[ev.GetMessage()] = true
+	if len(g.messages) < similarMaxMessages {
+		return ev.GetMessage()
+	}
+	// As Kubernetes: drop one message so that the set stays bounded; a
+	// message still in it travels on its own again.
+	for m := range g.messages {
+		delete(g.messages, m)
+		break
+	}
+	return truncate(api.CombinedEventPrefix + ev.GetMessage())
+}
+
+// groupKey is what similar events share: the object, the source, the
+// type and the reason.
+func groupKey(ev *corralpb.Event) string {
+	ref, src := ev.GetInvolvedObject(), ev.GetSource()
+	return strings.Join([]string{src.GetComponent(), src.GetHost(), ref.GetKind(), ref.GetNamespace(), ref.GetName(),
+		ref.GetUid(), ref.GetApiVersion(), ev.GetType(), ev.GetReason()}, "\x00")
+}
+
+// forget makes room: groups quiet for similarInterval go, and if none is,
+// the quietest.
+func (s similarEvents) forget(now time.Time) {
+	var oldest string
+	for k, g := range s {
+		if now.Sub(g.last) > similarInterval {
+			delete(s, k)
+			continue
+		}
+		if oldest == "" || g.last.Before(s[oldest].last) {
+			oldest = k
+		}
+	}
+	if len(s) >= similarMaxObjects {
+		delete(s, oldest)
+	}
 }

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/corral-dev/corral/api"
 	corralpb "github.com/corral-dev/corral/proto"
 )
 
@@ -222,6 +223,78 @@ func TestBufferMergesIdenticalEvents(t *testing.T) {
 	}
 	if evs[1].GetCount() != 1 || evs[2].GetCount() != 1 {
 		t.Fatalf("counts: %d %d", evs[1].GetCount(), evs[2].GetCount())
+	}
+}
+
+// TestBufferCombinesSimilarEvents: as Kubernetes' event aggregator, nine
+// different messages about one object with one reason travel as they are;
+// from the tenth on they are one combined event with the latest message,
+// and ten quiet minutes start the group over.
+func TestBufferCombinesSimilarEvents(t *testing.T) {
+	h := newHarness(t)
+	ds := &corralpb.Object{Kind: &corralpb.Object_DaemonSet{DaemonSet: &corralpb.DaemonSet{
+		Metadata: &corralpb.ObjectMeta{Namespace: "default", Name: "web", Uid: "uid-web"}}}}
+	for i := 0; i < 12; i++ {
+		h.b.Event(ds, TypeNormal, "SuccessfulCreate", fmt.Sprintf("Created pod: web-%d", i))
+	}
+	h.b.Event(ds, TypeNormal, "SuccessfulDelete", "Deleted pod: web-0") // another reason: its own group
+	h.b.Event(pod("a"), TypeNormal, "Started", "Started container c")
+	h.run(t)
+	h.wantAsked(t, FlushInterval)
+	h.clock.Advance(FlushInterval)
+	evs := h.fireUntilSent(t)
+	var got []string
+	for _, e := range evs {
+		got = append(got, fmt.Sprintf("%s/%s %d %s", e.GetInvolvedObject().GetName(), e.GetReason(), e.GetCount(), e.GetMessage()))
+	}
+	want := []string{}
+	for i := 0; i < 9; i++ {
+		want = append(want, fmt.Sprintf("web/SuccessfulCreate 1 Created pod: web-%d", i))
+	}
+	want = append(want, "web/SuccessfulCreate 3 (combined from similar events): Created pod: web-11",
+		"web/SuccessfulDelete 1 Deleted pod: web-0", "a/Started 1 Started container c")
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("sent\n%q\nwant\n%q", got, want)
+	}
+
+	// Still combined a minute later; ten quiet minutes later, on its own.
+	h.clock.Advance(time.Minute)
+	h.b.Event(ds, TypeNormal, "SuccessfulCreate", "Created pod: web-12")
+	h.wantAsked(t, FlushInterval)
+	h.clock.Advance(FlushInterval)
+	if evs := h.fireUntilSent(t); len(evs) != 1 || evs[0].GetMessage() != api.CombinedEventPrefix+"Created pod: web-12" {
+		t.Fatalf("a minute later: %v", evs)
+	}
+	h.clock.Advance(similarInterval + time.Second)
+	h.b.Event(ds, TypeNormal, "SuccessfulCreate", "Created pod: web-13")
+	h.wantAsked(t, FlushInterval)
+	h.clock.Advance(FlushInterval)
+	if evs := h.fireUntilSent(t); len(evs) != 1 || evs[0].GetMessage() != "Created pod: web-13" {
+		t.Fatalf("after ten quiet minutes: %v", evs)
+	}
+}
+
+// TestSimilarEventsBounded: the groups remembered stay bounded, the
+// quietest forgotten first.
+func TestSimilarEventsBounded(t *testing.T) {
+	s := similarEvents{}
+	ev := func(obj int) *corralpb.Event {
+		return &corralpb.Event{InvolvedObject: &corralpb.ObjectReference{Kind: "Pod", Namespace: "default", Name: fmt.Sprint("p", obj)},
+			Reason: "Started", Type: TypeNormal, Message: "Started container c"}
+	}
+	for i := 0; i < similarMaxObjects+10; i++ {
+		s.message(ev(i), t0.Add(time.Duration(i)*time.Millisecond))
+	}
+	if len(s) != similarMaxObjects {
+		t.Fatalf("%d groups remembered, want %d", len(s), similarMaxObjects)
+	}
+	for i := 0; i < 10; i++ {
+		if s[groupKey(ev(i))] != nil {
+			t.Fatalf("group of p%d, among the quietest, still remembered", i)
+		}
+	}
+	if s[groupKey(ev(similarMaxObjects+9))] == nil {
+		t.Fatal("the latest group forgotten")
 	}
 }
 

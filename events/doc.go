@@ -9,9 +9,13 @@
 // type (Normal or Warning), a reason and a message. The Buffer, the
 // Recorder components use, batches events on the client side and sends
 // them to a sink: an agent's sink is the node API's RecordEvents, the
-// controller's a function of its own server. Within a batch, identical
-// events (same involved object, type, reason, message and source) travel
-// once, with a count.
+// controller's a function of its own server. As Kubernetes' recorder, it
+// combines similar events: past nine different messages about one object
+// with one source, type and reason within ten minutes, the rest travel as
+// one event "(combined from similar events): <latest message>" (a
+// DaemonSet creating 5,000 pods records ten events). Within a batch,
+// identical events (same involved object, type, reason, message and
+// source) travel once, with a count.
 //
 // The server correlates each incoming event with the events it stores, as
 // Kubernetes' client-side correlator does at the level kubectl users see

@@ -203,7 +203,7 @@ func recordEvent(ctx context.Context, rs *raftstore.Server, st *state.Store, ev 
 				return toStatus(fmt.Errorf("record event: read state: %w", err))
 			}
 		}
-		stored, err := st.EventsLike(nil, ns, ref.GetName(), ev.GetReason(), events.StoredMessage(ev.GetMessage()))
+		stored, err := st.EventsLike(nil, ns, ref.GetName(), ev.GetReason(), events.CorrelationMessage(ev.GetMessage()))
 		if err != nil {
 			return toStatus(err)
 		}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/hashicorp/go-memdb"
 
+	"github.com/corral-dev/corral/api"
 	corralpb "github.com/corral-dev/corral/proto"
 )
 
@@ -95,5 +96,11 @@ func TestEventsLike(t *testing.T) {
 	}
 	if got, _ := s.EventsLike(nil, "default", "ds", "SuccessfulCreate", "Created pod: ds-c"); len(got) != 0 {
 		t.Fatalf("EventsLike for an unseen message = %v", names(got))
+	}
+	// A combined event is found by any combined message: its latest
+	// message changes at every occurrence.
+	applyOK(t, s, 3, createOp(msg(eventObj("default", "ds.7", "DaemonSet", "ds"), "SuccessfulCreate", api.CombinedEventPrefix+"Created pod: ds-x")))
+	if got, _ := s.EventsLike(nil, "default", "ds", "SuccessfulCreate", api.CombinedEventPrefix+"Created pod: ds-y"); !slices.Equal(names(got), []string{"default/ds.7"}) {
+		t.Fatalf("EventsLike for a combined message = %v", names(got))
 	}
 }

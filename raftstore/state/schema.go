@@ -5,6 +5,7 @@ import (
 
 	"github.com/hashicorp/go-memdb"
 
+	"github.com/corral-dev/corral/api"
 	corralpb "github.com/corral-dev/corral/proto"
 )
 
@@ -252,7 +253,8 @@ func (podCIDRIndexer) FromArgs(args ...any) ([]byte, error) {
 }
 
 // correlateIndexer indexes events by namespace, involvedObject.name,
-// reason and message: the candidates an event recorder correlates a new
+// reason and message (api.EventCorrelationMessage: a combined event by its
+// prefix alone): the candidates an event recorder correlates a new
 // occurrence with, without reading every event about the object.
 type correlateIndexer struct{}
 
@@ -261,7 +263,7 @@ func (correlateIndexer) FromObject(raw any) (bool, []byte, error) {
 	if e == nil {
 		return false, nil, nil
 	}
-	return true, terminated(e.GetMetadata().GetNamespace(), e.GetInvolvedObject().GetName(), e.GetReason(), e.GetMessage()), nil
+	return true, terminated(e.GetMetadata().GetNamespace(), e.GetInvolvedObject().GetName(), e.GetReason(), api.EventCorrelationMessage(e.GetMessage())), nil
 }
 
 func (correlateIndexer) FromArgs(args ...any) ([]byte, error) {
@@ -276,6 +278,7 @@ func (correlateIndexer) FromArgs(args ...any) ([]byte, error) {
 		}
 		parts[i] = s
 	}
+	parts[3] = api.EventCorrelationMessage(parts[3])
 	return terminated(parts...), nil
 }
 
