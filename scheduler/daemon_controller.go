@@ -40,6 +40,11 @@ type DaemonSetController struct {
 	later   map[string]*time.Timer
 	// waiting are the DaemonSets with pods waiting for room on their node.
 	waiting map[string]bool
+	// seen is each DaemonSet as last routed, without its status (but for
+	// collisionCount) and resourceVersion: a change to nothing else, such
+	// as the status the controller itself just wrote, cannot change a plan
+	// and queues no sync.
+	seen map[string]*corralpb.DaemonSet
 }
 
 // NewDaemonSetController returns the controller; Run drives it.
@@ -49,7 +54,7 @@ func NewDaemonSetController(c Cluster, rec events.Recorder, log *slog.Logger) *D
 	}
 	return &DaemonSetController{cluster: c, events: rec, log: log, resync: 30 * time.Second,
 		queue: map[string]bool{}, kick: make(chan struct{}, 1), backOff: map[string]map[string]BackOff{}, later: map[string]*time.Timer{},
-		waiting: map[string]bool{}}
+		waiting: map[string]bool{}, seen: map[string]*corralpb.DaemonSet{}}
 }
 
 // Run follows leadership until ctx ends: while this server leads, it syncs
@@ -98,6 +103,7 @@ func (c *DaemonSetController) lead(ctx context.Context) {
 		t.Stop()
 	}
 	c.later = map[string]*time.Timer{}
+	c.seen = map[string]*corralpb.DaemonSet{}
 	c.mu.Unlock()
 	c.log.Info("daemonset controller stopped")
 }
@@ -188,7 +194,9 @@ func (c *DaemonSetController) follow(ctx context.Context, st *state.Store, sub *
 func (c *DaemonSetController) route(st *state.Store, ev state.Event) {
 	switch o := ev.Object.Kind.(type) {
 	case *corralpb.Object_DaemonSet:
-		c.enqueue(dsKey(o.DaemonSet))
+		if c.planChanged(ev.Type, o.DaemonSet) {
+			c.enqueue(dsKey(o.DaemonSet))
+		}
 	case *corralpb.Object_Node, *corralpb.Object_PriorityClass:
 		c.enqueueAll(st)
 	case *corralpb.Object_Pod:
@@ -208,6 +216,30 @@ func (c *DaemonSetController) route(st *state.Store, ev state.Event) {
 			c.enqueue(dsKey(d.GetDaemonSet()))
 		}
 	}
+}
+
+// planChanged records a DaemonSet's change and reports whether it may
+// change the DaemonSet's plan: anything but its status (collisionCount
+// aside, which renames revisions) and resourceVersion.
+func (c *DaemonSetController) planChanged(evType string, ds *corralpb.DaemonSet) bool {
+	key := dsKey(ds)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if evType == state.EventDeleted {
+		delete(c.seen, key)
+		return true
+	}
+	bare := proto.Clone(ds).(*corralpb.DaemonSet)
+	bare.Status = nil
+	if st := ds.GetStatus(); st != nil && st.CollisionCount != nil {
+		bare.Status = &corralpb.DaemonSetStatus{CollisionCount: st.CollisionCount}
+	}
+	bare.Metadata.ResourceVersion = ""
+	if prev, ok := c.seen[key]; ok && proto.Equal(prev, bare) {
+		return false
+	}
+	c.seen[key] = bare
+	return true
 }
 
 // enqueueWaiting queues the DaemonSets whose pods wait for room: a pod

@@ -10,10 +10,12 @@ import (
 	"time"
 
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/corral-dev/corral/api"
 	"github.com/corral-dev/corral/events"
 	corralpb "github.com/corral-dev/corral/proto"
+	"github.com/corral-dev/corral/raftstore/state"
 )
 
 // recorder keeps the events recorded, as "Kind/name Type Reason: message".
@@ -156,4 +158,36 @@ func TestDaemonSetControllerFitAndPreemption(t *testing.T) {
 	if got := rec.take(); !slices.Equal(got, want) {
 		t.Fatalf("events\n%q\nwant\n%q", got, want)
 	}
+}
+
+// TestRouteSkipsStatusOnlyChanges: a DaemonSet change queues a sync unless
+// only its status (collisionCount aside) or resourceVersion moved, as when
+// the controller wrote the status it had just planned.
+func TestRouteSkipsStatusOnlyChanges(t *testing.T) {
+	c := NewDaemonSetController(nil, nil, nil)
+	ds := dsFor(nil)
+	ds.Metadata.ResourceVersion = "10"
+	step := func(name string, typ string, ds *corralpb.DaemonSet, want bool) {
+		t.Helper()
+		if got := c.planChanged(typ, proto.Clone(ds).(*corralpb.DaemonSet)); got != want {
+			t.Errorf("%s: queued %v, want %v", name, got, want)
+		}
+	}
+	step("first sight", state.EventAdded, ds, true)
+	step("same again", state.EventModified, ds, false)
+	ds.Status = &corralpb.DaemonSetStatus{NumberReady: 3, DesiredNumberScheduled: 3}
+	ds.Metadata.ResourceVersion = "11"
+	step("status written", state.EventModified, ds, false)
+	n := int32(1)
+	ds.Status.CollisionCount = &n
+	step("collisionCount raised", state.EventModified, ds, true)
+	ds.Spec.Template.Spec.Containers[0].Image = "nginx:1.26"
+	ds.Metadata.Generation++
+	step("template changed", state.EventModified, ds, true)
+	ds.Metadata.Annotations = map[string]string{"kubernetes.io/change-cause": "upgrade"}
+	step("annotation set", state.EventModified, ds, true)
+	ds.Metadata.DeletionTimestamp = timestamppb.New(planNow)
+	step("deletion begun", state.EventModified, ds, true)
+	step("deleted", state.EventDeleted, ds, true)
+	step("recreated with the same content", state.EventAdded, ds, true)
 }

@@ -1,11 +1,19 @@
 package scheduler
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/corral-dev/corral/api"
+	"github.com/corral-dev/corral/events"
 	corralpb "github.com/corral-dev/corral/proto"
+	"github.com/corral-dev/corral/raftstore/state"
 )
 
 // BenchmarkPlanDaemonSet plans one step of a rolling update (10 %
@@ -29,5 +37,60 @@ func BenchmarkPlanDaemonSet(b *testing.B) {
 		if len(plan.Delete) != n/10 {
 			b.Fatalf("deleted %d pods, want %d", len(plan.Delete), n/10)
 		}
+	}
+}
+
+// BenchmarkDaemonSetSync is one whole sync of a settled DaemonSet over
+// 5,000 nodes in a real state store, each node running a ready pod of the
+// current template: the snapshot, the plan's inputs, the plan, the
+// history, and no write. The controller does this for every change of
+// its pods' status.
+func BenchmarkDaemonSetSync(b *testing.B) {
+	const n = 5000
+	c := &storeCluster{st: state.New()}
+	c.apply(b, put(&corralpb.Namespace{Metadata: &corralpb.ObjectMeta{Name: "default", Uid: "ns-default"}}))
+	ds := dsFor(nil)
+	ds.Kind, ds.ApiVersion = "DaemonSet", "apps/v1"
+	c.apply(b, put(ds))
+	var ops []*corralpb.Op
+	for i := 0; i < n; i++ {
+		name := fmt.Sprintf("node-%05d", i)
+		node := nodeWith(name, map[string]string{"kubernetes.io/hostname": name})
+		node.Kind, node.ApiVersion, node.Metadata.Uid = "Node", "v1", "uid-"+name
+		ops = append(ops, put(node))
+	}
+	c.apply(b, ops...)
+	ctl := NewDaemonSetController(c, events.Discard, slog.New(slog.DiscardHandler))
+	key := dsKey(ds)
+	ctx := context.Background()
+	if err := ctl.sync(ctx, key); err != nil {
+		b.Fatal(err)
+	}
+	// Every pod Running and Ready, then the status that counts them.
+	pods, err := c.st.List(nil, "Pod", "default")
+	if err != nil || len(pods) != n {
+		b.Fatalf("%d pods (%v), want %d", len(pods), err, n)
+	}
+	ops = ops[:0]
+	for _, o := range pods {
+		p := proto.Clone(o.GetPod()).(*corralpb.Pod)
+		p.Status = &corralpb.PodStatus{Phase: "Running", Conditions: []*corralpb.PodCondition{{Type: "Ready", Status: "True",
+			LastTransitionTime: timestamppb.New(time.Now().Add(-time.Minute))}}}
+		ops = append(ops, &corralpb.Op{Type: corralpb.Op_STATUS, Uid: p.GetMetadata().GetUid(), Object: api.Wrap(p)})
+	}
+	c.apply(b, ops...)
+	if err := ctl.sync(ctx, key); err != nil {
+		b.Fatal(err)
+	}
+	writes := c.writes
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := ctl.syncOnce(ctx, key); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	if c.writes != writes {
+		b.Fatalf("a settled DaemonSet's sync wrote %d batches", c.writes-writes)
 	}
 }
