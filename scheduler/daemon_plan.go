@@ -152,6 +152,9 @@ func PlanDaemonSet(in DaemonPlanInput) *DaemonPlan {
 		for _, p := range del {
 			plan.deletePod(p)
 		}
+		if !allowsSurge(ds) {
+			create = append(create, replacements(plan.rollout, del)...)
+		}
 		for _, n := range create {
 			plan.place(pl, byName[n], hash)
 		}
@@ -167,6 +170,30 @@ func PlanDaemonSet(in DaemonPlanInput) *DaemonPlan {
 	st.NumberUnavailable = st.DesiredNumberScheduled - st.NumberAvailable
 	plan.Status = st
 	return plan
+}
+
+// replacements are the nodes where a rolling update without surge deletes
+// the old pod and the node should run the DaemonSet: their new pods are
+// created in the same plan as the deletions. Kubernetes creates them in a
+// later sync, once the deleted pods are gone, because its deletion is
+// graceful; corral removes a pod at once, and the node's agent starts the
+// new pod only after the old one has terminated, so the node still never
+// runs both, and a wave of the rollout is one Raft entry rather than two.
+func replacements(nodes []rolloutNode, del []*corralpb.Pod) []string {
+	if len(del) == 0 {
+		return nil
+	}
+	deleted := make(map[*corralpb.Pod]bool, len(del))
+	for _, p := range del {
+		deleted[p] = true
+	}
+	var out []string
+	for _, n := range nodes {
+		if n.shouldRun && n.newPod == nil && n.oldPod != nil && deleted[n.oldPod] {
+			out = append(out, n.node)
+		}
+	}
+	return out
 }
 
 // currentStatus is a copy of the DaemonSet's status as it stands.

@@ -31,7 +31,10 @@ func TestPlanRollsOutNewTemplate(t *testing.T) {
 	}
 	v2 := changedTemplate(v1, "nginx:1.26")
 	plan := PlanDaemonSet(DaemonPlanInput{DaemonSet: v2, Nodes: nodes, Pods: pods, Now: planNow})
-	if len(plan.Delete) != 1 || len(plan.Create) != 0 || plan.Status.GetUpdatedNumberScheduled() != 0 {
+	// One old pod goes, and its replacement is created in the same plan on
+	// the same node (the agent starts it once the old one has terminated).
+	if len(plan.Delete) != 1 || len(plan.Create) != 1 || plan.Status.GetUpdatedNumberScheduled() != 0 ||
+		targetNode(plan.Create[0]) != targetNode(plan.Delete[0]) || plan.Create[0].GetMetadata().GetLabels()[LabelRevisionHash] != TemplateHash(v2) {
 		t.Fatalf("rolling update, maxUnavailable 1: delete %v create %v status %v", names(plan.Delete), names(plan.Create), plan.Status)
 	}
 	// OnDelete: nothing is replaced.
