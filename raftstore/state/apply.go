@@ -64,8 +64,11 @@ func (s *Store) apply(index uint64, e *corralpb.LogEntry, owned bool) *corralpb.
 			}
 		}
 	}
-	if err := setIndex(txn, indexKeyLatest, index); err != nil {
+	if err := w.setKindIndexes(); err != nil {
 		panic(fmt.Sprintf("state: apply at %d: %v", index, err)) // the index table's indexer cannot fail
+	}
+	if err := setIndex(txn, indexKeyLatest, index); err != nil {
+		panic(fmt.Sprintf("state: apply at %d: %v", index, err))
 	}
 	txn.Commit()
 	s.hub.publish(events)
@@ -93,9 +96,8 @@ func (w *writer) applyCluster(e *corralpb.LogEntry) {
 	if err == nil && e.GetClusterConfig() != nil {
 		err = setIndex(w.txn, indexKeyMeta, w.index)
 	}
-	if err == nil {
-		err = w.setKindIndexes()
-	}
+	w.entryTouched |= w.touched
+	w.entryStatusTouched |= w.statusTouched
 	if err != nil {
 		panic(fmt.Sprintf("state: apply at %d: %v", w.index, err))
 	}
@@ -104,7 +106,7 @@ func (w *writer) applyCluster(e *corralpb.LogEntry) {
 // applyBatch applies one batch: all its ops, or, when one fails, none.
 func (w *writer) applyBatch(b *corralpb.Batch) *corralpb.BatchResult {
 	w.reset()
-	if err := checkGuard(w.txn, b); err != nil {
+	if err := w.checkGuard(b); err != nil {
 		return failed(w.index, err)
 	}
 	objects := make([]*corralpb.Object, 0, len(b.GetOps()))
@@ -116,10 +118,8 @@ func (w *writer) applyBatch(b *corralpb.Batch) *corralpb.BatchResult {
 		}
 		objects = append(objects, obj)
 	}
-	if err := w.setKindIndexes(); err != nil {
-		w.rollback()
-		return failed(w.index, err)
-	}
+	w.entryTouched |= w.touched
+	w.entryStatusTouched |= w.statusTouched
 	return &corralpb.BatchResult{Code: corralpb.ErrorCode_OK, Objects: objects, Index: w.index}
 }
 
@@ -138,8 +138,9 @@ func failed(index uint64, err error) *corralpb.BatchResult {
 const StatusGuard = "/status"
 
 // checkGuard refuses a batch planned from a snapshot older than a change to
-// one of its guard kinds.
-func checkGuard(txn *memdb.Txn, b *corralpb.Batch) error {
+// one of its guard kinds: a change stored in the index table, or one an
+// earlier batch of this entry made (which no snapshot can include).
+func (w *writer) checkGuard(b *corralpb.Batch) error {
 	if b.GetGuardIndex() == 0 {
 		return nil
 	}
@@ -149,11 +150,11 @@ func checkGuard(txn *memdb.Txn, b *corralpb.Batch) error {
 		if !ok {
 			return invalidf("guard: unknown kind %q", name)
 		}
-		key, what := k.name, k.resource
+		key, what, inEntry := k.name, k.resource, w.entryTouched.has(k)
 		if status {
-			key, what = k.name+StatusGuard, k.resource+"' status"
+			key, what, inEntry = k.name+StatusGuard, k.resource+"' status", w.entryStatusTouched.has(k)
 		}
-		if indexValue(txn, key) > b.GetGuardIndex() {
+		if inEntry || indexValue(w.txn, key) > b.GetGuardIndex() {
 			return &opError{
 				code: corralpb.ErrorCode_STALE,
 				msg:  fmt.Sprintf("stale plan: %s changed after index %d", what, b.GetGuardIndex()),
@@ -173,9 +174,13 @@ type writer struct {
 	touched kindSet // kinds created, changed (but for status) or deleted
 	// statusTouched are the kinds whose objects' status changed.
 	statusTouched kindSet
-	events        []Event
-	undo          []undoStep
-	owned         bool // the entry's objects may be stored without a copy
+	// entryTouched and entryStatusTouched gather touched and statusTouched
+	// over the entry's applied batches: the index table records them once,
+	// at the end of the entry, and guards of later batches see them.
+	entryTouched, entryStatusTouched kindSet
+	events                           []Event
+	undo                             []undoStep
+	owned                            bool // the entry's objects may be stored without a copy
 }
 
 // undoStep reverses one change to a table: prior is the row before it (nil
@@ -233,7 +238,7 @@ func (w *writer) rollback() {
 }
 
 // setKindIndexes records the entry's index as the last change of every kind
-// the current batch changed.
+// the entry changed.
 func (w *writer) setKindIndexes() error {
 	var err error
 	set := func(key string) {
@@ -247,8 +252,8 @@ func (w *writer) setKindIndexes() error {
 		}
 		err = w.insertRow(tableIndex, prior, &indexEntry{Key: key, Value: w.index})
 	}
-	w.touched.each(func(k *kindInfo) { set(k.name) })
-	w.statusTouched.each(func(k *kindInfo) { set(k.name + StatusGuard) })
+	w.entryTouched.each(func(k *kindInfo) { set(k.name) })
+	w.entryStatusTouched.each(func(k *kindInfo) { set(k.name + StatusGuard) })
 	return err
 }
 

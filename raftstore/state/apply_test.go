@@ -346,6 +346,26 @@ func TestGuard(t *testing.T) {
 		if mustGet(t, c, "Pod", "default", "p") != nil {
 			t.Fatalf("stale batch was applied")
 		}
+		if got := c.KindIndex("DaemonSet"); got != 6 {
+			t.Fatalf("DaemonSet kind index %d after the entry, want 6", got)
+		}
+	})
+	t.Run("earlier batch of the same entry that failed", func(t *testing.T) {
+		c := cloneStore(t, s)
+		failing := batch(putOp(dsObj("default", "b")), createOp(dsObj("default", "a"))) // a exists: the batch fails whole
+		res := c.Apply(6, entry(failing, guarded(5, "DaemonSet")))
+		if r := res.GetResults()[0]; r.GetCode() != corralpb.ErrorCode_ALREADY_EXISTS {
+			t.Fatalf("failing batch: got %s %q", r.GetCode(), r.GetMessage())
+		}
+		if r := res.GetResults()[1]; r.GetCode() != corralpb.ErrorCode_OK {
+			t.Fatalf("got %s %q, want OK: a failed batch changed nothing", r.GetCode(), r.GetMessage())
+		}
+		if got := c.KindIndex("DaemonSet"); got != 5 {
+			t.Fatalf("DaemonSet kind index %d after the entry, want 5", got)
+		}
+		if got := c.KindIndex("Pod"); got != 6 {
+			t.Fatalf("Pod kind index %d after the entry, want 6", got)
+		}
 	})
 }
 
@@ -372,6 +392,17 @@ func TestStatusGuard(t *testing.T) {
 		b := batch(createOp(podObj("default", "q", "n2")))
 		b.GuardIndex, b.GuardKinds = 5, kinds
 		return b
+	}
+	// A status change earlier in the same entry counts too.
+	again := podObj("default", "p", "n1")
+	again.GetPod().Status = &corralpb.PodStatus{Phase: "Failed"}
+	res := cloneStore(t, s).Apply(7, entry(batch(&corralpb.Op{Type: corralpb.Op_STATUS, Object: again}), func() *corralpb.Batch {
+		b := guarded("Pod/status")
+		b.GuardIndex = 6
+		return b
+	}()))
+	if r := res.GetResults()[1]; r.GetCode() != corralpb.ErrorCode_STALE {
+		t.Fatalf("status changed by an earlier batch of the entry: got %s %q, want STALE", r.GetCode(), r.GetMessage())
 	}
 	for _, tt := range []struct {
 		kinds []string
