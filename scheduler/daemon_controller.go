@@ -45,6 +45,9 @@ type DaemonSetController struct {
 	// as the status the controller itself just wrote, cannot change a plan
 	// and queues no sync.
 	seen map[string]*corralpb.DaemonSet
+	// facts remembers, per DaemonSet, what its plans read of its pods;
+	// only the worker uses it.
+	facts map[string]*PodFacts
 }
 
 // NewDaemonSetController returns the controller; Run drives it.
@@ -54,7 +57,7 @@ func NewDaemonSetController(c Cluster, rec events.Recorder, log *slog.Logger) *D
 	}
 	return &DaemonSetController{cluster: c, events: rec, log: log, resync: 30 * time.Second,
 		queue: map[string]bool{}, kick: make(chan struct{}, 1), backOff: map[string]map[string]BackOff{}, later: map[string]*time.Timer{},
-		waiting: map[string]bool{}, seen: map[string]*corralpb.DaemonSet{}}
+		waiting: map[string]bool{}, seen: map[string]*corralpb.DaemonSet{}, facts: map[string]*PodFacts{}}
 }
 
 // Run follows leadership until ctx ends: while this server leads, it syncs
@@ -105,6 +108,7 @@ func (c *DaemonSetController) lead(ctx context.Context) {
 	c.later = map[string]*time.Timer{}
 	c.seen = map[string]*corralpb.DaemonSet{}
 	c.mu.Unlock()
+	c.facts = map[string]*PodFacts{} // the worker has stopped
 	c.log.Info("daemonset controller stopped")
 }
 
@@ -314,10 +318,17 @@ func (c *DaemonSetController) syncOnce(ctx context.Context, key string) error {
 		delete(c.backOff, key)
 		delete(c.waiting, key)
 		c.mu.Unlock()
+		delete(c.facts, key)
 		return c.collectOrphans(ctx, view, index, ns)
 	}
 	ds := obj.GetDaemonSet()
-	in, pods, err := c.planInput(view, ds)
+	facts := c.facts[key]
+	if facts == nil {
+		facts = &PodFacts{}
+		c.facts[key] = facts
+	}
+	defer facts.Rotate()
+	in, pods, err := c.planInput(view, ds, facts)
 	if err != nil {
 		return err
 	}
@@ -327,7 +338,7 @@ func (c *DaemonSetController) syncOnce(ctx context.Context, key string) error {
 	}
 	b, created := c.batch(ds, plan, index, view)
 	if ds.GetMetadata().GetDeletionTimestamp() == nil {
-		hist, err := c.history(view, ds, in.Pods)
+		hist, err := c.history(view, ds, in.Pods, facts)
 		if err != nil {
 			return err
 		}
@@ -377,13 +388,13 @@ func (c *DaemonSetController) finish(key string, plan *DaemonPlan) {
 
 // planInput gathers the DaemonSet's nodes and pods, the priority classes,
 // and (on demand) the pods bound to each node, from one snapshot.
-func (c *DaemonSetController) planInput(view *state.Store, ds *corralpb.DaemonSet) (DaemonPlanInput, *nodePods, error) {
+func (c *DaemonSetController) planInput(view *state.Store, ds *corralpb.DaemonSet, facts *PodFacts) (DaemonPlanInput, *nodePods, error) {
 	nodeObjs, err := view.List(nil, "Node", "")
 	if err != nil {
 		return DaemonPlanInput{}, nil, err
 	}
 	pods := &nodePods{view: view}
-	in := DaemonPlanInput{DaemonSet: ds, Now: time.Now(), PodsOnNode: pods.get}
+	in := DaemonPlanInput{DaemonSet: ds, Now: time.Now(), PodsOnNode: pods.get, Facts: facts}
 	for _, o := range nodeObjs {
 		in.Nodes = append(in.Nodes, o.GetNode())
 	}
@@ -406,11 +417,11 @@ func (c *DaemonSetController) planInput(view *state.Store, ds *corralpb.DaemonSe
 	uid := ds.GetMetadata().GetUid()
 	for _, o := range podObjs {
 		p := o.GetPod()
-		_, owner := controllerOf(p.GetMetadata())
+		f := facts.of(p)
 		switch {
-		case owner == uid:
+		case f.owner == uid:
 			in.Pods = append(in.Pods, p)
-		case owner == "" && p.GetSpec().GetNodeName() != "" && sel.Matches(labels.Set(p.GetMetadata().GetLabels())):
+		case f.owner == "" && f.bound && sel.Matches(labels.Set(p.GetMetadata().GetLabels())):
 			in.Pods = append(in.Pods, p)
 		}
 	}
@@ -498,7 +509,7 @@ func (c *DaemonSetController) batch(ds *corralpb.DaemonSet, plan *DaemonPlan, in
 // history plans the DaemonSet's ControllerRevisions from the snapshot:
 // those it controls, and orphans its selector matches (left by a DaemonSet
 // deleted with --cascade=orphan), which it adopts as Kubernetes does.
-func (c *DaemonSetController) history(view *state.Store, ds *corralpb.DaemonSet, pods []*corralpb.Pod) (*historyPlan, error) {
+func (c *DaemonSetController) history(view *state.Store, ds *corralpb.DaemonSet, pods []*corralpb.Pod, facts *PodFacts) (*historyPlan, error) {
 	objs, err := view.List(nil, "ControllerRevision", ds.GetMetadata().GetNamespace())
 	if err != nil {
 		return nil, err
@@ -526,7 +537,7 @@ func (c *DaemonSetController) history(view *state.Store, ds *corralpb.DaemonSet,
 	}
 	live := map[string]bool{}
 	for _, p := range pods {
-		live[p.GetMetadata().GetLabels()[LabelRevisionHash]] = true
+		live[facts.of(p).hash] = true
 	}
 	h, err := planHistory(ds, revs, live, time.Now())
 	if err != nil || h.Collision {

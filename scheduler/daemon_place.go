@@ -19,21 +19,17 @@ type placer struct {
 	adm    admitted
 	admErr error
 	// own are the uids of the DaemonSet's pods, which the nodes' rooms
-	// leave out (they are planned, not fitted).
+	// leave out (they are planned, not fitted); built with the first room.
 	own   map[string]bool
+	facts func(*corralpb.Pod) *podFacts
 	rooms map[string]*nodeRoom
 	// refused is set once the plan reported that it cannot create pods.
 	refused bool
 }
 
-func newPlacer(in DaemonPlanInput) *placer {
-	pl := &placer{in: in, prios: newPriorities(in.PriorityClasses), own: make(map[string]bool, len(in.Pods)), rooms: map[string]*nodeRoom{}}
+func newPlacer(in DaemonPlanInput, facts func(*corralpb.Pod) *podFacts) *placer {
+	pl := &placer{in: in, prios: newPriorities(in.PriorityClasses), facts: facts, rooms: map[string]*nodeRoom{}}
 	pl.adm, pl.admErr = pl.prios.admit(in.DaemonSet.GetSpec().GetTemplate().GetSpec())
-	for _, p := range in.Pods {
-		if uid := p.GetMetadata().GetUid(); uid != "" {
-			pl.own[uid] = true
-		}
-	}
 	return pl
 }
 
@@ -45,6 +41,14 @@ func (pl *placer) room(node *corralpb.Node) *nodeRoom {
 		return r
 	}
 	r := &nodeRoom{alloc: allocatableOf(node), used: resourceList{}}
+	if pl.own == nil {
+		pl.own = make(map[string]bool, len(pl.in.Pods))
+		for _, p := range pl.in.Pods {
+			if uid := pl.facts(p).uid; uid != "" {
+				pl.own[uid] = true
+			}
+		}
+	}
 	if pl.in.PodsOnNode != nil {
 		for _, p := range pl.in.PodsOnNode(name) {
 			if pl.own[p.GetMetadata().GetUid()] || terminated(p) {

@@ -29,6 +29,10 @@ type DaemonPlanInput struct {
 	// replacement is created there before it ends.
 	FailedBackOff map[string]BackOff
 	Now           time.Time
+	// Facts, when set, remembers what the plan reads of each pod between
+	// plans (the controller keeps one per DaemonSet); with nil, the plan
+	// reads each pod once for itself.
+	Facts *PodFacts
 }
 
 // PlanEvent is an event the controller records once the plan committed.
@@ -79,6 +83,8 @@ type DaemonPlan struct {
 	// rollout is what the rolling update works on: each node's surviving
 	// pods of the current and of an older template.
 	rollout []rolloutNode
+	// facts returns what the plan reads of a pod.
+	facts func(*corralpb.Pod) *podFacts
 }
 
 // BackOff is one node's failed-pod back-off.
@@ -104,7 +110,11 @@ const (
 // deleted in the foreground plans the deletion of all its pods.
 func PlanDaemonSet(in DaemonPlanInput) *DaemonPlan {
 	ds := in.DaemonSet
-	plan := &DaemonPlan{BackOff: map[string]BackOff{}}
+	facts := in.Facts
+	if facts == nil {
+		facts = &PodFacts{} // for this plan alone
+	}
+	plan := &DaemonPlan{BackOff: map[string]BackOff{}, facts: facts.of}
 	for n, b := range in.FailedBackOff {
 		// A node quiet for twice the longest delay starts over.
 		if in.Now.Before(b.Until.Add(2 * failedBackOffMax)) {
@@ -114,17 +124,17 @@ func PlanDaemonSet(in DaemonPlanInput) *DaemonPlan {
 	byNode := make(map[string][]*corralpb.Pod, len(in.Nodes))
 	uid := ds.GetMetadata().GetUid()
 	for _, p := range in.Pods {
-		if _, owner := controllerOf(p.GetMetadata()); owner == "" {
+		f := plan.facts(p)
+		if f.owner == "" {
 			plan.Adopt = append(plan.Adopt, p)
-		} else if owner != uid {
+		} else if f.owner != uid {
 			continue
 		}
-		n := targetNode(p)
-		byNode[n] = append(byNode[n], p)
+		byNode[f.node] = append(byNode[f.node], p)
 	}
 	if ds.GetMetadata().GetDeletionTimestamp() != nil {
 		for _, p := range in.Pods {
-			if _, owner := controllerOf(p.GetMetadata()); owner == uid {
+			if plan.facts(p).owner == uid {
 				plan.deletePod(p)
 			}
 		}
@@ -137,18 +147,22 @@ func PlanDaemonSet(in DaemonPlanInput) *DaemonPlan {
 	if cur := ds.GetStatus(); cur != nil {
 		st.CollisionCount = cur.CollisionCount
 	}
-	pl := newPlacer(in)
+	pl := newPlacer(in, plan.facts)
 	byName := make(map[string]*corralpb.Node, len(in.Nodes))
 	plan.rollout = make([]rolloutNode, 0, len(in.Nodes))
-	nodes := append([]*corralpb.Node(nil), in.Nodes...)
-	sort.Slice(nodes, func(i, j int) bool { return nodes[i].GetMetadata().GetName() < nodes[j].GetMetadata().GetName() })
+	nodes := in.Nodes // as listed from the store: by name
+	byNodeName := func(i, j int) bool { return nodes[i].GetMetadata().GetName() < nodes[j].GetMetadata().GetName() }
+	if !sort.SliceIsSorted(nodes, byNodeName) {
+		nodes = append([]*corralpb.Node(nil), in.Nodes...)
+		sort.Slice(nodes, byNodeName)
+	}
 	for _, node := range nodes {
 		name := node.GetMetadata().GetName()
 		byName[name] = node
 		plan.planNode(pl, node, byNode[name], hash, st)
 	}
 	if rollingUpdate(ds) {
-		del, create := planRollingUpdate(ds, plan.rollout, in.Now)
+		del, create := planRollingUpdateOf(ds, plan.rollout, in.Now, plan.facts)
 		for _, p := range del {
 			plan.deletePod(p)
 		}
@@ -216,9 +230,9 @@ func (plan *DaemonPlan) planNode(pl *placer, node *corralpb.Node, pods []*corral
 		switch {
 		case !shouldContinue:
 			plan.deletePod(p)
-		case p.GetStatus().GetPhase() == "Failed":
+		case plan.facts(p).phase == "Failed":
 			plan.failedPod(in, p, name)
-		case p.GetStatus().GetPhase() == "Succeeded":
+		case plan.facts(p).phase == "Succeeded":
 			plan.deletePod(p)
 			plan.Events = append(plan.Events, PlanEvent{Type: "Normal", Reason: "SucceededDaemonPod",
 				Message: fmt.Sprintf("Found succeeded daemon pod %s/%s on node %s, will try to delete it", p.GetMetadata().GetNamespace(), p.GetMetadata().GetName(), name)})
@@ -250,7 +264,7 @@ func (plan *DaemonPlan) planNode(pl *placer, node *corralpb.Node, pods []*corral
 	if shouldContinue {
 		rn := rolloutNode{node: name, shouldRun: shouldRun}
 		for _, p := range live {
-			if p.GetMetadata().GetLabels()[LabelRevisionHash] == hash {
+			if plan.facts(p).hash == hash {
 				rn.newPod = p
 			} else {
 				rn.oldPod = p
@@ -265,14 +279,15 @@ func (plan *DaemonPlan) planNode(pl *placer, node *corralpb.Node, pods []*corral
 		return
 	}
 	p := live[0]
-	if p.GetSpec().GetNodeName() == "" {
+	f := plan.facts(p)
+	if !f.bound {
 		plan.bind(pl, node, p)
 	}
 	st.CurrentNumberScheduled++
-	if p.GetMetadata().GetLabels()[LabelRevisionHash] == hash {
+	if f.hash == hash {
 		st.UpdatedNumberScheduled++
 	}
-	if ready, since := podReady(p); ready {
+	if ready, since := f.ready, f.readySince; ready {
 		st.NumberReady++
 		minReady := time.Duration(in.DaemonSet.GetSpec().GetMinReadySeconds()) * time.Second
 		if minReady == 0 || !since.Add(minReady).After(in.Now) {
@@ -326,7 +341,7 @@ func (plan *DaemonPlan) keepOnNode(ds *corralpb.DaemonSet, live []*corralpb.Pod,
 	var keptNew, keptOld *corralpb.Pod
 	var kept []*corralpb.Pod
 	for _, p := range live {
-		isNew := p.GetMetadata().GetLabels()[LabelRevisionHash] == hash
+		isNew := plan.facts(p).hash == hash
 		switch {
 		case isNew && keptNew == nil:
 			keptNew = p

@@ -34,12 +34,6 @@ func rollingBudget(ds *corralpb.DaemonSet, desired int) (maxSurge, maxUnavailabl
 	return maxSurge, maxUnavailable
 }
 
-// available reports whether a pod has been Ready for minReady.
-func available(p *corralpb.Pod, minReady time.Duration, now time.Time) bool {
-	ready, since := podReady(p)
-	return ready && (minReady == 0 || !since.Add(minReady).After(now))
-}
-
 // planRollingUpdate is Kubernetes' DaemonSet rollingUpdate over the pods
 // the per-node pass keeps. Without surge, old pods are deleted (and
 // replaced by the next pass) while the number of nodes without an
@@ -49,6 +43,11 @@ func available(p *corralpb.Pod, minReady time.Duration, now time.Time) bool {
 // available. It returns the old pods to delete and the nodes that get a
 // new pod now.
 func planRollingUpdate(ds *corralpb.DaemonSet, nodes []rolloutNode, now time.Time) (del []*corralpb.Pod, create []string) {
+	return planRollingUpdateOf(ds, nodes, now, newPodFacts)
+}
+
+// planRollingUpdateOf is planRollingUpdate reading pods through facts.
+func planRollingUpdateOf(ds *corralpb.DaemonSet, nodes []rolloutNode, now time.Time, facts func(*corralpb.Pod) *podFacts) (del []*corralpb.Pod, create []string) {
 	desired := 0
 	for _, n := range nodes {
 		if n.shouldRun {
@@ -57,14 +56,17 @@ func planRollingUpdate(ds *corralpb.DaemonSet, nodes []rolloutNode, now time.Tim
 	}
 	maxSurge, maxUnavailable := rollingBudget(ds, desired)
 	minReady := time.Duration(ds.GetSpec().GetMinReadySeconds()) * time.Second
-	sort.Slice(nodes, func(i, j int) bool { return nodes[i].node < nodes[j].node })
-	if maxSurge == 0 {
-		return updateWithoutSurge(nodes, maxUnavailable, minReady, now), nil
+	if !sort.SliceIsSorted(nodes, func(i, j int) bool { return nodes[i].node < nodes[j].node }) {
+		sort.Slice(nodes, func(i, j int) bool { return nodes[i].node < nodes[j].node })
 	}
-	return updateWithSurge(nodes, maxSurge, minReady, now)
+	avail := func(p *corralpb.Pod) bool { return facts(p).available(minReady, now) }
+	if maxSurge == 0 {
+		return updateWithoutSurge(nodes, maxUnavailable, avail), nil
+	}
+	return updateWithSurge(nodes, maxSurge, avail)
 }
 
-func updateWithoutSurge(nodes []rolloutNode, maxUnavailable int, minReady time.Duration, now time.Time) []*corralpb.Pod {
+func updateWithoutSurge(nodes []rolloutNode, maxUnavailable int, available func(*corralpb.Pod) bool) []*corralpb.Pod {
 	unavailable := 0
 	var replace, candidates []*corralpb.Pod
 	for _, n := range nodes {
@@ -73,10 +75,10 @@ func updateWithoutSurge(nodes []rolloutNode, maxUnavailable int, minReady time.D
 			// The per-node pass creates or deletes here: count it out.
 			unavailable++
 		case n.newPod != nil:
-			if !available(n.newPod, minReady, now) {
+			if !available(n.newPod) {
 				unavailable++
 			}
-		case !available(n.oldPod, minReady, now):
+		case !available(n.oldPod):
 			replace = append(replace, n.oldPod)
 		case unavailable >= maxUnavailable:
 		default:
@@ -88,7 +90,7 @@ func updateWithoutSurge(nodes []rolloutNode, maxUnavailable int, minReady time.D
 	return append(replace, candidates[:room]...)
 }
 
-func updateWithSurge(nodes []rolloutNode, maxSurge int, minReady time.Duration, now time.Time) ([]*corralpb.Pod, []string) {
+func updateWithSurge(nodes []rolloutNode, maxSurge int, available func(*corralpb.Pod) bool) ([]*corralpb.Pod, []string) {
 	surging := 0
 	var del []*corralpb.Pod
 	var must, candidates []string
@@ -96,13 +98,13 @@ func updateWithSurge(nodes []rolloutNode, maxSurge int, minReady time.Duration, 
 		switch {
 		case n.newPod == nil && n.oldPod == nil:
 			// The per-node pass creates the pod.
-		case n.newPod == nil && !available(n.oldPod, minReady, now):
+		case n.newPod == nil && !available(n.oldPod):
 			must = append(must, n.node)
 		case n.newPod == nil:
 			if n.shouldRun && surging < maxSurge {
 				candidates = append(candidates, n.node)
 			}
-		case !available(n.newPod, minReady, now):
+		case !available(n.newPod):
 			if n.oldPod != nil {
 				surging++
 			}
