@@ -43,7 +43,7 @@ func (s *Server) ReportHeartbeats(ctx context.Context, nodes []string) error {
 	if addr == "" {
 		return ErrNoLeader
 	}
-	c, err := s.peers.readyClient(ctx, addr, s.cfg.HeartbeatTimeout)
+	c, err := s.peers.readyClient(ctx, addr, s.cfg.HeartbeatTimeout, s.leaders.changed())
 	if err != nil {
 		return err
 	}

@@ -202,15 +202,25 @@ func (pc *peerClients) client(addr string) (corralpb.PeerClient, error) {
 var errPeerUnreachable = errors.New("peer unreachable")
 
 // readyClient returns a client whose connection is up, waiting at most
-// timeout for it. An error means nothing was sent, so the caller may try
-// another server safely.
-func (pc *peerClients) readyClient(ctx context.Context, addr string, timeout time.Duration) (corralpb.PeerClient, error) {
+// timeout for it, and no longer once abort is closed (nil: never). An
+// error means nothing was sent, so the caller may try another server
+// safely.
+func (pc *peerClients) readyClient(ctx context.Context, addr string, timeout time.Duration, abort <-chan struct{}) (corralpb.PeerClient, error) {
 	c, err := pc.conn(addr)
 	if err != nil {
 		return nil, err
 	}
 	tctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	if abort != nil {
+		go func() {
+			select {
+			case <-abort:
+				cancel()
+			case <-tctx.Done():
+			}
+		}()
+	}
 	for st := c.GetState(); st != connectivity.Ready; st = c.GetState() {
 		c.Connect()
 		if !c.WaitForStateChange(tctx, st) {
@@ -271,10 +281,11 @@ func (pc *peerClients) join(ctx context.Context, addr string, m *corralpb.Member
 	return err
 }
 
-// forward sends an entry to the leader at addr. errPeerUnreachable means
-// it was not sent; any other error leaves its fate unknown.
-func (pc *peerClients) forward(ctx context.Context, addr string, e *corralpb.LogEntry) (*corralpb.LogResult, error) {
-	c, err := pc.readyClient(ctx, addr, time.Second)
+// forward sends an entry to the leader at addr, giving up on connecting
+// when leaderChanged is closed. errPeerUnreachable means it was not sent;
+// any other error leaves its fate unknown.
+func (pc *peerClients) forward(ctx context.Context, addr string, e *corralpb.LogEntry, leaderChanged <-chan struct{}) (*corralpb.LogResult, error) {
+	c, err := pc.readyClient(ctx, addr, time.Second, leaderChanged)
 	if err != nil {
 		return nil, err
 	}
@@ -285,8 +296,8 @@ func (pc *peerClients) forward(ctx context.Context, addr string, e *corralpb.Log
 	return resp.GetResult(), nil
 }
 
-func (pc *peerClients) readIndex(ctx context.Context, addr string) (uint64, error) {
-	c, err := pc.readyClient(ctx, addr, time.Second)
+func (pc *peerClients) readIndex(ctx context.Context, addr string, leaderChanged <-chan struct{}) (uint64, error) {
+	c, err := pc.readyClient(ctx, addr, time.Second, leaderChanged)
 	if err != nil {
 		return 0, err
 	}

@@ -48,12 +48,15 @@ func (s *Server) readIndex(ctx context.Context) (uint64, error) {
 			if err == nil {
 				return idx, nil
 			}
-		} else if _, addr := s.Leader(); addr != "" && addr != s.cfg.APIAddr {
-			idx, err := s.peers.readIndex(ctx, addr)
-			if err == nil {
-				return idx, nil
+		} else {
+			changed := s.leaders.changed() // before reading the leader
+			if _, addr := s.Leader(); addr != "" && addr != s.cfg.APIAddr {
+				idx, err := s.peers.readIndex(ctx, addr, changed)
+				if err == nil {
+					return idx, nil
+				}
+				s.log.Debug("read index from leader", "addr", addr, "err", err)
 			}
-			s.log.Debug("read index from leader", "addr", addr, "err", err)
 		}
 		if err := s.waitLeaderChange(ctx); err != nil {
 			return 0, err
@@ -62,8 +65,9 @@ func (s *Server) readIndex(ctx context.Context) (uint64, error) {
 }
 
 // waitLeaderChange pauses a retry loop briefly, ending early with the
-// context.
+// context, a new leader, or a newly applied entry.
 func (s *Server) waitLeaderChange(ctx context.Context) error {
+	changed := s.leaders.changed()
 	_, ch := s.fsm.appliedWait()
 	t := time.NewTimer(max(s.cfg.HeartbeatTimeout/10, 10*time.Millisecond))
 	defer t.Stop()
@@ -73,6 +77,8 @@ func (s *Server) waitLeaderChange(ctx context.Context) error {
 	case <-s.ctx.Done():
 		return ErrShutdown
 	case <-ch:
+		return nil
+	case <-changed:
 		return nil
 	case <-t.C:
 		return nil

@@ -40,8 +40,10 @@ type Server struct {
 	// peers are mutual-TLS connections to other servers; open ones verify
 	// nothing and carry only public or sealed calls (discovery, BootstrapCA);
 	// joining with a token dials its own (package join).
-	peers   *peerClients
-	open    *peerClients
+	peers *peerClients
+	open  *peerClients
+	// leaders tells waiters that the Raft leader changed.
+	leaders *leaderWatch
 	creds   *pki.Credentials
 	token   pki.Token
 	caMu    sync.Mutex
@@ -114,6 +116,7 @@ func New(cfg Config) (*Server, error) {
 		}
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.leaders = newLeaderWatch()
 	if err := s.openRaft(raftDir); err != nil {
 		s.cancel()
 		s.closeStores()
@@ -122,7 +125,8 @@ func New(cfg Config) (*Server, error) {
 	s.commit = newCommitter(s, s.applyStart)
 	s.forward = newCommitter(s, s.forwardStart)
 	s.forward.maxBytes = maxForwardBytes
-	s.wg.Add(3)
+	s.wg.Add(4)
+	go func() { defer s.wg.Done(); s.leaders.follow(s.ctx, s.raft) }()
 	go func() { defer s.wg.Done(); s.commit.run(s.ctx) }()
 	go func() { defer s.wg.Done(); s.forward.run(s.ctx) }()
 	go func() { defer s.wg.Done(); s.watchLeadership(s.ctx) }()

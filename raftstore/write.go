@@ -58,7 +58,11 @@ func (s *Server) forwardEntry(ctx context.Context, addr string, e *corralpb.LogE
 	if onlyBatches(e) {
 		return s.forward.submit(ctx, e.GetBatches())
 	}
-	return s.peers.forward(ctx, addr, e)
+	changed := s.leaders.changed()
+	if _, now := s.Leader(); now != addr {
+		return nil, fmt.Errorf("%w: the leader changed", errPeerUnreachable)
+	}
+	return s.peers.forward(ctx, addr, e, changed)
 }
 
 // applyEntry commits e through this server's Raft node, which must be the
@@ -178,6 +182,7 @@ func (s *Server) applyStart(e *corralpb.LogEntry) func() (*corralpb.LogResult, e
 func (s *Server) forwardStart(e *corralpb.LogEntry) func() (*corralpb.LogResult, error) {
 	done := make(chan commitResult, 1)
 	go func() {
+		changed := s.leaders.changed() // before reading the leader
 		_, addr := s.Leader()
 		if addr == "" {
 			done <- commitResult{err: fmt.Errorf("forward: no leader known: %w", errPeerUnreachable)}
@@ -186,7 +191,7 @@ func (s *Server) forwardStart(e *corralpb.LogEntry) func() (*corralpb.LogResult,
 		ctx, cancel := context.WithTimeout(s.ctx, s.cfg.ApplyTimeout)
 		defer cancel()
 		s.forwardCalls.Add(1)
-		res, err := s.peers.forward(ctx, addr, e)
+		res, err := s.peers.forward(ctx, addr, e, changed)
 		done <- commitResult{res: res, err: err}
 	}()
 	return func() (*corralpb.LogResult, error) {
