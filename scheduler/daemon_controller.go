@@ -352,6 +352,12 @@ func (c *DaemonSetController) syncOnce(ctx context.Context, key string) error {
 		c.finish(key, plan)
 		return nil
 	}
+	if kind := staleSince(c.cluster.State(), b); kind != "" {
+		// The local store, which the FSM's guard consults too, has moved
+		// past the snapshot already: the write would be refused.
+		c.log.Debug("plan stale before its write; planning again", "daemonset", key, "raft_index", index, "changed", kind)
+		return errStale
+	}
 	planned := time.Now()
 	res, err := c.cluster.Write(ctx, b)
 	if err != nil {
@@ -370,6 +376,18 @@ func (c *DaemonSetController) syncOnce(ctx context.Context, key string) error {
 	c.record(ds, plan, created)
 	c.finish(key, plan)
 	return nil
+}
+
+// staleSince returns the first of b's guard kinds that st shows changed
+// after b's guard index, or "" if none has. st may lag the leader's log,
+// never lead it: "" does not mean the write will pass, only that it may.
+func staleSince(st *state.Store, b *corralpb.Batch) string {
+	for _, k := range b.GetGuardKinds() {
+		if st.KindIndex(k) > b.GetGuardIndex() {
+			return k
+		}
+	}
+	return ""
 }
 
 func (c *DaemonSetController) finish(key string, plan *DaemonPlan) {

@@ -191,3 +191,30 @@ func TestRouteSkipsStatusOnlyChanges(t *testing.T) {
 	step("deleted", state.EventDeleted, ds, true)
 	step("recreated with the same content", state.EventAdded, ds, true)
 }
+
+// TestStaleSince: the controller refuses its own plan when the local store
+// already shows a guarded change after the plan's snapshot, as the FSM's
+// guard would, without a Raft round trip.
+func TestStaleSince(t *testing.T) {
+	c := newStoreCluster(t)
+	n1 := nodeWith("n1", nil)
+	n1.Kind, n1.ApiVersion, n1.Metadata.Uid = "Node", "v1", "uid-n1"
+	pod := daemonPod(dsFor(nil), "p", "n1", time.Hour, "Running", true)
+	pod.Kind, pod.ApiVersion = "Pod", "v1"
+	c.apply(t, put(n1), put(pod))
+	index := c.st.LatestIndex()
+	b := &corralpb.Batch{GuardIndex: index, GuardKinds: []string{"Pod", "Node", "Pod" + state.StatusGuard}}
+	if k := staleSince(c.st, b); k != "" {
+		t.Fatalf("fresh plan: stale since %q", k)
+	}
+	st := proto.Clone(pod).(*corralpb.Pod)
+	st.Status.Phase = "Failed"
+	c.apply(t, &corralpb.Op{Type: corralpb.Op_STATUS, Uid: st.GetMetadata().GetUid(), Object: api.Wrap(st)})
+	if k := staleSince(c.st, b); k != "Pod"+state.StatusGuard {
+		t.Fatalf("after a pod's status changed: stale since %q, want Pod/status", k)
+	}
+	b.GuardKinds = []string{"Pod", "Node"}
+	if k := staleSince(c.st, b); k != "" {
+		t.Fatalf("a plan not guarded on status: stale since %q", k)
+	}
+}
