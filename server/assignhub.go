@@ -17,9 +17,11 @@ import (
 // assignHub routes state changes to the nodes' assignment streams. One
 // subscription to the state store serves every stream on this server: a
 // pod's change goes only to the streams of the node it is bound to,
-// ConfigMaps and Nodes (rare) to every stream, which filters them, and
-// everything else (events, DaemonSets, revisions: most of the traffic) to
-// none. Without it each of thousands of streams would read and skip every
+// ConfigMaps (rare) to every stream, which filters them, Nodes to the
+// streams that asked for routes (agents without pod networking do not: a
+// registration storm of thousands of nodes would otherwise wake every one
+// of thousands of streams for each), and everything else (events,
+// DaemonSets, revisions: most of the traffic) to none. Without it each of thousands of streams would read and skip every
 // change.
 //
 // A stream registers before it reads its full set, so the hub delivers
@@ -34,6 +36,8 @@ type assignHub struct {
 	mu      sync.Mutex
 	byNode  map[string]map[*hubStream]struct{}
 	streams map[*hubStream]struct{}
+	// routed are the streams that follow Nodes (their routes).
+	routed map[*hubStream]struct{}
 	// gen counts subscriptions; while active, the current one delivers
 	// every change after index from.
 	gen    uint64
@@ -51,7 +55,8 @@ var (
 )
 
 func newAssignHub(rs *raftstore.Server, log *slog.Logger) *assignHub {
-	return &assignHub{rs: rs, log: log, byNode: map[string]map[*hubStream]struct{}{}, streams: map[*hubStream]struct{}{}}
+	return &assignHub{rs: rs, log: log, byNode: map[string]map[*hubStream]struct{}{}, streams: map[*hubStream]struct{}{},
+		routed: map[*hubStream]struct{}{}}
 }
 
 // hubStream is one assignment stream's queue of changes.
@@ -65,8 +70,9 @@ type hubStream struct {
 	err   error
 }
 
-// register adds a stream for node; unregister must follow.
-func (h *assignHub) register(node string) *hubStream {
+// register adds a stream for node, following Nodes too when routes is
+// set; unregister must follow.
+func (h *assignHub) register(node string, routes bool) *hubStream {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	s := &hubStream{node: node, gen: h.gen, wake: make(chan struct{}, 1)}
@@ -75,6 +81,9 @@ func (h *assignHub) register(node string) *hubStream {
 	}
 	h.byNode[node][s] = struct{}{}
 	h.streams[s] = struct{}{}
+	if routes {
+		h.routed[s] = struct{}{}
+	}
 	return s
 }
 
@@ -95,6 +104,7 @@ func (h *assignHub) unregister(s *hubStream) {
 		delete(h.byNode, s.node)
 	}
 	delete(h.streams, s)
+	delete(h.routed, s)
 }
 
 // run follows the state store until ctx ends, resubscribing to the new
@@ -152,8 +162,12 @@ func (h *assignHub) deliver(events []state.Event) {
 			for s := range h.byNode[ev.Object.GetPod().GetSpec().GetNodeName()] {
 				s.push(ev)
 			}
-		case ev.Object.GetConfigMap() != nil, ev.Object.GetNode() != nil:
+		case ev.Object.GetConfigMap() != nil:
 			for s := range h.streams {
+				s.push(ev)
+			}
+		case ev.Object.GetNode() != nil:
+			for s := range h.routed {
 				s.push(ev)
 			}
 		}

@@ -23,7 +23,7 @@ func (n *nodeService) Assignments(req *corralpb.AssignmentsRequest, stream corra
 		return err
 	}
 	node := req.GetNodeName()
-	hs := n.hub.register(node) // before the full set: see assignHub
+	hs := n.hub.register(node, req.GetRoutes()) // before the full set: see assignHub
 	defer n.hub.unregister(hs)
 	st, err := n.rs.ConsistentRead(ctx)
 	if err != nil {

@@ -1,0 +1,45 @@
+package server
+
+import (
+	"log/slog"
+	"testing"
+
+	corralpb "github.com/corral-dev/corral/proto"
+	"github.com/corral-dev/corral/raftstore/state"
+)
+
+// TestAssignHubRoutesChanges: a pod's change reaches only its node's
+// streams, a ConfigMap's every stream, a Node's only the streams that
+// asked for routes.
+func TestAssignHubRoutesChanges(t *testing.T) {
+	h := newAssignHub(nil, slog.New(slog.DiscardHandler))
+	w1 := h.register("w1", false)
+	w2 := h.register("w2", true)
+	defer h.unregister(w1)
+	defer h.unregister(w2)
+	pod := &corralpb.Object{Kind: &corralpb.Object_Pod{Pod: &corralpb.Pod{Metadata: &corralpb.ObjectMeta{Name: "p"}, Spec: &corralpb.PodSpec{NodeName: "w1"}}}}
+	cm := &corralpb.Object{Kind: &corralpb.Object_ConfigMap{ConfigMap: &corralpb.ConfigMap{Metadata: &corralpb.ObjectMeta{Name: "c"}}}}
+	node := &corralpb.Object{Kind: &corralpb.Object_Node{Node: &corralpb.Node{Metadata: &corralpb.ObjectMeta{Name: "w3"}}}}
+	ds := &corralpb.Object{Kind: &corralpb.Object_DaemonSet{DaemonSet: &corralpb.DaemonSet{Metadata: &corralpb.ObjectMeta{Name: "d"}}}}
+	h.deliver([]state.Event{
+		{Type: state.EventAdded, Index: 1, Object: pod},
+		{Type: state.EventAdded, Index: 2, Object: cm},
+		{Type: state.EventAdded, Index: 3, Object: node},
+		{Type: state.EventAdded, Index: 4, Object: ds},
+	})
+	queued := func(s *hubStream) []uint64 {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		var out []uint64
+		for _, ev := range s.queue {
+			out = append(out, ev.Index)
+		}
+		return out
+	}
+	if got := queued(w1); len(got) != 2 || got[0] != 1 || got[1] != 2 {
+		t.Errorf("w1 (no routes) got changes %v, want [1 2]: its pod and the ConfigMap", got)
+	}
+	if got := queued(w2); len(got) != 2 || got[0] != 2 || got[1] != 3 {
+		t.Errorf("w2 (routes) got changes %v, want [2 3]: the ConfigMap and the Node", got)
+	}
+}
