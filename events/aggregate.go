@@ -30,7 +30,7 @@ func Key(e *corralpb.Event) string {
 }
 
 // CorrelationMessage is the part of msg that correlation compares: msg as
-// stored (StoredMessage), or only the prefix of a combined event
+// stored (cut to MaxMessageLength), or only the prefix of a combined event
 // (api.EventCorrelationMessage).
 func CorrelationMessage(msg string) string {
 	return api.EventCorrelationMessage(truncate(msg))

@@ -66,11 +66,7 @@ func Reference(obj *corralpb.Object) *corralpb.ObjectReference {
 }
 
 // truncate cuts a message to MaxMessageLength bytes without splitting a
-// UTF-8 sequence.
-// StoredMessage is msg as an event stores it: cut to MaxMessageLength
-// bytes on a UTF-8 boundary.
-func StoredMessage(msg string) string { return truncate(msg) }
-
+// UTF-8 sequence: the message as an event stores it.
 func truncate(msg string) string {
 	if len(msg) <= MaxMessageLength {
 		return msg

@@ -162,7 +162,7 @@ func PlanDaemonSet(in DaemonPlanInput) *DaemonPlan {
 		plan.planNode(pl, node, byNode[name], hash, st)
 	}
 	if rollingUpdate(ds) {
-		del, create := planRollingUpdateOf(ds, plan.rollout, in.Now, plan.facts)
+		del, create := planRollingUpdate(ds, plan.rollout, in.Now, plan.facts)
 		for _, p := range del {
 			plan.deletePod(p)
 		}

@@ -35,19 +35,14 @@ func rollingBudget(ds *corralpb.DaemonSet, desired int) (maxSurge, maxUnavailabl
 }
 
 // planRollingUpdate is Kubernetes' DaemonSet rollingUpdate over the pods
-// the per-node pass keeps. Without surge, old pods are deleted (and
-// replaced by the next pass) while the number of nodes without an
-// available pod stays within maxUnavailable; an unavailable old pod is
-// always replaced. With surge, a new pod starts beside an old one on up to
-// maxSurge nodes at a time and the old pod goes once the new one is
-// available. It returns the old pods to delete and the nodes that get a
-// new pod now.
-func planRollingUpdate(ds *corralpb.DaemonSet, nodes []rolloutNode, now time.Time) (del []*corralpb.Pod, create []string) {
-	return planRollingUpdateOf(ds, nodes, now, newPodFacts)
-}
-
-// planRollingUpdateOf is planRollingUpdate reading pods through facts.
-func planRollingUpdateOf(ds *corralpb.DaemonSet, nodes []rolloutNode, now time.Time, facts func(*corralpb.Pod) *podFacts) (del []*corralpb.Pod, create []string) {
+// the per-node pass keeps, reading pods through facts. Without surge, old
+// pods are deleted (PlanDaemonSet creates their replacements in the same
+// plan) while the number of nodes without an available pod stays within
+// maxUnavailable; an unavailable old pod is always replaced. With surge, a
+// new pod starts beside an old one on up to maxSurge nodes at a time and
+// the old pod goes once the new one is available. It returns the old pods
+// to delete and the nodes that get a new pod now.
+func planRollingUpdate(ds *corralpb.DaemonSet, nodes []rolloutNode, now time.Time, facts func(*corralpb.Pod) *podFacts) (del []*corralpb.Pod, create []string) {
 	desired := 0
 	for _, n := range nodes {
 		if n.shouldRun {

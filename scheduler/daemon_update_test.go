@@ -54,24 +54,24 @@ func TestRollingBudget(t *testing.T) {
 func TestRollingUpdateWithoutSurge(t *testing.T) {
 	ds := rollingDS(ios(1), ios(0))
 	// All old and available: one is replaced at a time.
-	del, create := planRollingUpdate(ds, fleet(ds, 3), planNow)
+	del, create := planRollingUpdate(ds, fleet(ds, 3), planNow, newPodFacts)
 	if len(del) != 1 || len(create) != 0 {
 		t.Fatalf("fresh rollout: delete %v create %v", names(del), create)
 	}
 	// A node whose new pod is not available yet uses the whole budget.
 	nodes := fleet(ds, 3)
 	nodes[0].oldPod, nodes[0].newPod = nil, daemonPod(ds, "new-n00", "n00", 0, "Running", false)
-	if del, _ := planRollingUpdate(ds, nodes, planNow); len(del) != 0 {
+	if del, _ := planRollingUpdate(ds, nodes, planNow, newPodFacts); len(del) != 0 {
 		t.Fatalf("budget exhausted but deleting %v", names(del))
 	}
 	// An unavailable old pod is always replaced, budget or not.
 	nodes[1].oldPod = daemonPod(ds, "old-n01", "n01", time.Hour, "Running", false)
-	if del, _ := planRollingUpdate(ds, nodes, planNow); fmt.Sprint(names(del)) != "[old-n01@n01]" {
+	if del, _ := planRollingUpdate(ds, nodes, planNow, newPodFacts); fmt.Sprint(names(del)) != "[old-n01@n01]" {
 		t.Fatalf("unavailable old pod not replaced: %v", names(del))
 	}
 	// A larger budget replaces more at once.
 	wide := rollingDS(ios(2), ios(0))
-	if del, _ := planRollingUpdate(wide, fleet(wide, 5), planNow); len(del) != 2 {
+	if del, _ := planRollingUpdate(wide, fleet(wide, 5), planNow, newPodFacts); len(del) != 2 {
 		t.Fatalf("maxUnavailable 2: deleting %v", names(del))
 	}
 	// minReadySeconds: a new pod ready for less than that is unavailable.
@@ -79,26 +79,26 @@ func TestRollingUpdateWithoutSurge(t *testing.T) {
 	slow.Spec.MinReadySeconds = 60
 	nodes = fleet(slow, 2)
 	nodes[0].oldPod, nodes[0].newPod = nil, daemonPod(slow, "new-n00", "n00", 10*time.Second, "Running", true)
-	if del, _ := planRollingUpdate(slow, nodes, planNow); len(del) != 0 {
+	if del, _ := planRollingUpdate(slow, nodes, planNow, newPodFacts); len(del) != 0 {
 		t.Fatalf("new pod not yet available for minReadySeconds, but deleting %v", names(del))
 	}
 }
 
 func TestRollingUpdateWithSurge(t *testing.T) {
 	ds := rollingDS(ios(0), ios(1))
-	del, create := planRollingUpdate(ds, fleet(ds, 3), planNow)
+	del, create := planRollingUpdate(ds, fleet(ds, 3), planNow, newPodFacts)
 	if len(del) != 0 || fmt.Sprint(create) != "[n00]" {
 		t.Fatalf("surge start: delete %v create %v", names(del), create)
 	}
 	// The surge pod is not available yet: nothing more.
 	nodes := fleet(ds, 3)
 	nodes[0].newPod = daemonPod(ds, "new-n00", "n00", 0, "Running", false)
-	if del, create := planRollingUpdate(ds, nodes, planNow); len(del) != 0 || len(create) != 0 {
+	if del, create := planRollingUpdate(ds, nodes, planNow, newPodFacts); len(del) != 0 || len(create) != 0 {
 		t.Fatalf("surge in flight: delete %v create %v", names(del), create)
 	}
 	// Once it is available the old pod goes and the next node surges.
 	nodes[0].newPod = daemonPod(ds, "new-n00", "n00", time.Minute, "Running", true)
-	del, create = planRollingUpdate(ds, nodes, planNow)
+	del, create = planRollingUpdate(ds, nodes, planNow, newPodFacts)
 	if fmt.Sprint(names(del)) != "[old-n00@n00]" || fmt.Sprint(create) != "[n01]" {
 		t.Fatalf("surge step: delete %v create %v", names(del), create)
 	}
@@ -106,7 +106,7 @@ func TestRollingUpdateWithSurge(t *testing.T) {
 	nodes = fleet(ds, 3)
 	nodes[0].newPod = daemonPod(ds, "new-n00", "n00", 0, "Running", false)
 	nodes[2].oldPod = daemonPod(ds, "old-n02", "n02", time.Hour, "Running", false)
-	if _, create := planRollingUpdate(ds, nodes, planNow); fmt.Sprint(create) != "[n02]" {
+	if _, create := planRollingUpdate(ds, nodes, planNow, newPodFacts); fmt.Sprint(create) != "[n02]" {
 		t.Fatalf("unavailable old pod: create %v", create)
 	}
 }
