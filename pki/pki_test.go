@@ -282,3 +282,42 @@ func TestMutualTLS(t *testing.T) {
 		t.Error("a TLS 1.2 client was accepted")
 	}
 }
+
+// A client sends its certificate alone: the server verifies it against the
+// CA it holds and keeps what was sent, parsed, for the connection's life.
+// A server still sends the CA along (tokens pin it).
+func TestClientPresentsItsCertificateAlone(t *testing.T) {
+	ca := newCA(t)
+	server := creds(t, ca, Identity{Role: RoleServer, Name: "s1"}, time.Hour)
+	node := creds(t, ca, Identity{Role: RoleNode, Name: "w1"}, time.Hour)
+	base := server.ServerConfig(tls.RequireAndVerifyClientCert, OnlyRole(RoleNode))
+	sent := make(chan int, 1)
+	cfg := base.Clone()
+	cfg.GetConfigForClient = func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+		c, err := base.GetConfigForClient(hello)
+		if err != nil {
+			return nil, err
+		}
+		verify := c.VerifyConnection
+		c.VerifyConnection = func(cs tls.ConnectionState) error {
+			sent <- len(cs.PeerCertificates)
+			return verify(cs)
+		}
+		return c, nil
+	}
+	client := node.ClientConfig(ServerName, OnlyRole(RoleServer))
+	serverChain := make(chan int, 1)
+	client.VerifyConnection = func(cs tls.ConnectionState) error {
+		serverChain <- len(cs.PeerCertificates)
+		return node.ClientConfig(ServerName, OnlyRole(RoleServer)).VerifyConnection(cs)
+	}
+	if se, ce := handshake(t, cfg, client); se != nil || ce != nil {
+		t.Fatalf("handshake: %v / %v", se, ce)
+	}
+	if n := <-sent; n != 1 {
+		t.Errorf("the node sent %d certificates, want its own alone", n)
+	}
+	if n := <-serverChain; n != 2 {
+		t.Errorf("the server sent %d certificates, want its own and the CA", n)
+	}
+}

@@ -23,6 +23,10 @@ type Credentials struct {
 	ca   *x509.Certificate
 	pool *x509.CertPool
 	cert *tls.Certificate
+	// clientCert is cert without the CA sent along with it: a server
+	// checks a client against the CA it holds, and each connection keeps
+	// every certificate the client sent, parsed, for its lifetime.
+	clientCert *tls.Certificate
 	// fallback is what a server presents before it has a certificate of
 	// the cluster (bootstrap discovery): self-signed, trusted by no one.
 	fallback *tls.Certificate
@@ -47,8 +51,14 @@ func (c *Credentials) SetCA(ca *x509.Certificate) {
 
 // SetCertificate sets the certificate presented from the next handshake on.
 func (c *Credentials) SetCertificate(cert *tls.Certificate) {
+	var client *tls.Certificate
+	if cert != nil {
+		leafOnly := *cert
+		leafOnly.Certificate = cert.Certificate[:min(1, len(cert.Certificate)):min(1, len(cert.Certificate))]
+		client = &leafOnly
+	}
 	c.mu.Lock()
-	c.cert = cert
+	c.cert, c.clientCert = cert, client
 	c.mu.Unlock()
 }
 
@@ -150,7 +160,7 @@ func (c *Credentials) ServerConfig(auth tls.ClientAuthType, allow Allow, nextPro
 
 // ClientConfig is a client's TLS toward serverName (ServerName for
 // servers, a node's name for its agent): it presents the current
-// certificate, if any, and accepts only a peer whose certificate chains to
+// certificate, if any (alone: a server has the CA), and accepts only a peer whose certificate chains to
 // the current CA, names serverName, and passes allow.
 func (c *Credentials) ClientConfig(serverName string, allow Allow) *tls.Config {
 	cfg := baseConfig()
@@ -161,10 +171,10 @@ func (c *Credentials) ClientConfig(serverName string, allow Allow) *tls.Config {
 	cfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
 		c.mu.RLock()
 		defer c.mu.RUnlock()
-		if c.cert == nil {
+		if c.clientCert == nil {
 			return &tls.Certificate{}, nil
 		}
-		return c.cert, nil
+		return c.clientCert, nil
 	}
 	cfg.VerifyConnection = func(cs tls.ConnectionState) error {
 		pool, _ := c.snapshot()
