@@ -48,6 +48,12 @@ type DaemonSetController struct {
 	// facts remembers, per DaemonSet, what its plans read of its pods;
 	// only the worker uses it.
 	facts map[string]*PodFacts
+	// nodes is the node list as of the Raft index of the Node kind's last
+	// change (nodesAt): while no node changes, as through a rollout, a
+	// sync reuses it rather than listing thousands again. Only the worker
+	// uses it.
+	nodes   []*corralpb.Node
+	nodesAt uint64
 }
 
 // NewDaemonSetController returns the controller; Run drives it.
@@ -109,6 +115,7 @@ func (c *DaemonSetController) lead(ctx context.Context) {
 	c.seen = map[string]*corralpb.DaemonSet{}
 	c.mu.Unlock()
 	c.facts = map[string]*PodFacts{} // the worker has stopped
+	c.nodes, c.nodesAt = nil, 0
 	c.log.Info("daemonset controller stopped")
 }
 
@@ -407,15 +414,12 @@ func (c *DaemonSetController) finish(key string, plan *DaemonPlan) {
 // planInput gathers the DaemonSet's nodes and pods, the priority classes,
 // and (on demand) the pods bound to each node, from one snapshot.
 func (c *DaemonSetController) planInput(view *state.Store, ds *corralpb.DaemonSet, facts *PodFacts) (DaemonPlanInput, *nodePods, error) {
-	nodeObjs, err := view.List(nil, "Node", "")
+	nodes, err := c.nodeList(view)
 	if err != nil {
 		return DaemonPlanInput{}, nil, err
 	}
 	pods := &nodePods{view: view}
-	in := DaemonPlanInput{DaemonSet: ds, Now: time.Now(), PodsOnNode: pods.get, Facts: facts}
-	for _, o := range nodeObjs {
-		in.Nodes = append(in.Nodes, o.GetNode())
-	}
+	in := DaemonPlanInput{DaemonSet: ds, Nodes: nodes, Now: time.Now(), PodsOnNode: pods.get, Facts: facts}
 	pcs, err := view.List(nil, "PriorityClass", "")
 	if err != nil {
 		return DaemonPlanInput{}, nil, err
@@ -447,6 +451,28 @@ func (c *DaemonSetController) planInput(view *state.Store, ds *corralpb.DaemonSe
 	in.FailedBackOff = c.backOff[dsKey(ds)]
 	c.mu.Unlock()
 	return in, pods, nil
+}
+
+// nodeList returns view's nodes, by name. The view shows the last change
+// to a Node and to a Node's status (their kind indexes) like any other
+// state: when neither is past the index the cached list was read at, the
+// list is the view's. Nobody changes the list (the planner copies it to
+// reorder it).
+func (c *DaemonSetController) nodeList(view *state.Store) ([]*corralpb.Node, error) {
+	at := max(view.KindIndex("Node"), view.KindIndex("Node"+state.StatusGuard))
+	if c.nodes != nil && at == c.nodesAt {
+		return c.nodes, nil
+	}
+	objs, err := view.List(nil, "Node", "")
+	if err != nil {
+		return nil, err
+	}
+	nodes := make([]*corralpb.Node, len(objs))
+	for i, o := range objs {
+		nodes[i] = o.GetNode()
+	}
+	c.nodes, c.nodesAt = nodes, at
+	return nodes, nil
 }
 
 // nodePods reads the pods bound to a node from a snapshot, for the

@@ -218,3 +218,51 @@ func TestStaleSince(t *testing.T) {
 		t.Fatalf("a plan not guarded on status: stale since %q", k)
 	}
 }
+
+// A sync reuses the node list while no node changes; a node that joins,
+// changes its labels or its status, or leaves, is planned for in the next
+// sync.
+func TestSyncFollowsNodeChanges(t *testing.T) {
+	c := newStoreCluster(t)
+	node := func(name, disk string) *corralpb.Node {
+		n := nodeWith(name, map[string]string{"disktype": disk})
+		n.Kind, n.ApiVersion, n.Metadata.Uid = "Node", "v1", "uid-"+name
+		return n
+	}
+	ds := dsFor(&corralpb.PodSpec{NodeSelector: map[string]string{"disktype": "ssd"}})
+	ds.Kind, ds.ApiVersion = "DaemonSet", "apps/v1"
+	c.apply(t, put(&corralpb.Namespace{Metadata: &corralpb.ObjectMeta{Name: "default", Uid: "ns-default"}}),
+		put(node("n1", "ssd")), put(node("n2", "hdd")), put(ds))
+	ctl := NewDaemonSetController(c, events.Discard, slog.New(slog.DiscardHandler))
+	onNodes := func(want ...string) {
+		t.Helper()
+		if err := ctl.sync(context.Background(), dsKey(ds)); err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, p := range storedPods(t, c) {
+			got = append(got, p.GetSpec().GetNodeName())
+		}
+		slices.Sort(got)
+		if !slices.Equal(got, want) {
+			t.Fatalf("pods on %v, want %v", got, want)
+		}
+	}
+	onNodes("n1")
+	onNodes("n1") // nothing changed: the same answer from the kept list
+	c.apply(t, put(node("n3", "ssd")))
+	onNodes("n1", "n3")
+	c.apply(t, put(node("n2", "ssd")), put(node("n1", "hdd")))
+	onNodes("n2", "n3")
+	st := &corralpb.NodeStatus{Allocatable: map[string]string{"pods": "10"}}
+	c.apply(t, &corralpb.Op{Type: corralpb.Op_STATUS, Object: api.Wrap(&corralpb.Node{Metadata: &corralpb.ObjectMeta{Name: "n2"}, Status: st})})
+	nodes, err := ctl.nodeList(c.st.Snapshot())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if i := slices.IndexFunc(nodes, func(n *corralpb.Node) bool { return n.GetMetadata().GetName() == "n2" }); i < 0 || !proto.Equal(nodes[i].GetStatus(), st) {
+		t.Fatalf("nodes after n2's status changed: %v", nodes)
+	}
+	c.apply(t, &corralpb.Op{Type: corralpb.Op_DELETE, Object: api.Wrap(node("n3", "ssd"))})
+	onNodes("n2")
+}
