@@ -121,7 +121,20 @@ func PlanDaemonSet(in DaemonPlanInput) *DaemonPlan {
 			plan.BackOff[n] = b
 		}
 	}
-	byNode := make(map[string][]*corralpb.Pod, len(in.Nodes))
+	// One entry per node name that has pods or a Node (or both), found
+	// through one map: thousands of nodes make map operations a good part
+	// of a plan.
+	byName := make(map[string]int, len(in.Nodes))
+	entries := make([]nodeEntry, 0, len(in.Nodes))
+	entry := func(name string) *nodeEntry {
+		i, ok := byName[name]
+		if !ok {
+			i = len(entries)
+			entries = append(entries, nodeEntry{})
+			byName[name] = i
+		}
+		return &entries[i]
+	}
 	uid := ds.GetMetadata().GetUid()
 	for _, p := range in.Pods {
 		f := plan.facts(p)
@@ -130,7 +143,8 @@ func PlanDaemonSet(in DaemonPlanInput) *DaemonPlan {
 		} else if f.owner != uid {
 			continue
 		}
-		byNode[f.node] = append(byNode[f.node], p)
+		e := entry(f.node)
+		e.pods = append(e.pods, p)
 	}
 	if ds.GetMetadata().GetDeletionTimestamp() != nil {
 		for _, p := range in.Pods {
@@ -148,7 +162,6 @@ func PlanDaemonSet(in DaemonPlanInput) *DaemonPlan {
 		st.CollisionCount = cur.CollisionCount
 	}
 	pl := newPlacer(in, plan.facts)
-	byName := make(map[string]*corralpb.Node, len(in.Nodes))
 	plan.rollout = make([]rolloutNode, 0, len(in.Nodes))
 	nodes := in.Nodes // as listed from the store: by name
 	byNodeName := func(i, j int) bool { return nodes[i].GetMetadata().GetName() < nodes[j].GetMetadata().GetName() }
@@ -157,9 +170,9 @@ func PlanDaemonSet(in DaemonPlanInput) *DaemonPlan {
 		sort.Slice(nodes, byNodeName)
 	}
 	for _, node := range nodes {
-		name := node.GetMetadata().GetName()
-		byName[name] = node
-		plan.planNode(pl, node, byNode[name], hash, st)
+		e := entry(node.GetMetadata().GetName())
+		e.node = node
+		plan.planNode(pl, node, e.pods, hash, st)
 	}
 	if rollingUpdate(ds) {
 		del, create := planRollingUpdate(ds, plan.rollout, in.Now, plan.facts)
@@ -170,13 +183,16 @@ func PlanDaemonSet(in DaemonPlanInput) *DaemonPlan {
 			create = append(create, replacements(plan.rollout, del)...)
 		}
 		for _, n := range create {
-			plan.place(pl, byName[n], hash)
+			// Every name the rollout returns is a node's of this plan.
+			if i, ok := byName[n]; ok && entries[i].node != nil {
+				plan.place(pl, entries[i].node, hash)
+			}
 		}
 	}
 	// Pods of nodes that no longer exist, bound or waiting, are garbage.
-	for node, pods := range byNode {
-		if byName[node] == nil {
-			for _, p := range pods {
+	for _, e := range entries {
+		if e.node == nil {
+			for _, p := range e.pods {
 				plan.deletePod(p)
 			}
 		}
@@ -184,6 +200,13 @@ func PlanDaemonSet(in DaemonPlanInput) *DaemonPlan {
 	st.NumberUnavailable = st.DesiredNumberScheduled - st.NumberAvailable
 	plan.Status = st
 	return plan
+}
+
+// nodeEntry is a node name's Node (nil if none exists) and the
+// DaemonSet's pods bound to or waiting for it, for one plan.
+type nodeEntry struct {
+	node *corralpb.Node
+	pods []*corralpb.Pod
 }
 
 // replacements are the nodes where a rolling update without surge deletes
