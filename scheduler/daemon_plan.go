@@ -85,6 +85,8 @@ type DaemonPlan struct {
 	rollout []rolloutNode
 	// facts returns what the plan reads of a pod.
 	facts func(*corralpb.Pod) *podFacts
+	// live is planNode's scratch slice.
+	live []*corralpb.Pod
 }
 
 // BackOff is one node's failed-pod back-off.
@@ -135,16 +137,37 @@ func PlanDaemonSet(in DaemonPlanInput) *DaemonPlan {
 		}
 		return &entries[i]
 	}
+	// The DaemonSet's pods by node, in in.Pods' order, all in one array:
+	// most nodes have one pod, and a slice each was a third of a plan's
+	// allocations.
 	uid := ds.GetMetadata().GetUid()
-	for _, p := range in.Pods {
+	at := make([]int32, len(in.Pods)) // each pod's entry, -1 for none
+	var counts []int32
+	for i, p := range in.Pods {
 		f := plan.facts(p)
+		at[i] = -1
 		if f.owner == "" {
 			plan.Adopt = append(plan.Adopt, p)
 		} else if f.owner != uid {
 			continue
 		}
-		e := entry(f.node)
-		e.pods = append(e.pods, p)
+		entry(f.node)
+		e := byName[f.node]
+		at[i] = int32(e)
+		if e == len(counts) {
+			counts = append(counts, 0)
+		}
+		counts[e]++
+	}
+	byNodePods := make([]*corralpb.Pod, 0, len(in.Pods))
+	for e, n := range counts {
+		entries[e].pods = byNodePods[len(byNodePods) : len(byNodePods) : len(byNodePods)+int(n)]
+		byNodePods = byNodePods[:len(byNodePods)+int(n)]
+	}
+	for i, p := range in.Pods {
+		if e := at[i]; e >= 0 {
+			entries[e].pods = append(entries[e].pods, p)
+		}
 	}
 	if ds.GetMetadata().GetDeletionTimestamp() != nil {
 		for _, p := range in.Pods {
@@ -248,7 +271,10 @@ func (plan *DaemonPlan) planNode(pl *placer, node *corralpb.Node, pods []*corral
 	in := pl.in
 	name := node.GetMetadata().GetName()
 	shouldRun, shouldContinue := NodeShouldRunDaemonPod(node, in.DaemonSet)
-	live := make([]*corralpb.Pod, 0, len(pods))
+	// The node's surviving pods, in a slice every node reuses: nothing
+	// keeps it past this call.
+	live := plan.live[:0]
+	defer func() { plan.live = live[:0] }()
 	for _, p := range pods {
 		switch {
 		case !shouldContinue:
