@@ -25,6 +25,21 @@ type fsm struct {
 	// appliedCh is closed and replaced whenever applied advances.
 	notifyMu  sync.Mutex
 	appliedCh chan struct{}
+
+	// results are the outcomes of the last resultsKept entries applied,
+	// by index modulo resultsKept: a leader that lost its leadership while
+	// its entry was in flight finds there what the entry did, should the
+	// next leader have committed it (see Server.settle).
+	resultsMu sync.Mutex
+	results   [resultsKept]appliedResult
+}
+
+// resultsKept is how many applied entries' outcomes the FSM remembers.
+const resultsKept = 1024
+
+type appliedResult struct {
+	index uint64
+	res   any
 }
 
 var _ raft.FSM = (*fsm)(nil)
@@ -48,11 +63,26 @@ func (f *fsm) Apply(l *raft.Log) any {
 	if l.Type != raft.LogCommand {
 		return nil
 	}
+	var res any
 	var e corralpb.LogEntry
 	if err := proto.Unmarshal(l.Data, &e); err != nil {
-		return fmt.Errorf("decode raft entry %d: %w", l.Index, err)
+		res = fmt.Errorf("decode raft entry %d: %w", l.Index, err)
+	} else {
+		res = f.State().ApplyOwned(l.Index, &e)
 	}
-	return f.State().ApplyOwned(l.Index, &e)
+	f.resultsMu.Lock()
+	f.results[l.Index%resultsKept] = appliedResult{index: l.Index, res: res}
+	f.resultsMu.Unlock()
+	return res
+}
+
+// result returns what the command entry at index did when it was applied,
+// if the FSM still remembers.
+func (f *fsm) result(index uint64) (any, bool) {
+	f.resultsMu.Lock()
+	defer f.resultsMu.Unlock()
+	r := f.results[index%resultsKept]
+	return r.res, r.index == index && r.res != nil
 }
 
 func (f *fsm) advance(index uint64) {

@@ -96,6 +96,62 @@ func TestLeaderFailoverWritesThroughSurvivors(t *testing.T) {
 	}
 }
 
+// A leader that loses its quorum while a write is in flight does not
+// answer "maybe": it waits until a leader is back and its own log shows
+// whether the entry committed, then returns what it did, or writes it
+// again if the next leader dropped it. A create is acknowledged exactly
+// once, never refused as "already exists" by its own first attempt.
+func TestWriteInFlightWhenLeadershipIsLostSettles(t *testing.T) {
+	c := newTestCluster(t, 3)
+	c.startAll()
+	l := c.leader()
+	mustWrite(t, l, put(configMap("before", "x")))
+	var followers []*node
+	for _, nd := range c.nodes {
+		if nd != l {
+			followers = append(followers, nd)
+			c.stop(nd)
+		}
+	}
+	create := put(configMap("in-flight", "y"))
+	create.Ops[0].Precondition = corralpb.Op_MUST_NOT_EXIST
+	type outcome struct {
+		res *corralpb.BatchResult
+		err error
+	}
+	done := make(chan outcome, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		res, err := l.srv.Write(ctx, create)
+		done <- outcome{res, err}
+	}()
+	waitFor(t, "the leader to step down without its quorum", 15*time.Second, func() bool { return !l.srv.IsLeader() })
+	select {
+	case o := <-done:
+		t.Fatalf("the write returned before its fate was known: %v, %v", o.res, o.err)
+	default:
+	}
+	for _, nd := range followers {
+		c.start(nd, c.config(nd, len(c.nodes), c.addrs(nd)))
+	}
+	var o outcome
+	select {
+	case o = <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the write never returned")
+	}
+	if o.err != nil || o.res.GetCode() != corralpb.ErrorCode_OK {
+		t.Fatalf("write: %v, %v: want it applied once and acknowledged", o.res, o.err)
+	}
+	nl := c.leader()
+	for _, nd := range c.nodes {
+		if got := mustRead(t, nd, "in-flight"); got != "y" {
+			t.Errorf("%s reads %q (leader %s)", nd.name, got, nl.name)
+		}
+	}
+}
+
 func TestRestartedServerCatchesUpFromSnapshot(t *testing.T) {
 	c := newTestCluster(t, 3)
 	for _, nd := range c.nodes {

@@ -1,9 +1,11 @@
 package raftstore
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/hashicorp/raft"
 	"google.golang.org/protobuf/proto"
@@ -13,9 +15,11 @@ import (
 
 // Write commits one batch through Raft and returns the FSM's result for it.
 // On a follower the batch is forwarded to the leader. An error means the
-// batch's fate is unknown or it was not committed (no leader, timeout,
-// leadership lost); a logical failure (conflict, not found, ...) is a
-// result with a non-OK code.
+// batch was not committed (no leader within ctx, shutdown) or, rarely, that
+// its fate is unknown: the leader lost its leadership with the entry in
+// flight and could not learn within the apply timeout whether the next
+// leader kept it (see settle). A logical failure (conflict, not found, ...)
+// is a result with a non-OK code.
 func (s *Server) Write(ctx context.Context, b *corralpb.Batch) (*corralpb.BatchResult, error) {
 	res, err := s.writeEntry(ctx, &corralpb.LogEntry{Batches: []*corralpb.Batch{b}})
 	if err != nil {
@@ -78,7 +82,7 @@ func (s *Server) applyEntry(ctx context.Context, e *corralpb.LogEntry) (*corralp
 	}
 	f := s.raft.Apply(data, s.cfg.ApplyTimeout)
 	if err := f.Error(); err != nil {
-		return nil, err
+		return s.settle(f, data, err)
 	}
 	return asLogResult(f.Response())
 }
@@ -170,10 +174,64 @@ func (s *Server) applyStart(e *corralpb.LogEntry) func() (*corralpb.LogResult, e
 	f := s.raft.Apply(data, s.cfg.ApplyTimeout)
 	return func() (*corralpb.LogResult, error) {
 		if err := f.Error(); err != nil {
-			return nil, err
+			return s.settle(f, data, err)
 		}
 		return asLogResult(f.Response())
 	}
+}
+
+// errNotKept is an entry this server appended as leader that the next
+// leader did not keep: it was never applied, and writing it again is safe
+// (it is raft.ErrNotLeader to the writers, who retry).
+var errNotKept = fmt.Errorf("%w: leadership was lost before the entry committed, and the next leader did not keep it", raft.ErrNotLeader)
+
+// settle turns the ambiguous outcome of an entry this server appended as
+// leader and lost its leadership before committing (it may commit under
+// the next leader, or be replaced) into a definite one. It waits, at most
+// the apply timeout, until this server has applied the entry's index, then
+// reads its own log there: the entry itself means it committed, and the
+// FSM remembers what it did; anything else means it was replaced, and
+// errNotKept lets the writers retry. Without this a writer could not tell
+// an applied create from a lost one and, retrying, would get "already
+// exists" for its own object or count an event twice. Other errors, and
+// an entry whose fate stays unknown (this server cut off, the entry
+// compacted into a snapshot), are returned as they are.
+func (s *Server) settle(f raft.ApplyFuture, data []byte, err error) (*corralpb.LogResult, error) {
+	if !errors.Is(err, raft.ErrLeadershipLost) {
+		return nil, err
+	}
+	index := f.Index()
+	if index == 0 {
+		return nil, err
+	}
+	timeout := time.NewTimer(s.cfg.ApplyTimeout)
+	defer timeout.Stop()
+	for {
+		applied, next := s.fsm.appliedWait()
+		if applied >= index {
+			break
+		}
+		select {
+		case <-next:
+		case <-timeout.C:
+			return nil, err
+		case <-s.ctx.Done():
+			return nil, err
+		}
+	}
+	var l raft.Log
+	if gerr := s.logs.GetLog(index, &l); gerr != nil {
+		return nil, err
+	}
+	if l.Type != raft.LogCommand || !bytes.Equal(l.Data, data) {
+		return nil, errNotKept
+	}
+	res, ok := s.fsm.result(index)
+	if !ok {
+		return nil, err
+	}
+	s.log.Debug("entry committed after leadership was lost", "raft_index", index)
+	return asLogResult(res)
 }
 
 // forwardStart sends an entry to the current leader. With none known, or
