@@ -3,6 +3,7 @@ package events
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -42,6 +43,39 @@ const (
 // InvalidArgument, PermissionDenied, Unauthenticated, FailedPrecondition
 // and Unimplemented count as rejections too.
 var ErrRejected = errors.New("events rejected by the sink")
+
+// PartialError is a send that recorded some of the batch's events and not
+// others: Failed are the indexes of those it did not record, and Err why.
+// The Buffer retries only those: the others would be counted twice.
+type PartialError struct {
+	Failed []int
+	Err    error
+}
+
+func (e *PartialError) Error() string {
+	return fmt.Sprintf("%d events not recorded: %v", len(e.Failed), e.Err)
+}
+
+func (e *PartialError) Unwrap() error { return e.Err }
+
+// NodeSender sends a node's events through NodeAPI.RecordEvents, telling
+// the Buffer which were not recorded when only some were.
+func NodeSender(api corralpb.NodeAPIClient, node string) SendFunc {
+	return func(ctx context.Context, evs []*corralpb.Event) error {
+		resp, err := api.RecordEvents(ctx, &corralpb.RecordEventsRequest{NodeName: node, Events: evs})
+		if err != nil {
+			return err
+		}
+		if len(resp.GetFailed()) == 0 {
+			return nil
+		}
+		failed := make([]int, len(resp.GetFailed()))
+		for i, n := range resp.GetFailed() {
+			failed[i] = int(n)
+		}
+		return &PartialError{Failed: failed, Err: errors.New(resp.GetError())}
+	}
+}
 
 // SendFunc delivers a batch of events to the sink: NodeAPI.RecordEvents
 // for an agent, the server's own RecordEvents for its controllers.
@@ -255,8 +289,28 @@ func (b *Buffer) deliver(ctx context.Context, batch []*entry) error {
 }
 
 // failed handles a failed send: a rejected batch is dropped; otherwise it
-// goes back to the front of the buffer and the next send waits a backoff.
+// (or, for a PartialError, what of it was not recorded) goes back to the
+// front of the buffer and the next send waits a backoff.
 func (b *Buffer) failed(batch []*entry, now time.Time, err error) {
+	var partial *PartialError
+	if errors.As(err, &partial) {
+		failed := make([]bool, len(batch))
+		for _, i := range partial.Failed {
+			if i >= 0 && i < len(batch) {
+				failed[i] = true
+			}
+		}
+		var left []*entry
+		for i, e := range batch {
+			if failed[i] {
+				left = append(left, e)
+			}
+		}
+		batch = left
+	}
+	if len(batch) == 0 {
+		return
+	}
 	if rejected(err) {
 		b.log.Warn("events rejected by the sink; dropped", "events", len(batch), "err", err)
 		return

@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -401,6 +403,35 @@ func TestBufferRetriesWithBackoffAndMerges(t *testing.T) {
 	}
 }
 
+// A send that recorded some events and not others retries those alone:
+// sending the recorded ones again would count them twice.
+func TestBufferRetriesOnlyWhatWasNotRecorded(t *testing.T) {
+	h := newHarness(t)
+	h.fail = func(n int) error {
+		if n == 1 {
+			return &PartialError{Failed: []int{1, 1}, Err: status.Error(codes.Unavailable, "no leader")}
+		}
+		return nil
+	}
+	h.b.Event(pod("a"), TypeNormal, "Started", "Started container app")
+	h.b.Event(pod("b"), TypeNormal, "Started", "Started container app")
+	h.b.Event(pod("c"), TypeNormal, "Started", "Started container app")
+	h.run(t)
+	h.wantAsked(t, 500*time.Millisecond)
+	h.clock.Advance(500 * time.Millisecond)
+	h.tick(t)
+	h.wantTried(t, 1)
+	h.wantAsked(t, 500*time.Millisecond) // the backoff
+	if n := h.b.Len(); n != 1 {
+		t.Fatalf("pending = %d, want the one event not recorded", n)
+	}
+	h.clock.Advance(500 * time.Millisecond)
+	evs := h.fireUntilSent(t)
+	if len(evs) != 1 || evs[0].GetInvolvedObject().GetName() != "b" || evs[0].GetCount() != 1 {
+		t.Fatalf("retried %v, want b's event alone", evs)
+	}
+}
+
 func TestBufferDropsRejectedBatches(t *testing.T) {
 	for _, err := range []error{
 		status.Error(codes.PermissionDenied, "not your pod"),
@@ -469,5 +500,31 @@ func TestRejected(t *testing.T) {
 		if got := rejected(tt.err); got != tt.want {
 			t.Errorf("rejected(%v) = %v, want %v", tt.err, got, tt.want)
 		}
+	}
+}
+
+// nodeAPI answers RecordEvents with resp; the other calls are not used.
+type nodeAPI struct {
+	corralpb.NodeAPIClient
+	resp *corralpb.RecordEventsResponse
+	got  *corralpb.RecordEventsRequest
+}
+
+func (n *nodeAPI) RecordEvents(_ context.Context, req *corralpb.RecordEventsRequest, _ ...grpc.CallOption) (*corralpb.RecordEventsResponse, error) {
+	n.got = req
+	return n.resp, nil
+}
+
+func TestNodeSenderReportsWhatWasNotRecorded(t *testing.T) {
+	api := &nodeAPI{resp: &corralpb.RecordEventsResponse{}}
+	send := NodeSender(api, "w1")
+	evs := []*corralpb.Event{{Reason: "Pulled"}, {Reason: "Started"}}
+	if err := send(context.Background(), evs); err != nil || api.got.GetNodeName() != "w1" || len(api.got.GetEvents()) != 2 {
+		t.Fatalf("all recorded: %v, sent %v", err, api.got)
+	}
+	api.resp = &corralpb.RecordEventsResponse{Failed: []int32{1}, Error: "no leader"}
+	var partial *PartialError
+	if err := send(context.Background(), evs); !errors.As(err, &partial) || !slices.Equal(partial.Failed, []int{1}) || rejected(err) {
+		t.Fatalf("one not recorded: %v", err)
 	}
 }

@@ -753,8 +753,15 @@ func (x *RecordEventsRequest) GetEvents() []*Event {
 	return nil
 }
 
+// RecordEventsResponse lists the events of the request that were not
+// recorded (by their index in it), when some were and some were not:
+// resending the others would count them twice. A call that records none
+// fails instead.
 type RecordEventsResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Failed []int32                `protobuf:"varint,1,rep,packed,name=failed,proto3" json:"failed,omitempty"`
+	// error is why the failed events were not recorded.
+	Error         string `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -787,6 +794,20 @@ func (x *RecordEventsResponse) ProtoReflect() protoreflect.Message {
 // Deprecated: Use RecordEventsResponse.ProtoReflect.Descriptor instead.
 func (*RecordEventsResponse) Descriptor() ([]byte, []int) {
 	return file_node_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *RecordEventsResponse) GetFailed() []int32 {
+	if x != nil {
+		return x.Failed
+	}
+	return nil
+}
+
+func (x *RecordEventsResponse) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
 }
 
 // CertifyRequest asks for a certificate with a join token: an agent's node
@@ -1409,8 +1430,10 @@ const file_node_proto_rawDesc = "" +
 	"\x04gone\x18\x01 \x03(\v2\x14.corral.v1.ObjectKeyR\x04gone\"b\n" +
 	"\x13RecordEventsRequest\x12\x1b\n" +
 	"\tnode_name\x18\x01 \x01(\tR\bnodeName\x12(\n" +
-	"\x06events\x18\x03 \x03(\v2\x10.corral.v1.EventR\x06eventsJ\x04\b\x02\x10\x03\"\x16\n" +
-	"\x14RecordEventsResponse\"\\\n" +
+	"\x06events\x18\x03 \x03(\v2\x10.corral.v1.EventR\x06eventsJ\x04\b\x02\x10\x03\"D\n" +
+	"\x14RecordEventsResponse\x12\x16\n" +
+	"\x06failed\x18\x01 \x03(\x05R\x06failed\x12\x14\n" +
+	"\x05error\x18\x02 \x01(\tR\x05error\"\\\n" +
 	"\x0eCertifyRequest\x12\x12\n" +
 	"\x04role\x18\x01 \x01(\tR\x04role\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x10\n" +

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -32,19 +33,25 @@ const (
 // controllers send their events.Buffer here): each is correlated with the
 // stored events about its object and counted or created, as for agents.
 // The error is a gRPC status error.
+// Some recorded and some not is an *events.PartialError naming the others.
 func (s *Server) RecordEvents(ctx context.Context, evs []*corralpb.Event) error {
-	return recordEvents(ctx, s.rs, evs)
+	failed, err := recordEvents(ctx, s.rs, evs)
+	if len(failed) > 0 {
+		return &events.PartialError{Failed: failed, Err: err}
+	}
+	return err
 }
 
 // RecordEvents stores events an agent recorded about its own Node or the
 // pods bound to it (Kubernetes' node authorizer rule); an event about any
-// other object fails the whole call with PermissionDenied.
+// other object fails the whole call with PermissionDenied. When some are
+// recorded and others are not, the response lists the others.
 func (n *nodeService) RecordEvents(ctx context.Context, req *corralpb.RecordEventsRequest) (*corralpb.RecordEventsResponse, error) {
 	if err := checkNode(ctx, req.GetNodeName()); err != nil {
 		return nil, err
 	}
 	node := req.GetNodeName()
-	admitted, err := admitEvents(req.GetEvents(), node, time.Now())
+	admitted, from, err := admitEvents(req.GetEvents(), node, time.Now())
 	if err != nil {
 		return nil, err
 	}
@@ -57,10 +64,18 @@ func (n *nodeService) RecordEvents(ctx context.Context, req *corralpb.RecordEven
 			return nil, err
 		}
 	}
-	if err := writeEvents(ctx, n.rs, st, admitted); err != nil {
+	failed, err := writeEvents(ctx, n.rs, st, admitted)
+	if err != nil && len(failed) == len(admitted) {
 		return nil, err
 	}
-	return &corralpb.RecordEventsResponse{}, nil
+	resp := &corralpb.RecordEventsResponse{}
+	for _, i := range requestIndexes(failed, from) {
+		resp.Failed = append(resp.Failed, int32(i))
+	}
+	if err != nil {
+		resp.Error = err.Error()
+	}
+	return resp, nil
 }
 
 // authorizeNodeEvent lets a node record events about itself and about the
@@ -98,34 +113,55 @@ func authorizeNodeEvent(st *state.Store, node string, ev *corralpb.Event) error 
 // so that one failure does not hold back the others (the group committer
 // packs them into few Raft entries). Events in a namespace that does not
 // exist are dropped. Nothing is written when any event is invalid.
-func recordEvents(ctx context.Context, rs *raftstore.Server, evs []*corralpb.Event) error {
-	admitted, err := admitEvents(evs, "", time.Now())
+//
+// When some events are recorded and others not, it returns the indexes in
+// evs of the others with the error; when none is, the error alone.
+func recordEvents(ctx context.Context, rs *raftstore.Server, evs []*corralpb.Event) ([]int, error) {
+	admitted, from, err := admitEvents(evs, "", time.Now())
 	if err != nil {
-		return err
+		return nil, err
 	}
 	st, err := rs.ConsistentRead(ctx)
 	if err != nil {
-		return toStatus(fmt.Errorf("record events: read state: %w", err))
+		return nil, toStatus(fmt.Errorf("record events: read state: %w", err))
 	}
-	return writeEvents(ctx, rs, st, admitted)
+	failed, err := writeEvents(ctx, rs, st, admitted)
+	if err != nil && len(failed) == len(admitted) {
+		return nil, err
+	}
+	return requestIndexes(failed, from), err
+}
+
+// requestIndexes maps indexes of admitted events to the indexes of the
+// request's events merged into them (from, as admitEvents returns it).
+func requestIndexes(failed []int, from [][]int) []int {
+	var out []int
+	for _, i := range failed {
+		out = append(out, from[i]...)
+	}
+	slices.Sort(out)
+	return out
 }
 
 // writeEvents writes admitted events concurrently (at most eventWriters at
-// once), starting from st, a consistent read.
-func writeEvents(ctx context.Context, rs *raftstore.Server, st *state.Store, admitted []*corralpb.Event) error {
+// once), starting from st, a consistent read. It returns the indexes of
+// the events not recorded, in order, and the first error.
+func writeEvents(ctx context.Context, rs *raftstore.Server, st *state.Store, admitted []*corralpb.Event) ([]int, error) {
 	var (
 		wg       sync.WaitGroup
 		mu       sync.Mutex
+		failed   []int
 		firstErr error
 		slots    = make(chan struct{}, eventWriters)
 	)
-	for _, ev := range admitted {
+	for i, ev := range admitted {
 		wg.Add(1)
 		slots <- struct{}{}
 		go func() {
 			defer func() { <-slots; wg.Done() }()
 			if err := recordEvent(ctx, rs, st, ev); err != nil {
 				mu.Lock()
+				failed = append(failed, i)
 				if firstErr == nil {
 					firstErr = err
 				}
@@ -134,18 +170,19 @@ func writeEvents(ctx context.Context, rs *raftstore.Server, st *state.Store, adm
 		}()
 	}
 	wg.Wait()
-	return firstErr
+	slices.Sort(failed)
+	return failed, firstErr
 }
 
 // admitEvents checks every event, defaults an empty type to Normal and an
 // empty source host to host, and merges identical events (events.Key),
-// adding up their counts. Order is kept; evs is not changed.
-func admitEvents(evs []*corralpb.Event, host string, now time.Time) ([]*corralpb.Event, error) {
+// adding up their counts. Order is kept; evs is not changed. from lists,
+// for each event returned, the indexes of the events of evs merged into it.
+func admitEvents(evs []*corralpb.Event, host string, now time.Time) (out []*corralpb.Event, from [][]int, err error) {
 	if len(evs) > maxEventsPerCall {
-		return nil, invalidf("record events: %d events in one call, at most %d", len(evs), maxEventsPerCall)
+		return nil, nil, invalidf("record events: %d events in one call, at most %d", len(evs), maxEventsPerCall)
 	}
-	var out []*corralpb.Event
-	byKey := map[string]*corralpb.Event{}
+	byKey := map[string]int{}
 	for i, in := range evs {
 		ev := proto.Clone(in).(*corralpb.Event)
 		if ev.Type == "" {
@@ -159,17 +196,19 @@ func admitEvents(evs []*corralpb.Event, host string, now time.Time) ([]*corralpb
 		}
 		ev.Count = max(ev.Count, 1)
 		if err := checkEvent(ev, now); err != nil {
-			return nil, invalidf("events[%d]: %v", i, err)
+			return nil, nil, invalidf("events[%d]: %v", i, err)
 		}
 		key := events.Key(ev)
-		if prev, ok := byKey[key]; ok {
-			prev.Count += ev.Count
+		if j, ok := byKey[key]; ok {
+			out[j].Count += ev.Count
+			from[j] = append(from[j], i)
 			continue
 		}
-		byKey[key] = ev
+		byKey[key] = len(out)
 		out = append(out, ev)
+		from = append(from, []int{i})
 	}
-	return out, nil
+	return out, from, nil
 }
 
 // checkEvent validates an incoming event and the Event it would create.

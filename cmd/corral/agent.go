@@ -197,10 +197,7 @@ func runAgent(ctx context.Context, f agentFlags, extraTaints []*corralpb.Taint, 
 		return err
 	}
 	nodeAPI := corralpb.NewNodeAPIClient(agent.Conn())
-	recorder := events.NewBuffer(func(ctx context.Context, evs []*corralpb.Event) error {
-		_, err := nodeAPI.RecordEvents(ctx, &corralpb.RecordEventsRequest{NodeName: f.name, Events: evs})
-		return err
-	}, &corralpb.EventSource{Component: "kubelet", Host: f.name}, nil, log.With("component", "events"))
+	recorder := events.NewBuffer(events.NodeSender(nodeAPI, f.name), &corralpb.EventSource{Component: "kubelet", Host: f.name}, nil, log.With("component", "events"))
 	go func() { _ = recorder.Run(ctx) }()
 	probes := nodeagent.NewProbeRunner(n.rt, recorder)
 	defer probes.Close()
