@@ -1,11 +1,15 @@
 package raftstore
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"fmt"
+	"io"
+	"log/slog"
 	"net"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -35,6 +39,11 @@ type node struct {
 type testCluster struct {
 	t     testing.TB
 	nodes []*node
+	// logs, when set, receives every server's log and Raft's (a test
+	// prints it when it fails); applyTimeout, when set, replaces the
+	// servers' default.
+	logs         io.Writer
+	applyTimeout time.Duration
 }
 
 func newTestCluster(t testing.TB, n int) *testCluster {
@@ -63,7 +72,7 @@ func (c *testCluster) config(nd *node, expect int, join []string) Config {
 	if raftAddr == "" {
 		raftAddr = "127.0.0.1:0"
 	}
-	return Config{
+	cfg := Config{
 		Name: nd.name, DataDir: nd.dir, RaftAddr: raftAddr, APIAddr: nd.apiAddr,
 		BootstrapExpect: expect, Join: join, Token: testToken,
 		// Short enough for quick failovers, long enough that a busy CI
@@ -72,7 +81,31 @@ func (c *testCluster) config(nd *node, expect int, join []string) Config {
 		HeartbeatTimeout: time.Second, ElectionTimeout: time.Second,
 		LeaderLeaseTimeout: 500 * time.Millisecond, DiscoveryInterval: 50 * time.Millisecond,
 		SnapshotThreshold: 1 << 20, TrailingLogs: 1 << 20,
+		ApplyTimeout: c.applyTimeout,
 	}
+	if c.logs != nil {
+		cfg.RaftLogOutput = c.logs
+		cfg.Logger = slog.New(slog.NewTextHandler(c.logs, &slog.HandlerOptions{Level: slog.LevelDebug})).With("server", nd.name)
+	}
+	return cfg
+}
+
+// logBuffer is an io.Writer safe for the servers' concurrent logging.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // start starts nd with cfg, serving its Peer API on its fixed address.

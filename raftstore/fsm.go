@@ -26,20 +26,12 @@ type fsm struct {
 	notifyMu  sync.Mutex
 	appliedCh chan struct{}
 
-	// results are the outcomes of the last resultsKept entries applied,
-	// by index modulo resultsKept: a leader that lost its leadership while
-	// its entry was in flight finds there what the entry did, should the
-	// next leader have committed it (see Server.settle).
-	resultsMu sync.Mutex
-	results   [resultsKept]appliedResult
-}
-
-// resultsKept is how many applied entries' outcomes the FSM remembers.
-const resultsKept = 1024
-
-type appliedResult struct {
-	index uint64
-	res   any
+	// awaited are the indexes of entries a leader appended and lost its
+	// leadership before they committed, and what each did once applied:
+	// should the next leader commit one, its writers learn from here (see
+	// Server.settle).
+	awaitMu sync.Mutex
+	awaited map[uint64]any
 }
 
 var _ raft.FSM = (*fsm)(nil)
@@ -70,19 +62,38 @@ func (f *fsm) Apply(l *raft.Log) any {
 	} else {
 		res = f.State().ApplyOwned(l.Index, &e)
 	}
-	f.resultsMu.Lock()
-	f.results[l.Index%resultsKept] = appliedResult{index: l.Index, res: res}
-	f.resultsMu.Unlock()
+	f.awaitMu.Lock()
+	if _, ok := f.awaited[l.Index]; ok {
+		f.awaited[l.Index] = res
+	}
+	f.awaitMu.Unlock()
 	return res
 }
 
-// result returns what the command entry at index did when it was applied,
-// if the FSM still remembers.
+// await asks the FSM to keep what the entry at index does when applied
+// (result returns it) until forget.
+func (f *fsm) await(index uint64) {
+	f.awaitMu.Lock()
+	defer f.awaitMu.Unlock()
+	if f.awaited == nil {
+		f.awaited = map[uint64]any{}
+	}
+	f.awaited[index] = nil
+}
+
+func (f *fsm) forget(index uint64) {
+	f.awaitMu.Lock()
+	defer f.awaitMu.Unlock()
+	delete(f.awaited, index)
+}
+
+// result returns what the awaited command entry at index did, if it was
+// applied since await.
 func (f *fsm) result(index uint64) (any, bool) {
-	f.resultsMu.Lock()
-	defer f.resultsMu.Unlock()
-	r := f.results[index%resultsKept]
-	return r.res, r.index == index && r.res != nil
+	f.awaitMu.Lock()
+	defer f.awaitMu.Unlock()
+	res := f.awaited[index]
+	return res, res != nil
 }
 
 func (f *fsm) advance(index uint64) {

@@ -103,6 +103,16 @@ func TestLeaderFailoverWritesThroughSurvivors(t *testing.T) {
 // once, never refused as "already exists" by its own first attempt.
 func TestWriteInFlightWhenLeadershipIsLostSettles(t *testing.T) {
 	c := newTestCluster(t, 3)
+	logs := &logBuffer{}
+	c.logs = logs
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Log(logs.String())
+		}
+	})
+	// The old leader waits for the outcome at most the apply timeout: as
+	// long as a loaded machine may take to elect a leader again.
+	c.applyTimeout = time.Minute
 	c.startAll()
 	l := c.leader()
 	mustWrite(t, l, put(configMap("before", "x")))
@@ -121,7 +131,7 @@ func TestWriteInFlightWhenLeadershipIsLostSettles(t *testing.T) {
 	}
 	done := make(chan outcome, 1)
 	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 		defer cancel()
 		res, err := l.srv.Write(ctx, create)
 		done <- outcome{res, err}
@@ -138,7 +148,7 @@ func TestWriteInFlightWhenLeadershipIsLostSettles(t *testing.T) {
 	var o outcome
 	select {
 	case o = <-done:
-	case <-time.After(30 * time.Second):
+	case <-time.After(90 * time.Second):
 		t.Fatal("the write never returned")
 	}
 	if o.err != nil || o.res.GetCode() != corralpb.ErrorCode_OK {

@@ -190,7 +190,7 @@ var errNotKept = fmt.Errorf("%w: leadership was lost before the entry committed,
 // the next leader, or be replaced) into a definite one. It waits, at most
 // the apply timeout, until this server has applied the entry's index, then
 // reads its own log there: the entry itself means it committed, and the
-// FSM remembers what it did; anything else means it was replaced, and
+// FSM kept what it did (see fsm.await); anything else means it was replaced, and
 // errNotKept lets the writers retry. Without this a writer could not tell
 // an applied create from a lost one and, retrying, would get "already
 // exists" for its own object or count an event twice. Other errors, and
@@ -204,6 +204,11 @@ func (s *Server) settle(f raft.ApplyFuture, data []byte, err error) (*corralpb.L
 	if index == 0 {
 		return nil, err
 	}
+	// An entry applied before this (committed just as this server stopped
+	// leading) has its result gone: if the log shows it there, its writers
+	// get err.
+	s.fsm.await(index)
+	defer s.fsm.forget(index)
 	timeout := time.NewTimer(s.cfg.ApplyTimeout)
 	defer timeout.Stop()
 	for {
