@@ -128,14 +128,14 @@ func PlanDaemonSet(in DaemonPlanInput) *DaemonPlan {
 	// of a plan.
 	byName := make(map[string]int, len(in.Nodes))
 	entries := make([]nodeEntry, 0, len(in.Nodes))
-	entry := func(name string) *nodeEntry {
+	indexOf := func(name string) int {
 		i, ok := byName[name]
 		if !ok {
 			i = len(entries)
 			entries = append(entries, nodeEntry{})
 			byName[name] = i
 		}
-		return &entries[i]
+		return i
 	}
 	// The DaemonSet's pods by node, in in.Pods' order, all in one array:
 	// most nodes have one pod, and a slice each was a third of a plan's
@@ -151,8 +151,7 @@ func PlanDaemonSet(in DaemonPlanInput) *DaemonPlan {
 		} else if f.owner != uid {
 			continue
 		}
-		entry(f.node)
-		e := byName[f.node]
+		e := indexOf(f.node)
 		at[i] = int32(e)
 		if e == len(counts) {
 			counts = append(counts, 0)
@@ -193,7 +192,8 @@ func PlanDaemonSet(in DaemonPlanInput) *DaemonPlan {
 		sort.Slice(nodes, byNodeName)
 	}
 	for _, node := range nodes {
-		e := entry(node.GetMetadata().GetName())
+		i := indexOf(node.GetMetadata().GetName()) // may grow entries
+		e := &entries[i]
 		e.node = node
 		plan.planNode(pl, node, e.pods, hash, st)
 	}
