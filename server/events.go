@@ -32,8 +32,8 @@ const (
 // RecordEvents stores events recorded in this process (the leader's
 // controllers send their events.Buffer here): each is correlated with the
 // stored events about its object and counted or created, as for agents.
-// The error is a gRPC status error.
-// Some recorded and some not is an *events.PartialError naming the others.
+// The error is a gRPC status error, or an *events.PartialError naming the
+// events not recorded when others were.
 func (s *Server) RecordEvents(ctx context.Context, evs []*corralpb.Event) error {
 	failed, err := recordEvents(ctx, s.rs, evs)
 	if len(failed) > 0 {
