@@ -64,12 +64,12 @@ func (n *nodeService) RecordEvents(ctx context.Context, req *corralpb.RecordEven
 			return nil, err
 		}
 	}
-	failed, err := writeEvents(ctx, n.rs, st, admitted)
-	if err != nil && len(failed) == len(admitted) {
+	failed, err := recordAdmitted(ctx, n.rs, st, admitted, from)
+	if err != nil && len(failed) == 0 {
 		return nil, err
 	}
 	resp := &corralpb.RecordEventsResponse{}
-	for _, i := range requestIndexes(failed, from) {
+	for _, i := range failed {
 		resp.Failed = append(resp.Failed, int32(i))
 	}
 	if err != nil {
@@ -125,6 +125,14 @@ func recordEvents(ctx context.Context, rs *raftstore.Server, evs []*corralpb.Eve
 	if err != nil {
 		return nil, toStatus(fmt.Errorf("record events: read state: %w", err))
 	}
+	return recordAdmitted(ctx, rs, st, admitted, from)
+}
+
+// recordAdmitted writes admitted events (see writeEvents). When some are
+// recorded and others not, it returns the indexes in the request of the
+// others (from, as admitEvents returns it, maps admitted events to the
+// request's) with the error; when none is, the error alone.
+func recordAdmitted(ctx context.Context, rs *raftstore.Server, st *state.Store, admitted []*corralpb.Event, from [][]int) ([]int, error) {
 	failed, err := writeEvents(ctx, rs, st, admitted)
 	if err != nil && len(failed) == len(admitted) {
 		return nil, err
