@@ -107,9 +107,13 @@ func Start(cfg Config) (*Server, error) {
 	s.grpc = grpc.NewServer(
 		grpc.Creds(credentials.NewTLS(tlsCfg)),
 		// One connection per node: at thousands of nodes, per-connection
-		// buffers held while idle add up (gRPC pools write buffers
-		// between writes by itself).
+		// buffers held while idle add up. gRPC pools write buffers between
+		// writes by itself, but each is held from a write to its flush:
+		// at its default 32 KiB, thousands of streams pushing assignments
+		// at once held some 30 MB of them, and fed the garbage collector.
+		// Agents' messages are small; 8 KiB batches them as well.
 		grpc.ReadBufferSize(4<<10),
+		grpc.WriteBufferSize(8<<10),
 		grpc.ChainUnaryInterceptor(s.unaryAuth),
 		grpc.ChainStreamInterceptor(s.streamAuth),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
