@@ -60,9 +60,9 @@ func (e *PartialError) Unwrap() error { return e.Err }
 
 // NodeSender sends a node's events through NodeAPI.RecordEvents, telling
 // the Buffer which were not recorded when only some were.
-func NodeSender(api corralpb.NodeAPIClient, node string) SendFunc {
+func NodeSender(client corralpb.NodeAPIClient, node string) SendFunc {
 	return func(ctx context.Context, evs []*corralpb.Event) error {
-		resp, err := api.RecordEvents(ctx, &corralpb.RecordEventsRequest{NodeName: node, Events: evs})
+		resp, err := client.RecordEvents(ctx, &corralpb.RecordEventsRequest{NodeName: node, Events: evs})
 		if err != nil {
 			return err
 		}

@@ -160,8 +160,9 @@ func (c *Credentials) ServerConfig(auth tls.ClientAuthType, allow Allow, nextPro
 
 // ClientConfig is a client's TLS toward serverName (ServerName for
 // servers, a node's name for its agent): it presents the current
-// certificate, if any (alone: a server has the CA), and accepts only a peer whose certificate chains to
-// the current CA, names serverName, and passes allow.
+// certificate, if any (alone: a server has the CA), and accepts only a
+// peer whose certificate chains to the current CA, names serverName, and
+// passes allow.
 func (c *Credentials) ClientConfig(serverName string, allow Allow) *tls.Config {
 	cfg := baseConfig()
 	// The CA may change (a server that joins learns it), so the chain is
