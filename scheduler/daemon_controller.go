@@ -48,12 +48,13 @@ type DaemonSetController struct {
 	// facts remembers, per DaemonSet, what its plans read of its pods;
 	// only the worker uses it.
 	facts map[string]*PodFacts
-	// nodes is the node list as of the Raft index of the Node kind's last
-	// change (nodesAt): while no node changes, as through a rollout, a
-	// sync reuses it rather than listing thousands again. Only the worker
-	// uses it.
+	// nodes is the node list of the store nodesOf as of the Raft index of
+	// the last change to a Node or a Node's status (nodesAt): while no
+	// node changes, as through a rollout, a sync reuses it rather than
+	// listing thousands again. Only the worker uses it.
 	nodes   []*corralpb.Node
 	nodesAt uint64
+	nodesOf *state.Store
 }
 
 // NewDaemonSetController returns the controller; Run drives it.
@@ -115,7 +116,7 @@ func (c *DaemonSetController) lead(ctx context.Context) {
 	c.seen = map[string]*corralpb.DaemonSet{}
 	c.mu.Unlock()
 	c.facts = map[string]*PodFacts{} // the worker has stopped
-	c.nodes, c.nodesAt = nil, 0
+	c.nodes, c.nodesAt, c.nodesOf = nil, 0, nil
 	c.log.Info("daemonset controller stopped")
 }
 
@@ -314,7 +315,13 @@ func (c *DaemonSetController) sync(ctx context.Context, key string) error {
 func (c *DaemonSetController) syncOnce(ctx context.Context, key string) error {
 	ns, name, _ := strings.Cut(key, "/")
 	start := time.Now()
-	view := c.cluster.State().Snapshot()
+	live := c.cluster.State()
+	view := live.Snapshot()
+	if live != c.nodesOf {
+		// A store replaced by a snapshot's restore: its indexes may
+		// repeat another history's.
+		c.nodes, c.nodesOf = nil, live
+	}
 	index := view.LatestIndex()
 	obj, err := view.Get(nil, "DaemonSet", ns, name)
 	if err != nil {
