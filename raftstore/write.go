@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/hashicorp/raft"
 	"google.golang.org/protobuf/proto"
@@ -209,20 +208,10 @@ func (s *Server) settle(f raft.ApplyFuture, data []byte, err error) (*corralpb.L
 	// get err.
 	s.fsm.await(index)
 	defer s.fsm.forget(index)
-	timeout := time.NewTimer(s.cfg.ApplyTimeout)
-	defer timeout.Stop()
-	for {
-		applied, next := s.fsm.appliedWait()
-		if applied >= index {
-			break
-		}
-		select {
-		case <-next:
-		case <-timeout.C:
-			return nil, err
-		case <-s.ctx.Done():
-			return nil, err
-		}
+	wctx, cancel := context.WithTimeout(s.ctx, s.cfg.ApplyTimeout)
+	defer cancel()
+	if werr := s.WaitApplied(wctx, index); werr != nil {
+		return nil, err
 	}
 	var l raft.Log
 	if gerr := s.logs.GetLog(index, &l); gerr != nil {
