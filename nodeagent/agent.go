@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
@@ -59,7 +60,11 @@ type Config struct {
 	Network *PodNet
 	// ResyncPeriod is how often pods are synced with no change (default 10s).
 	ResyncPeriod time.Duration
-	Logger       *slog.Logger
+	// Started, if set, is called once, when start-up is over: the node is
+	// registered and the syncer has been handed the servers' first
+	// assignments (ReleaseStartupText belongs there).
+	Started func()
+	Logger  *slog.Logger
 }
 
 // Agent is a node agent's session with the servers.
@@ -75,6 +80,8 @@ type Agent struct {
 	mu         sync.Mutex
 	registered bool
 	period     time.Duration
+
+	assigned atomic.Bool // the servers' assignments have been received
 }
 
 // New opens the agent's saved state and connects (lazily) to the servers.
@@ -287,6 +294,9 @@ func (a *Agent) followAssignments(ctx context.Context) (bool, error) {
 			return got, err
 		}
 		got = true
+		// Before Apply signals the change, so that the sync it wakes
+		// sees it.
+		a.assigned.Store(true)
 		if err := a.desired.Apply(msg); err != nil {
 			a.log.Error("save assignments", "err", err)
 		}
@@ -298,7 +308,11 @@ func (a *Agent) followAssignments(ctx context.Context) (bool, error) {
 func (a *Agent) syncLoop(ctx context.Context) {
 	t := time.NewTicker(a.cfg.ResyncPeriod)
 	defer t.Stop()
+	started := a.cfg.Started == nil
 	for {
+		// Read before the sync: the sync that follows the first
+		// assignments ends start-up, not one already under way.
+		assigned := a.assigned.Load()
 		if a.cfg.Network != nil {
 			if err := a.cfg.Network.SetRoutes(ctx, a.desired.Routes()); err != nil {
 				a.log.Warn("pod network routes", "err", err)
@@ -308,6 +322,10 @@ func (a *Agent) syncLoop(ctx context.Context) {
 			a.syncer.Sync(ctx, a.desired.Pods(), a.desired.ConfigMap)
 		}
 		a.reporter.forget(a.desired.Pods())
+		if assigned && !started {
+			started = true
+			a.cfg.Started()
+		}
 		select {
 		case <-ctx.Done():
 			return

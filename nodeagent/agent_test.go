@@ -4,6 +4,7 @@ import (
 	"context"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -45,6 +46,12 @@ func (f *fakeSyncer) has(name string) bool {
 // unless dir holds its certificate already (token "").
 func startAgent(t *testing.T, dir string, servers []string, token string) (*fakeSyncer, context.CancelFunc) {
 	t.Helper()
+	return startAgentWith(t, dir, servers, token, nil)
+}
+
+// startAgentWith is startAgent with a Config.Started callback.
+func startAgentWith(t *testing.T, dir string, servers []string, token string, started func(*fakeSyncer)) (*fakeSyncer, context.CancelFunc) {
+	t.Helper()
 	f := &fakeSyncer{}
 	certDir := pki.Dir(filepath.Join(dir, "tls"))
 	cctx, ccancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -54,7 +61,12 @@ func startAgent(t *testing.T, dir string, servers []string, token string) (*fake
 		t.Fatal(err)
 	}
 	a, err := nodeagent.New(nodeagent.Config{Name: "w1", DataDir: dir, Servers: servers, Credentials: creds, CertDir: certDir,
-		Labels: map[string]string{"zone": "a"}, NodeIP: "127.0.0.1", ResyncPeriod: time.Second})
+		Labels: map[string]string{"zone": "a"}, NodeIP: "127.0.0.1", ResyncPeriod: time.Second,
+		Started: func() {
+			if started != nil {
+				started(f)
+			}
+		}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,6 +143,30 @@ func TestAgentRegistersRunsAssignmentsAndSurvivesServerDeath(t *testing.T) {
 		t.Fatal(err)
 	}
 	framework.WaitFor(t, "p1 unassigned", 10*time.Second, func() bool { return !f.has("p1") && f.has("p2") })
+}
+
+func TestAgentStartedIsCalledOnceAfterTheFirstAssignmentsAreSynced(t *testing.T) {
+	c := framework.NewInProcess(t, 1)
+	token := c.JoinToken(t)
+	bindPod(t, c, 0, "p1") // assigned before the agent starts
+	var calls atomic.Int32
+	var hadP1 atomic.Bool
+	f, _ := startAgentWith(t, t.TempDir(), []string{c.APIAddr(0)}, token, func(f *fakeSyncer) {
+		calls.Add(1)
+		hadP1.Store(f.has("p1"))
+	})
+	framework.WaitFor(t, "start-up over", 10*time.Second, func() bool { return calls.Load() > 0 })
+	if !hadP1.Load() {
+		t.Fatal("Started was called before the syncer had the servers' assignments (p1)")
+	}
+	// More syncs follow (a change, then resyncs): no second call.
+	bindPod(t, c, 0, "p2")
+	framework.WaitFor(t, "p2 assigned and Running", 10*time.Second, func() bool {
+		return f.has("p2") && podPhase(t, c, 0, "p2") == "Running"
+	})
+	if n := calls.Load(); n != 1 {
+		t.Fatalf("Started was called %d times; want once", n)
+	}
 }
 
 func TestAgentStartsFromSavedAssignmentsWithoutServers(t *testing.T) {

@@ -191,7 +191,7 @@ func runAgent(ctx context.Context, f agentFlags, extraTaints []*corralpb.Taint, 
 	agent, err := nodeagent.New(nodeagent.Config{
 		Name: f.name, DataDir: f.dataDir, Servers: servers, Credentials: creds, CertDir: certDir, Labels: labels, Taints: taints,
 		NodeIP: f.nodeIP, AgentPort: f.agentPort, RuntimeVersion: n.rt.Version(), Network: podNet,
-		Logger: log.With("component", "agent"),
+		Started: func() { releaseStartupText(log) }, Logger: log.With("component", "agent"),
 	})
 	if err != nil {
 		return err
@@ -217,6 +217,17 @@ func runAgent(ctx context.Context, f agentFlags, extraTaints []*corralpb.Taint, 
 	err = agent.Run(ctx, pods)
 	pods.Wait()
 	return err
+}
+
+// releaseStartupText gives back the mappings of code that only start-up ran
+// (see nodeagent.ReleaseStartupText).
+func releaseStartupText(log *slog.Logger) {
+	n, err := nodeagent.ReleaseStartupText()
+	if err != nil {
+		log.Warn("release start-up code", "err", err)
+		return
+	}
+	log.Debug("released start-up code", "resident_kib", n>>10)
 }
 
 // seccompDefaultHelp describes --seccomp-default, of `agent` and `server`.
