@@ -70,11 +70,14 @@ func BenchmarkAgentMemory(b *testing.B) {
 			_, err := cl.Get(context.Background(), &corralpb.GetRequest{Kind: "Node", Name: node})
 			return err == nil
 		})
-		time.Sleep(5 * time.Second) // idle means idle: let start-up garbage be collected
+		// Idle means idle, in a steady state: start-up garbage collected,
+		// and the code of a few heartbeats and a resync (10 s) mapped
+		// again after the agent released its start-up code.
+		time.Sleep(15 * time.Second)
 		idle := statusKiB(b, agent.Process.Pid, "VmRSS:")
-		// The rest of VmRSS is the program's text and read-only data,
-		// shared page cache: how much of it is mapped depends on the
-		// kernel's folio sizes (see the README).
+		// The rest of VmRSS is the program's code and read-only data,
+		// page cache shared with other processes of the binary (see the
+		// README).
 		idleAnon := statusKiB(b, agent.Process.Pid, "RssAnon:")
 		reg := framework.NewRegistry(b)
 		ref := reg.Push(b, "workload:1", framework.WorkloadImage(b))
