@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"path/filepath"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
@@ -80,8 +79,6 @@ type Agent struct {
 	mu         sync.Mutex
 	registered bool
 	period     time.Duration
-
-	assigned atomic.Bool // the servers' assignments have been received
 }
 
 // New opens the agent's saved state and connects (lazily) to the servers.
@@ -294,9 +291,6 @@ func (a *Agent) followAssignments(ctx context.Context) (bool, error) {
 			return got, err
 		}
 		got = true
-		// Before Apply signals the change, so that the sync it wakes
-		// sees it.
-		a.assigned.Store(true)
 		if err := a.desired.Apply(msg); err != nil {
 			a.log.Error("save assignments", "err", err)
 		}
@@ -312,7 +306,7 @@ func (a *Agent) syncLoop(ctx context.Context) {
 	for {
 		// Read before the sync: the sync that follows the first
 		// assignments ends start-up, not one already under way.
-		assigned := a.assigned.Load()
+		assigned := a.desired.FromServers()
 		if a.cfg.Network != nil {
 			if err := a.cfg.Network.SetRoutes(ctx, a.desired.Routes()); err != nil {
 				a.log.Warn("pod network routes", "err", err)

@@ -24,6 +24,9 @@ type Desired struct {
 	routes     map[string]*corralpb.NodeRoute // by node name
 	version    string
 	changed    chan struct{}
+	// fromServers is set by the first message of an assignments stream
+	// (Apply): the set no longer is only what was saved on disk.
+	fromServers bool
 }
 
 // OpenDesired loads the set saved at path, if any.
@@ -52,6 +55,7 @@ func podKey(ns, name string) string { return ns + "/" + name }
 func (d *Desired) Apply(msg *corralpb.AssignmentsMessage) error {
 	d.mu.Lock()
 	d.apply(msg)
+	d.fromServers = true
 	snapshot := d.snapshotLocked()
 	d.mu.Unlock()
 	select {
@@ -186,3 +190,11 @@ func (d *Desired) Routes() []*corralpb.NodeRoute {
 
 // Changed is signalled after every Apply.
 func (d *Desired) Changed() <-chan struct{} { return d.changed }
+
+// FromServers reports whether a server's assignments have been applied
+// (Pods, called after, includes them).
+func (d *Desired) FromServers() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.fromServers
+}
