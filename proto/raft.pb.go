@@ -266,7 +266,13 @@ type Op struct {
 	Precondition    Op_Precondition        `protobuf:"varint,4,opt,name=precondition,proto3,enum=corral.v1.Op_Precondition" json:"precondition,omitempty"`
 	ResourceVersion string                 `protobuf:"bytes,5,opt,name=resource_version,json=resourceVersion,proto3" json:"resource_version,omitempty"`
 	// uid, when set, must equal the stored object's uid.
-	Uid           string `protobuf:"bytes,6,opt,name=uid,proto3" json:"uid,omitempty"`
+	Uid string `protobuf:"bytes,6,opt,name=uid,proto3" json:"uid,omitempty"`
+	// base, when non-zero, completes object from the batch's bases[base-1]
+	// before the op applies: every field object leaves unset takes the
+	// base's value, and message fields set in both are completed the same
+	// way, field by field (api.Fill). Ops creating many objects from one
+	// template (a DaemonSet's pods) carry only what differs.
+	Base          uint32 `protobuf:"varint,7,opt,name=base,proto3" json:"base,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -343,6 +349,13 @@ func (x *Op) GetUid() string {
 	return ""
 }
 
+func (x *Op) GetBase() uint32 {
+	if x != nil {
+		return x.Base
+	}
+	return 0
+}
+
 // Batch is a group of ops applied atomically: all of them or none.
 type Batch struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -352,8 +365,10 @@ type Batch struct {
 	// after guard_index, the whole batch fails with STALE. "Kind" guards on
 	// objects created, deleted or changed other than in their status;
 	// "Kind/status" on changes to their status.
-	GuardIndex    uint64   `protobuf:"varint,2,opt,name=guard_index,json=guardIndex,proto3" json:"guard_index,omitempty"`
-	GuardKinds    []string `protobuf:"bytes,3,rep,name=guard_kinds,json=guardKinds,proto3" json:"guard_kinds,omitempty"`
+	GuardIndex uint64   `protobuf:"varint,2,opt,name=guard_index,json=guardIndex,proto3" json:"guard_index,omitempty"`
+	GuardKinds []string `protobuf:"bytes,3,rep,name=guard_kinds,json=guardKinds,proto3" json:"guard_kinds,omitempty"`
+	// bases are what the ops' base fields refer to.
+	Bases         []*Object `protobuf:"bytes,4,rep,name=bases,proto3" json:"bases,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -405,6 +420,13 @@ func (x *Batch) GetGuardIndex() uint64 {
 func (x *Batch) GetGuardKinds() []string {
 	if x != nil {
 		return x.GuardKinds
+	}
+	return nil
+}
+
+func (x *Batch) GetBases() []*Object {
+	if x != nil {
+		return x.Bases
 	}
 	return nil
 }
@@ -1556,14 +1578,15 @@ const file_raft_proto_rawDesc = "" +
 	"\tObjectKey\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x1c\n" +
 	"\tnamespace\x18\x02 \x01(\tR\tnamespace\x12\x12\n" +
-	"\x04name\x18\x03 \x01(\tR\x04name\"\x8f\x03\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\"\xa3\x03\n" +
 	"\x02Op\x12&\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x12.corral.v1.Op.TypeR\x04type\x12)\n" +
 	"\x06object\x18\x02 \x01(\v2\x11.corral.v1.ObjectR\x06object\x12&\n" +
 	"\x03key\x18\x03 \x01(\v2\x14.corral.v1.ObjectKeyR\x03key\x12>\n" +
 	"\fprecondition\x18\x04 \x01(\x0e2\x1a.corral.v1.Op.PreconditionR\fprecondition\x12)\n" +
 	"\x10resource_version\x18\x05 \x01(\tR\x0fresourceVersion\x12\x10\n" +
-	"\x03uid\x18\x06 \x01(\tR\x03uid\"=\n" +
+	"\x03uid\x18\x06 \x01(\tR\x03uid\x12\x12\n" +
+	"\x04base\x18\a \x01(\rR\x04base\"=\n" +
 	"\x04Type\x12\x14\n" +
 	"\x10TYPE_UNSPECIFIED\x10\x00\x12\a\n" +
 	"\x03PUT\x10\x01\x12\n" +
@@ -1576,13 +1599,14 @@ const file_raft_proto_rawDesc = "" +
 	"\x0eMUST_NOT_EXIST\x10\x01\x12\x0e\n" +
 	"\n" +
 	"MUST_EXIST\x10\x02\x12\x14\n" +
-	"\x10RESOURCE_VERSION\x10\x03\"j\n" +
+	"\x10RESOURCE_VERSION\x10\x03\"\x93\x01\n" +
 	"\x05Batch\x12\x1f\n" +
 	"\x03ops\x18\x01 \x03(\v2\r.corral.v1.OpR\x03ops\x12\x1f\n" +
 	"\vguard_index\x18\x02 \x01(\x04R\n" +
 	"guardIndex\x12\x1f\n" +
 	"\vguard_kinds\x18\x03 \x03(\tR\n" +
-	"guardKinds\"\x94\x01\n" +
+	"guardKinds\x12'\n" +
+	"\x05bases\x18\x04 \x03(\v2\x11.corral.v1.ObjectR\x05bases\"\x94\x01\n" +
 	"\vBatchResult\x12(\n" +
 	"\x04code\x18\x01 \x01(\x0e2\x14.corral.v1.ErrorCodeR\x04code\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x12+\n" +
@@ -1724,36 +1748,37 @@ var file_raft_proto_depIdxs = []int32{
 	3,  // 2: corral.v1.Op.key:type_name -> corral.v1.ObjectKey
 	2,  // 3: corral.v1.Op.precondition:type_name -> corral.v1.Op.Precondition
 	4,  // 4: corral.v1.Batch.ops:type_name -> corral.v1.Op
-	0,  // 5: corral.v1.BatchResult.code:type_name -> corral.v1.ErrorCode
-	26, // 6: corral.v1.BatchResult.objects:type_name -> corral.v1.Object
-	5,  // 7: corral.v1.LogEntry.batches:type_name -> corral.v1.Batch
-	7,  // 8: corral.v1.LogEntry.put_members:type_name -> corral.v1.Member
-	8,  // 9: corral.v1.LogEntry.cluster_config:type_name -> corral.v1.ClusterConfig
-	9,  // 10: corral.v1.LogEntry.put_identities:type_name -> corral.v1.Identity
-	6,  // 11: corral.v1.LogResult.results:type_name -> corral.v1.BatchResult
-	7,  // 12: corral.v1.JoinRequest.member:type_name -> corral.v1.Member
-	7,  // 13: corral.v1.JoinResponse.members:type_name -> corral.v1.Member
-	10, // 14: corral.v1.ForwardRequest.entry:type_name -> corral.v1.LogEntry
-	11, // 15: corral.v1.ForwardResponse.result:type_name -> corral.v1.LogResult
-	12, // 16: corral.v1.Peer.Info:input_type -> corral.v1.InfoRequest
-	24, // 17: corral.v1.Peer.BootstrapCA:input_type -> corral.v1.BootstrapCARequest
-	14, // 18: corral.v1.Peer.Join:input_type -> corral.v1.JoinRequest
-	16, // 19: corral.v1.Peer.Forward:input_type -> corral.v1.ForwardRequest
-	18, // 20: corral.v1.Peer.ReadIndex:input_type -> corral.v1.ReadIndexRequest
-	20, // 21: corral.v1.Peer.RemovePeer:input_type -> corral.v1.RemovePeerRequest
-	22, // 22: corral.v1.Peer.Heartbeats:input_type -> corral.v1.HeartbeatsRequest
-	13, // 23: corral.v1.Peer.Info:output_type -> corral.v1.InfoResponse
-	25, // 24: corral.v1.Peer.BootstrapCA:output_type -> corral.v1.BootstrapCAResponse
-	15, // 25: corral.v1.Peer.Join:output_type -> corral.v1.JoinResponse
-	17, // 26: corral.v1.Peer.Forward:output_type -> corral.v1.ForwardResponse
-	19, // 27: corral.v1.Peer.ReadIndex:output_type -> corral.v1.ReadIndexResponse
-	21, // 28: corral.v1.Peer.RemovePeer:output_type -> corral.v1.RemovePeerResponse
-	23, // 29: corral.v1.Peer.Heartbeats:output_type -> corral.v1.HeartbeatsResponse
-	23, // [23:30] is the sub-list for method output_type
-	16, // [16:23] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	26, // 5: corral.v1.Batch.bases:type_name -> corral.v1.Object
+	0,  // 6: corral.v1.BatchResult.code:type_name -> corral.v1.ErrorCode
+	26, // 7: corral.v1.BatchResult.objects:type_name -> corral.v1.Object
+	5,  // 8: corral.v1.LogEntry.batches:type_name -> corral.v1.Batch
+	7,  // 9: corral.v1.LogEntry.put_members:type_name -> corral.v1.Member
+	8,  // 10: corral.v1.LogEntry.cluster_config:type_name -> corral.v1.ClusterConfig
+	9,  // 11: corral.v1.LogEntry.put_identities:type_name -> corral.v1.Identity
+	6,  // 12: corral.v1.LogResult.results:type_name -> corral.v1.BatchResult
+	7,  // 13: corral.v1.JoinRequest.member:type_name -> corral.v1.Member
+	7,  // 14: corral.v1.JoinResponse.members:type_name -> corral.v1.Member
+	10, // 15: corral.v1.ForwardRequest.entry:type_name -> corral.v1.LogEntry
+	11, // 16: corral.v1.ForwardResponse.result:type_name -> corral.v1.LogResult
+	12, // 17: corral.v1.Peer.Info:input_type -> corral.v1.InfoRequest
+	24, // 18: corral.v1.Peer.BootstrapCA:input_type -> corral.v1.BootstrapCARequest
+	14, // 19: corral.v1.Peer.Join:input_type -> corral.v1.JoinRequest
+	16, // 20: corral.v1.Peer.Forward:input_type -> corral.v1.ForwardRequest
+	18, // 21: corral.v1.Peer.ReadIndex:input_type -> corral.v1.ReadIndexRequest
+	20, // 22: corral.v1.Peer.RemovePeer:input_type -> corral.v1.RemovePeerRequest
+	22, // 23: corral.v1.Peer.Heartbeats:input_type -> corral.v1.HeartbeatsRequest
+	13, // 24: corral.v1.Peer.Info:output_type -> corral.v1.InfoResponse
+	25, // 25: corral.v1.Peer.BootstrapCA:output_type -> corral.v1.BootstrapCAResponse
+	15, // 26: corral.v1.Peer.Join:output_type -> corral.v1.JoinResponse
+	17, // 27: corral.v1.Peer.Forward:output_type -> corral.v1.ForwardResponse
+	19, // 28: corral.v1.Peer.ReadIndex:output_type -> corral.v1.ReadIndexResponse
+	21, // 29: corral.v1.Peer.RemovePeer:output_type -> corral.v1.RemovePeerResponse
+	23, // 30: corral.v1.Peer.Heartbeats:output_type -> corral.v1.HeartbeatsResponse
+	24, // [24:31] is the sub-list for method output_type
+	17, // [17:24] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_raft_proto_init() }

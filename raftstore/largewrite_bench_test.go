@@ -6,8 +6,10 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/corral-dev/corral/api"
 	corralpb "github.com/corral-dev/corral/proto"
 )
 
@@ -34,30 +36,56 @@ func daemonPod(ds, node string, i int) *corralpb.Object {
 }
 
 // BenchmarkLargeWrite writes one batch creating a DaemonSet's 5,000 pods
-// through a three-server cluster: until the writer has its result, and
-// until every server has applied it.
+// through a three-server cluster, each pod whole in the entry (full) or as
+// what differs from a base pod (thin, as the DaemonSet controller writes
+// them): until the writer has its result, and until every server has
+// applied it.
 func BenchmarkLargeWrite(b *testing.B) {
-	c := newTestCluster(b, 3)
-	c.startAll()
-	l := c.leader()
-	for n := 0; n < b.N; n++ {
-		batch := &corralpb.Batch{}
-		for i := 0; i < 5000; i++ {
-			batch.Ops = append(batch.Ops, &corralpb.Op{Type: corralpb.Op_PUT, Object: daemonPod(fmt.Sprintf("ds%d", n), fmt.Sprintf("node-%05d", i), i)})
+	for _, thin := range []bool{false, true} {
+		name := "ops=full"
+		if thin {
+			name = "ops=thin"
 		}
-		start := time.Now()
-		res, err := l.srv.Write(context.Background(), batch)
-		if err != nil || res.GetCode() != corralpb.ErrorCode_OK {
-			b.Fatal(err, res)
-		}
-		written := time.Since(start)
-		idx := l.srv.raft.AppliedIndex()
-		for _, nd := range c.nodes {
-			if err := nd.srv.WaitApplied(context.Background(), idx); err != nil {
-				b.Fatal(err)
+		b.Run(name, func(b *testing.B) {
+			c := newTestCluster(b, 3)
+			c.startAll()
+			l := c.leader()
+			for n := 0; n < b.N; n++ {
+				batch := &corralpb.Batch{}
+				var base *corralpb.Object
+				if thin {
+					base = daemonPod(fmt.Sprintf("ds%d", n), "", 0)
+					base.GetPod().Metadata.Name, base.GetPod().Metadata.Uid = "", ""
+					batch.Bases = []*corralpb.Object{base}
+				}
+				for i := 0; i < 5000; i++ {
+					pod := daemonPod(fmt.Sprintf("ds%d", n), fmt.Sprintf("node-%05d", i), i)
+					op := &corralpb.Op{Type: corralpb.Op_PUT, Object: pod, Precondition: corralpb.Op_MUST_NOT_EXIST}
+					if thin {
+						t, ok := api.Thin(pod, base)
+						if !ok {
+							b.Fatal("pod cannot be thinned")
+						}
+						op.Object, op.Base = t.(*corralpb.Object), 1
+					}
+					batch.Ops = append(batch.Ops, op)
+				}
+				b.ReportMetric(float64(proto.Size(batch))/(1<<20), "entry-MiB")
+				start := time.Now()
+				res, err := l.srv.Write(context.Background(), batch)
+				if err != nil || res.GetCode() != corralpb.ErrorCode_OK {
+					b.Fatal(err, res)
+				}
+				written := time.Since(start)
+				idx := l.srv.raft.AppliedIndex()
+				for _, nd := range c.nodes {
+					if err := nd.srv.WaitApplied(context.Background(), idx); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(float64(written.Microseconds())/1000, "written-ms")
+				b.ReportMetric(float64(time.Since(start).Microseconds())/1000, "all-applied-ms")
 			}
-		}
-		b.ReportMetric(float64(written.Microseconds())/1000, "written-ms")
-		b.ReportMetric(float64(time.Since(start).Microseconds())/1000, "all-applied-ms")
+		})
 	}
 }

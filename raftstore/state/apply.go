@@ -8,6 +8,7 @@ import (
 	"github.com/hashicorp/go-memdb"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/corral-dev/corral/api"
 	corralpb "github.com/corral-dev/corral/proto"
 )
 
@@ -110,7 +111,22 @@ func (w *writer) applyBatch(b *corralpb.Batch) *corralpb.BatchResult {
 		return failed(w.index, err)
 	}
 	objects := make([]*corralpb.Object, 0, len(b.GetOps()))
-	for _, op := range b.GetOps() {
+	bases := b.GetBases()
+	if len(bases) > 0 && !w.owned {
+		// What ops take from a base is stored: it must be the store's.
+		bases = make([]*corralpb.Object, len(b.GetBases()))
+		for i, base := range b.GetBases() {
+			bases[i] = proto.Clone(base).(*corralpb.Object)
+		}
+	}
+	for i, op := range b.GetOps() {
+		if op.GetBase() != 0 {
+			var err error
+			if op, err = w.filled(i, op, bases); err != nil {
+				w.rollback()
+				return failed(w.index, err)
+			}
+		}
 		obj, err := w.apply(op)
 		if err != nil {
 			w.rollback()
@@ -121,6 +137,23 @@ func (w *writer) applyBatch(b *corralpb.Batch) *corralpb.BatchResult {
 	w.entryTouched |= w.touched
 	w.entryStatusTouched |= w.statusTouched
 	return &corralpb.BatchResult{Code: corralpb.ErrorCode_OK, Objects: objects, Index: w.index}
+}
+
+// filled returns op (the batch's i-th) with its object completed from the
+// base it names (api.Fill).
+func (w *writer) filled(i int, op *corralpb.Op, bases []*corralpb.Object) (*corralpb.Op, error) {
+	n := op.GetBase()
+	if int(n) > len(bases) {
+		return nil, invalidf("op %d: base %d: the batch has %d", i, n, len(bases))
+	}
+	if op.GetObject() == nil {
+		return nil, invalidf("op %d: base %d with no object", i, n)
+	}
+	if !w.owned {
+		op = proto.Clone(op).(*corralpb.Op) // Fill completes the object in place
+	}
+	api.Fill(op.GetObject(), bases[n-1])
+	return op, nil
 }
 
 // failed is the result of a batch that was not applied.

@@ -2,11 +2,13 @@ package state
 
 import (
 	"bytes"
+	"fmt"
 	"slices"
 	"testing"
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/corral-dev/corral/api"
 	corralpb "github.com/corral-dev/corral/proto"
 )
 
@@ -418,5 +420,64 @@ func TestStatusGuard(t *testing.T) {
 		if r.GetCode() != tt.code || r.GetMessage() != tt.msg {
 			t.Errorf("guard %v: got %s %q, want %s %q", tt.kinds, r.GetCode(), r.GetMessage(), tt.code, tt.msg)
 		}
+	}
+}
+
+func TestBatchOpsCompletedFromBases(t *testing.T) {
+	s := newStoreWithNamespaces(t, "default")
+	base := podObj("default", "", "", "ds-uid")
+	var whole, ops []*corralpb.Op
+	for i, node := range []string{"n1", "n2", "n3"} {
+		pod := podObj("default", fmt.Sprintf("p%d", i), node, "ds-uid")
+		thin, ok := api.Thin(pod, base)
+		if !ok {
+			t.Fatalf("pod %d cannot be thinned", i)
+		}
+		whole = append(whole, createOp(pod))
+		ops = append(ops, &corralpb.Op{Type: corralpb.Op_PUT, Object: thin.(*corralpb.Object), Base: 1, Precondition: corralpb.Op_MUST_NOT_EXIST})
+	}
+	b := &corralpb.Batch{Ops: ops, Bases: []*corralpb.Object{base}}
+	sent := proto.Clone(b)
+	res := s.Apply(2, entry(b))
+	if r := res.GetResults()[0]; r.GetCode() != corralpb.ErrorCode_OK {
+		t.Fatalf("%s: %s", r.GetCode(), r.GetMessage())
+	}
+	if !proto.Equal(b, sent) {
+		t.Error("Apply changed the caller's batch")
+	}
+	for i, op := range whole {
+		want := proto.Clone(op.GetObject()).(*corralpb.Object)
+		want.GetPod().Metadata.ResourceVersion = "2"
+		if got := mustGet(t, s, "Pod", "default", fmt.Sprintf("p%d", i)); !proto.Equal(got, want) {
+			t.Errorf("pod %d:\n got %v\nwant %v", i, got, want)
+		}
+	}
+
+	// Applied as the FSM does, from an entry decoded for it, the pods
+	// share what they took from the base.
+	owned := &corralpb.Batch{Bases: []*corralpb.Object{proto.Clone(base).(*corralpb.Object)}}
+	for _, name := range []string{"r0", "r1"} {
+		thin, _ := api.Thin(podObj("default", name, "n1", "ds-uid"), base)
+		owned.Ops = append(owned.Ops, &corralpb.Op{Type: corralpb.Op_PUT, Object: thin.(*corralpb.Object), Base: 1})
+	}
+	if r := s.ApplyOwned(3, entry(owned)).GetResults()[0]; r.GetCode() != corralpb.ErrorCode_OK {
+		t.Fatalf("%s: %s", r.GetCode(), r.GetMessage())
+	}
+	r0, r1 := mustGet(t, s, "Pod", "default", "r0").GetPod(), mustGet(t, s, "Pod", "default", "r1").GetPod()
+	if r0.GetSpec().GetContainers()[0] != r1.GetSpec().GetContainers()[0] || r0.GetSpec() == r1.GetSpec() {
+		t.Error("pods stored from one base do not share its containers, or share one spec")
+	}
+
+	// A base the batch does not have fails the whole batch.
+	bad := &corralpb.Batch{Bases: []*corralpb.Object{base}, Ops: []*corralpb.Op{
+		createOp(podObj("default", "q0", "n1", "ds-uid")),
+		{Type: corralpb.Op_PUT, Object: podObj("default", "q1", "n2"), Base: 2},
+	}}
+	r := s.Apply(4, entry(bad)).GetResults()[0]
+	if r.GetCode() != corralpb.ErrorCode_INVALID || r.GetMessage() != "op 1: base 2: the batch has 1" {
+		t.Errorf("got %s %q, want INVALID for the missing base", r.GetCode(), r.GetMessage())
+	}
+	if mustGet(t, s, "Pod", "default", "q0") != nil {
+		t.Error("a pod of the refused batch is stored")
 	}
 }

@@ -1,0 +1,185 @@
+package api
+
+import (
+	"testing"
+
+	"google.golang.org/protobuf/proto"
+
+	corralpb "github.com/corral-dev/corral/proto"
+)
+
+// daemonPodObj is a pod as the DaemonSet controller makes it for node.
+func daemonPodObj(name, node string) *corralpb.Object {
+	yes := true
+	return Wrap(&corralpb.Pod{
+		ApiVersion: "v1", Kind: "Pod",
+		Metadata: &corralpb.ObjectMeta{Name: name, GenerateName: "ds-", Namespace: "default", Uid: "uid-" + name, Generation: 1,
+			Labels: map[string]string{"app": "ds", "pod-template-generation": "1"},
+			OwnerReferences: []*corralpb.OwnerReference{{ApiVersion: "apps/v1", Kind: "DaemonSet", Name: "ds", Uid: "ds-uid",
+				Controller: &yes, BlockOwnerDeletion: &yes}}},
+		Spec: &corralpb.PodSpec{NodeName: node, HostNetwork: true,
+			Containers:  []*corralpb.Container{{Name: "c", Image: "nginx:1.25", Args: []string{"-g", "daemon off;"}}},
+			Tolerations: []*corralpb.Toleration{{Key: "node.kubernetes.io/not-ready", Operator: "Exists", Effect: "NoExecute"}},
+			Affinity: &corralpb.Affinity{NodeAffinity: &corralpb.NodeAffinity{RequiredDuringSchedulingIgnoredDuringExecution: &corralpb.NodeSelector{
+				NodeSelectorTerms: []*corralpb.NodeSelectorTerm{{MatchFields: []*corralpb.NodeSelectorRequirement{
+					{Key: "metadata.name", Operator: "In", Values: []string{node}}}}}}}},
+		},
+		Status: &corralpb.PodStatus{Phase: "Pending"},
+	})
+}
+
+// daemonBase is what the DaemonSet's pods share.
+func daemonBase() *corralpb.Object {
+	b := daemonPodObj("", "")
+	p := b.GetPod()
+	p.Metadata.Uid = ""
+	p.Spec.Affinity = nil
+	return b
+}
+
+func TestThinThenFillRebuildsTheObject(t *testing.T) {
+	base := daemonBase()
+	for _, tc := range []struct {
+		name string
+		obj  *corralpb.Object
+	}{
+		{"a pod of the base", daemonPodObj("ds-abcde", "n1")},
+		{"a pod with a status condition", func() *corralpb.Object {
+			o := daemonPodObj("ds-fghij", "")
+			o.GetPod().Status.Conditions = []*corralpb.PodCondition{{Type: "PodScheduled", Status: "False", Reason: "Unschedulable"}}
+			return o
+		}()},
+		{"a pod with other labels and a second container", func() *corralpb.Object {
+			o := daemonPodObj("ds-klmno", "n2")
+			o.GetPod().Metadata.Labels = map[string]string{"app": "ds", "pod-template-generation": "2"}
+			o.GetPod().Spec.Containers = append(o.GetPod().Spec.Containers, &corralpb.Container{Name: "d", Image: "busybox"})
+			return o
+		}()},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := proto.Clone(tc.obj)
+			thin, ok := Thin(tc.obj, base)
+			if !ok {
+				t.Fatal("Thin refused")
+			}
+			if !proto.Equal(tc.obj, before) {
+				t.Fatal("Thin changed its input")
+			}
+			if proto.Size(thin) >= proto.Size(tc.obj) {
+				t.Errorf("thin object is %d bytes, the whole one %d", proto.Size(thin), proto.Size(tc.obj))
+			}
+			Fill(thin, base)
+			if !proto.Equal(thin, tc.obj) {
+				t.Fatalf("Fill(Thin(obj)) differs from obj:\n got %v\nwant %v", thin, tc.obj)
+			}
+		})
+	}
+}
+
+func TestFillSharesWhatItTakesFromTheBase(t *testing.T) {
+	base := daemonBase()
+	thin, ok := Thin(daemonPodObj("ds-abcde", "n1"), base)
+	if !ok {
+		t.Fatal("Thin refused")
+	}
+	Fill(thin, base)
+	got, want := thin.(*corralpb.Object).GetPod(), base.GetPod()
+	if got.Spec == want.Spec {
+		t.Fatal("the pod's spec is the base's own: its node would be every pod's")
+	}
+	if got.Spec.Containers[0] != want.Spec.Containers[0] || got.Spec.Tolerations[0] != want.Spec.Tolerations[0] {
+		t.Error("containers and tolerations were copied, not shared with the base")
+	}
+	if got.Metadata.OwnerReferences[0] != want.Metadata.OwnerReferences[0] {
+		t.Error("owner references were copied, not shared with the base")
+	}
+	if got.Spec.NodeName != "n1" || want.Spec.NodeName != "" {
+		t.Errorf("node %q, base's %q", got.Spec.NodeName, want.Spec.NodeName)
+	}
+}
+
+func TestThinRefusesWhatFillCouldNotRebuild(t *testing.T) {
+	base := daemonBase()
+	unset := daemonPodObj("ds-abcde", "n1")
+	unset.GetPod().Spec.HostNetwork = false // the base's true would be filled in
+	if _, ok := Thin(unset, base); ok {
+		t.Error("Thin accepted a pod that leaves unset a field the base sets")
+	}
+	noLabels := daemonPodObj("ds-abcde", "n1")
+	noLabels.GetPod().Metadata.Labels = nil
+	if _, ok := Thin(noLabels, base); ok {
+		t.Error("Thin accepted a pod without the labels the base has")
+	}
+	cm := Wrap(&corralpb.ConfigMap{ApiVersion: "v1", Kind: "ConfigMap", Metadata: &corralpb.ObjectMeta{Name: "cm"}})
+	if _, ok := Thin(cm, base); ok {
+		t.Error("Thin accepted a ConfigMap against a Pod base")
+	}
+}
+
+func TestFillKeepsTheObjectsOwnOneofField(t *testing.T) {
+	cm := Wrap(&corralpb.ConfigMap{ApiVersion: "v1", Kind: "ConfigMap", Metadata: &corralpb.ObjectMeta{Name: "cm"}})
+	Fill(cm, daemonBase())
+	if cm.GetConfigMap() == nil || cm.GetPod() != nil {
+		t.Fatalf("Fill replaced the object's kind: %v", cm)
+	}
+}
+
+// Random changes to a pod of the base, of every kind of field: whenever
+// Thin accepts the result, Fill rebuilds it exactly; when Thin refuses,
+// Fill alone would have changed it.
+func TestThinAndFillOnChangedPods(t *testing.T) {
+	base := daemonBase()
+	changes := []func(p *corralpb.Pod){
+		func(p *corralpb.Pod) { p.Metadata.Labels = map[string]string{"app": "other"} },
+		func(p *corralpb.Pod) { p.Metadata.Labels = nil },
+		func(p *corralpb.Pod) { p.Metadata.Namespace = "" },
+		func(p *corralpb.Pod) { p.Metadata.Namespace = "kube-system" },
+		func(p *corralpb.Pod) {
+			p.Metadata.OwnerReferences[0] = &corralpb.OwnerReference{Kind: "ReplicaSet", Name: "rs"}
+		},
+		func(p *corralpb.Pod) { p.Spec.HostNetwork = false },
+		func(p *corralpb.Pod) { p.Spec.Containers = nil },
+		func(p *corralpb.Pod) { p.Spec.Containers = []*corralpb.Container{{Name: "c", Image: "nginx:1.27"}} },
+		func(p *corralpb.Pod) {
+			p.Spec.Containers = append([]*corralpb.Container(nil), p.Spec.Containers...)
+			p.Spec.Containers = append(p.Spec.Containers, &corralpb.Container{Name: "d"})
+		},
+		func(p *corralpb.Pod) { p.Spec.Tolerations = nil },
+		func(p *corralpb.Pod) { p.Spec.Affinity = nil },
+		func(p *corralpb.Pod) { v := int32(7); p.Spec.Priority = &v },
+		func(p *corralpb.Pod) { p.Status = nil },
+		func(p *corralpb.Pod) { p.Status = &corralpb.PodStatus{Phase: "Running", PodIp: "10.42.0.7"} },
+		func(p *corralpb.Pod) { p.Spec.NodeSelector = map[string]string{"zone": "a"} },
+	}
+	accepted, refused := 0, 0
+	for mask := 0; mask < 1<<len(changes); mask += 37 { // a spread of combinations
+		obj := daemonPodObj("ds-abcde", "n1")
+		for i, change := range changes {
+			if mask&(1<<i) != 0 {
+				change(obj.GetPod())
+			}
+		}
+		before := proto.Clone(obj)
+		thin, ok := Thin(obj, base)
+		if !proto.Equal(obj, before) {
+			t.Fatalf("mask %#x: Thin changed its input", mask)
+		}
+		if !ok {
+			refused++
+			filled := proto.Clone(obj)
+			Fill(filled, base)
+			if proto.Equal(filled, obj) {
+				t.Errorf("mask %#x: Thin refused an object Fill leaves as it is", mask)
+			}
+			continue
+		}
+		accepted++
+		Fill(thin, base)
+		if !proto.Equal(thin, obj) {
+			t.Errorf("mask %#x: Fill(Thin(obj)) differs from obj:\n got %v\nwant %v", mask, thin, obj)
+		}
+	}
+	if accepted == 0 || refused == 0 {
+		t.Fatalf("accepted %d, refused %d: the changes should give both", accepted, refused)
+	}
+}
