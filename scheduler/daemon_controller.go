@@ -512,19 +512,34 @@ func (c *DaemonSetController) batch(ds *corralpb.DaemonSet, plan *DaemonPlan, in
 	now := timestamppb.New(time.Now().UTC().Truncate(time.Second))
 	var created []*corralpb.Pod
 	named := map[string]bool{}
+	var base *corralpb.Object
 	for _, p := range plan.Create {
-		p = proto.Clone(p).(*corralpb.Pod)
+		// A copy of the pod and its metadata and status, which are
+		// stamped here; the rest is shared with the plan's.
+		c := &corralpb.Pod{Metadata: &corralpb.ObjectMeta{}, Status: &corralpb.PodStatus{}}
+		api.Fill(c, p)
+		p = c
 		m := p.Metadata
 		m.Name = uniquePodName(view, m.GetNamespace(), m.GetGenerateName(), named)
 		m.Uid = newUID()
 		m.CreationTimestamp = now
 		m.Generation = 1
-		if p.Status == nil {
-			p.Status = &corralpb.PodStatus{}
-		}
 		p.Status.Phase = "Pending"
 		created = append(created, p)
-		b.Ops = append(b.Ops, &corralpb.Op{Type: corralpb.Op_PUT, Object: api.Wrap(p), Precondition: corralpb.Op_MUST_NOT_EXIST})
+		op := &corralpb.Op{Type: corralpb.Op_PUT, Object: api.Wrap(p), Precondition: corralpb.Op_MUST_NOT_EXIST}
+		// The entry carries what the pods share once and of each pod
+		// what differs (name, uid, node): 5,000 pods are 0.25 MB instead
+		// of 3, for every server to decode and store.
+		if len(plan.Create) > 1 {
+			if base == nil {
+				base = podBase(p)
+				b.Bases = append(b.Bases, base)
+			}
+			if thin, ok := api.Thin(op.Object, base); ok {
+				op.Object, op.Base = thin.(*corralpb.Object), 1
+			}
+		}
+		b.Ops = append(b.Ops, op)
 	}
 	for _, p := range plan.Bind {
 		b.Ops = append(b.Ops, &corralpb.Op{Type: corralpb.Op_PUT, Object: api.Wrap(p),
@@ -555,6 +570,18 @@ func (c *DaemonSetController) batch(ds *corralpb.DaemonSet, plan *DaemonPlan, in
 		b.GuardKinds = append(b.GuardKinds, "Pod"+state.StatusGuard)
 	}
 	return b, created
+}
+
+// podBase is what the pods a sync creates have in common, taken from one
+// of them (p): all but its name, uid, node (spec.nodeName and the node
+// affinity that binds it) and status beyond the Pending phase.
+func podBase(p *corralpb.Pod) *corralpb.Object {
+	b := &corralpb.Pod{Metadata: &corralpb.ObjectMeta{}, Spec: &corralpb.PodSpec{}}
+	api.Fill(b, p) // shares what p shares with the plan's other pods
+	b.Metadata.Name, b.Metadata.Uid = "", ""
+	b.Spec.NodeName, b.Spec.Affinity = "", nil
+	b.Status = &corralpb.PodStatus{Phase: "Pending"}
+	return api.Wrap(b)
 }
 
 // history plans the DaemonSet's ControllerRevisions from the snapshot:

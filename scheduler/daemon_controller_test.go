@@ -160,6 +160,61 @@ func TestDaemonSetControllerFitAndPreemption(t *testing.T) {
 	}
 }
 
+// The pods a sync creates are written once through a base (what they
+// share) and each as what differs; they are stored whole.
+func TestDaemonSetControllerWritesCreatedPodsThroughABase(t *testing.T) {
+	c := newStoreCluster(t)
+	var ops []*corralpb.Op
+	for _, name := range []string{"n1", "n2", "n3"} {
+		n := allocNode(name, "2", "4Gi", "110")
+		n.Kind, n.ApiVersion = "Node", "v1"
+		n.Metadata.Uid = "uid-" + name
+		ops = append(ops, put(n))
+	}
+	c.apply(t, append(ops, put(&corralpb.Namespace{Metadata: &corralpb.ObjectMeta{Name: "kube-system", Uid: "ns-ks"}}))...)
+	ds := dsAsking(res(mem("64Mi"), nil), "")
+	ds.Metadata.Name, ds.Metadata.Uid = "agent", "uid-agent"
+	c.apply(t, put(ds))
+	ctl := NewDaemonSetController(c, &recorder{}, slog.New(slog.DiscardHandler))
+	if err := ctl.sync(context.Background(), dsKey(ds)); err != nil {
+		t.Fatal(err)
+	}
+	creates := c.batches[len(c.batches)-1]
+	if len(creates.GetBases()) != 1 {
+		t.Fatalf("the batch has %d bases, want 1", len(creates.GetBases()))
+	}
+	thin := 0
+	for _, op := range creates.GetOps() {
+		if op.GetBase() == 1 {
+			thin++
+			if op.GetObject().GetPod().GetSpec().GetContainers() != nil {
+				t.Errorf("op for %s carries the containers the base has", op.GetObject().GetPod().GetSpec().GetNodeName())
+			}
+		}
+	}
+	if thin != 3 {
+		t.Fatalf("%d of the creations go through the base, want 3", thin)
+	}
+	pods := storedPods(t, c)
+	if len(pods) != 3 {
+		t.Fatalf("%d pods stored, want 3", len(pods))
+	}
+	hash := TemplateHash(ds)
+	for name, p := range pods {
+		node := p.GetSpec().GetNodeName()
+		want := NewDaemonPod(ds, node, hash)
+		want.Metadata.Name, want.Metadata.Uid = name, p.GetMetadata().GetUid()
+		want.Metadata.CreationTimestamp, want.Metadata.Generation = p.GetMetadata().GetCreationTimestamp(), 1
+		want.Metadata.ResourceVersion = p.GetMetadata().GetResourceVersion()
+		want.Status = &corralpb.PodStatus{Phase: "Pending"}
+		// Admission's (no priority class: priority 0).
+		want.Spec.Priority, want.Spec.PreemptionPolicy = p.GetSpec().Priority, p.GetSpec().PreemptionPolicy
+		if p.GetMetadata().GetUid() == "" || !proto.Equal(p, want) {
+			t.Errorf("stored pod %s:\n got %v\nwant %v", name, p, want)
+		}
+	}
+}
+
 // TestRouteSkipsStatusOnlyChanges: a DaemonSet change queues a sync unless
 // only its status (collisionCount aside) or resourceVersion moved, as when
 // the controller wrote the status it had just planned.

@@ -7,6 +7,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/corral-dev/corral/api"
 	corralpb "github.com/corral-dev/corral/proto"
 )
 
@@ -25,6 +26,28 @@ type placer struct {
 	rooms map[string]*nodeRoom
 	// refused is set once the plan reported that it cannot create pods.
 	refused bool
+	// base is NewDaemonPod's pod for no node, admitted, without affinity:
+	// what the pods the plan creates share (for template hash baseHash).
+	base     *corralpb.Pod
+	baseHash string
+}
+
+// newPod is NewDaemonPod(ds, node, hash) with admission applied. What all
+// the plan's pods have in common (labels, owner, containers, tolerations,
+// ...) they share, not copy: 5,000 pods hold one template, and the Raft
+// entry creating them carries it once (see the controller's batch).
+func (pl *placer) newPod(node, hash string) *corralpb.Pod {
+	ds := pl.in.DaemonSet
+	if pl.base == nil || pl.baseHash != hash {
+		b := NewDaemonPod(ds, "", hash)
+		b.Spec.Affinity = nil
+		pl.adm.apply(b.Spec)
+		pl.base, pl.baseHash = b, hash
+	}
+	pod := &corralpb.Pod{Metadata: &corralpb.ObjectMeta{},
+		Spec: &corralpb.PodSpec{NodeName: node, Affinity: daemonAffinity(ds.GetSpec().GetTemplate().GetSpec().GetAffinity(), node)}}
+	api.Fill(pod, pl.base)
+	return pod
 }
 
 func newPlacer(in DaemonPlanInput, facts func(*corralpb.Pod) *podFacts) *placer {
@@ -77,8 +100,7 @@ func (plan *DaemonPlan) place(pl *placer, node *corralpb.Node, hash string) {
 		}
 		return
 	}
-	pod := NewDaemonPod(ds, node.GetMetadata().GetName(), hash)
-	pl.adm.apply(pod.Spec)
+	pod := pl.newPod(node.GetMetadata().GetName(), hash)
 	if msg, ok := plan.fit(pl, node, pod); !ok {
 		pod.Spec.NodeName = ""
 		plan.Waiting++

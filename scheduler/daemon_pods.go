@@ -94,17 +94,7 @@ func NewDaemonPod(ds *corralpb.DaemonSet, node, hash string) *corralpb.Pod {
 	spec := proto.Clone(tpl.GetSpec()).(*corralpb.PodSpec)
 	spec.NodeName = node
 	spec.Tolerations = withDaemonTolerations(spec)
-	if spec.Affinity == nil {
-		spec.Affinity = &corralpb.Affinity{}
-	}
-	if spec.Affinity.NodeAffinity == nil {
-		spec.Affinity.NodeAffinity = &corralpb.NodeAffinity{}
-	}
-	spec.Affinity.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution = &corralpb.NodeSelector{
-		NodeSelectorTerms: []*corralpb.NodeSelectorTerm{{MatchFields: []*corralpb.NodeSelectorRequirement{
-			{Key: "metadata.name", Operator: "In", Values: []string{node}},
-		}}},
-	}
+	spec.Affinity = daemonAffinity(tpl.GetSpec().GetAffinity(), node)
 	labels := map[string]string{}
 	for k, v := range tpl.GetMetadata().GetLabels() {
 		labels[k] = v
@@ -129,6 +119,25 @@ func NewDaemonPod(ds *corralpb.DaemonSet, node, hash string) *corralpb.Pod {
 		},
 		Spec: spec,
 	}
+}
+
+// daemonAffinity is the template's affinity (a copy) with the required
+// node affinity Kubernetes gives a DaemonSet's pod: the matchFields
+// metadata.name term that binds it to node.
+func daemonAffinity(tpl *corralpb.Affinity, node string) *corralpb.Affinity {
+	a := &corralpb.Affinity{}
+	if tpl != nil {
+		a = proto.Clone(tpl).(*corralpb.Affinity)
+	}
+	if a.NodeAffinity == nil {
+		a.NodeAffinity = &corralpb.NodeAffinity{}
+	}
+	a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution = &corralpb.NodeSelector{
+		NodeSelectorTerms: []*corralpb.NodeSelectorTerm{{MatchFields: []*corralpb.NodeSelectorRequirement{
+			{Key: "metadata.name", Operator: "In", Values: []string{node}},
+		}}},
+	}
+	return a
 }
 
 // controllerOf returns the uid of the object that controls o, if any.

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	corralpb "github.com/corral-dev/corral/proto"
@@ -82,6 +83,7 @@ type storeCluster struct {
 	index       uint64
 	writes      int
 	beforeWrite func(c *storeCluster, n int)
+	batches     []*corralpb.Batch // as written
 }
 
 var _ Cluster = (*storeCluster)(nil)
@@ -113,7 +115,17 @@ func (c *storeCluster) Write(_ context.Context, b *corralpb.Batch) (*corralpb.Ba
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.index++
-	return c.st.Apply(c.index, &corralpb.LogEntry{Batches: []*corralpb.Batch{b}}).GetResults()[0], nil
+	c.batches = append(c.batches, proto.Clone(b).(*corralpb.Batch))
+	// As the FSM applies it: decoded from the log, owned.
+	data, err := proto.Marshal(&corralpb.LogEntry{Batches: []*corralpb.Batch{b}})
+	if err != nil {
+		return nil, err
+	}
+	var e corralpb.LogEntry
+	if err := proto.Unmarshal(data, &e); err != nil {
+		return nil, err
+	}
+	return c.st.ApplyOwned(c.index, &e).GetResults()[0], nil
 }
 
 // apply writes ops as one batch and fails the test unless it succeeds.
