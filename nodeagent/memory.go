@@ -28,17 +28,7 @@ import (
 // relocation-time writes of RELRO, or breakpoints a debugger or uprobe put
 // in the code. Dropping those would lose them.
 func ReleaseStartupText() (int64, error) {
-	var self unix.Stat_t
-	if err := unix.Stat("/proc/self/exe", &self); err != nil {
-		return 0, fmt.Errorf("release start-up text: %w", err)
-	}
-	f, err := os.Open("/proc/self/smaps")
-	if err != nil {
-		return 0, fmt.Errorf("release start-up text: %w", err)
-	}
-	defer f.Close()
-	dev := fmt.Sprintf("%02x:%02x", unix.Major(self.Dev), unix.Minor(self.Dev))
-	maps, err := readTextMappings(f, dev, self.Ino)
+	maps, err := selfTextMappings()
 	if err != nil {
 		return 0, fmt.Errorf("release start-up text: %w", err)
 	}
@@ -53,6 +43,20 @@ func ReleaseStartupText() (int64, error) {
 		released += m.rss
 	}
 	return released, nil
+}
+
+// selfTextMappings are this process's read-only mappings of its program.
+func selfTextMappings() ([]textMapping, error) {
+	var self unix.Stat_t
+	if err := unix.Stat("/proc/self/exe", &self); err != nil {
+		return nil, err
+	}
+	f, err := os.Open("/proc/self/smaps")
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return readTextMappings(f, fmt.Sprintf("%02x:%02x", unix.Major(self.Dev), unix.Minor(self.Dev)), self.Ino)
 }
 
 // textMapping is a read-only, private mapping of the program's file, as

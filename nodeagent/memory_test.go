@@ -2,11 +2,8 @@ package nodeagent
 
 import (
 	"fmt"
-	"os"
 	"strings"
 	"testing"
-
-	"golang.org/x/sys/unix"
 )
 
 const sampleSmaps = `00400000-00401000 r--p 00000000 fe:00 247785                             /usr/bin/corral
@@ -54,16 +51,7 @@ func TestReadTextMappingsFindsTheProgramsReadOnlyMappings(t *testing.T) {
 // those without private copies (clean) and those with (private).
 func textRSS(t *testing.T) (clean, private int64) {
 	t.Helper()
-	var self unix.Stat_t
-	if err := unix.Stat("/proc/self/exe", &self); err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.Open("/proc/self/smaps")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	maps, err := readTextMappings(f, fmt.Sprintf("%02x:%02x", unix.Major(self.Dev), unix.Minor(self.Dev)), self.Ino)
+	maps, err := selfTextMappings()
 	if err != nil {
 		t.Fatal(err)
 	}
