@@ -6,6 +6,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
+	"github.com/corral-dev/corral/api"
 	corralpb "github.com/corral-dev/corral/proto"
 )
 
@@ -182,38 +183,24 @@ func (w *writer) status(op *corralpb.Op) (*corralpb.Object, error) {
 }
 
 // withStatus returns the next version of existing: its own copy of the
-// metadata (which the caller stamps) and of src's status field f, sharing
-// everything else with existing — stored objects are never changed in
-// place, and a pod's spec is most of it: a status report from an agent
-// no longer copies the spec, three times over in a three-server cluster.
-// With owned, src is the writer's to keep and its status is not copied.
+// metadata (which the caller stamps) and src's status field f, sharing
+// everything else with existing (api.Fill) — stored objects are never
+// changed in place, and a pod's spec is most of it: a status report from
+// an agent copies neither the spec nor the labels, three times over in a
+// three-server cluster. With owned, src is the writer's to keep and its
+// status is not copied either.
 func withStatus(existing *corralpb.Object, f protoreflect.FieldDescriptor, src protoreflect.Message, owned bool) *corralpb.Object {
 	er := existing.ProtoReflect()
 	kind := er.WhichOneof(er.Descriptor().Oneofs().ByName("kind"))
-	old := er.Get(kind).Message()
-	inner := old.New()
-	shared := true
-	old.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
-		switch {
-		case fd == f:
-		case fd.Name() == "metadata":
-			inner.Set(fd, protoreflect.ValueOfMessage(proto.Clone(v.Message().Interface()).ProtoReflect()))
-		case fd.IsList() || fd.IsMap():
-			shared = false // not worth sharing: copy the whole object below
-			return false
-		default:
-			inner.Set(fd, v)
-		}
-		return true
-	})
-	var stored *corralpb.Object
-	if shared {
-		stored = &corralpb.Object{}
-		stored.ProtoReflect().Set(kind, protoreflect.ValueOfMessage(inner))
-	} else {
-		stored = proto.Clone(existing).(*corralpb.Object)
-		inner = innerOf(stored).ProtoReflect()
+	inner := er.Get(kind).Message().New()
+	if md := inner.Descriptor().Fields().ByName("metadata"); md != nil {
+		// Set in both, so Fill fills this copy rather than sharing
+		// existing's metadata.
+		inner.Set(md, protoreflect.ValueOfMessage((&corralpb.ObjectMeta{}).ProtoReflect()))
 	}
+	stored := &corralpb.Object{}
+	stored.ProtoReflect().Set(kind, protoreflect.ValueOfMessage(inner))
+	api.Fill(stored, existing)
 	switch {
 	case src.Has(f) && owned:
 		inner.Set(f, src.Get(f))

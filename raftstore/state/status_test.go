@@ -112,3 +112,31 @@ func TestApplyOwnedStoresWhatApplyStores(t *testing.T) {
 		}
 	}
 }
+
+// A status report replaces the whole status: fields it leaves zero are
+// zero afterwards, and a report without a status clears it, while the
+// metadata stays the stored object's and the next version shares nothing
+// that the report could change.
+func TestStatusOpReplacesTheWholeStatus(t *testing.T) {
+	s := newStoreWithNamespaces(t, "default")
+	applyOK(t, s, 2, createOp(dsObj("default", "nginx")))
+	report := func(st *corralpb.DaemonSetStatus) *corralpb.Op {
+		w := dsObj("default", "nginx")
+		w.GetDaemonSet().Status = st
+		return &corralpb.Op{Type: corralpb.Op_STATUS, Object: w}
+	}
+	applyOK(t, s, 3, report(&corralpb.DaemonSetStatus{DesiredNumberScheduled: 3, NumberReady: 2, ObservedGeneration: 1}))
+	applyOK(t, s, 4, report(&corralpb.DaemonSetStatus{DesiredNumberScheduled: 3}))
+	got, _ := s.Get(nil, "DaemonSet", "default", "nginx")
+	if st := got.GetDaemonSet().GetStatus(); st.GetNumberReady() != 0 || st.GetObservedGeneration() != 0 || st.GetDesiredNumberScheduled() != 3 {
+		t.Fatalf("status after a report with zero fields: %v", st)
+	}
+	if m := got.GetDaemonSet().GetMetadata(); m.GetResourceVersion() != "4" || m.GetUid() != "uid-default-nginx" || m.GetName() != "nginx" {
+		t.Fatalf("metadata after the report: %v", m)
+	}
+	applyOK(t, s, 5, report(nil))
+	got, _ = s.Get(nil, "DaemonSet", "default", "nginx")
+	if got.GetDaemonSet().GetStatus() != nil || got.GetDaemonSet().GetSpec() == nil {
+		t.Fatalf("after a report without a status: %v", got)
+	}
+}
