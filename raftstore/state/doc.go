@@ -15,10 +15,13 @@
 //	id         namespace, name (cluster-scoped kinds: "", name); unique.
 //	           Iterating it walks objects sorted by namespace, then name.
 //	namespace  metadata.namespace, namespaced kinds only; supports prefix scans
-//	node       spec.nodeName, pods only, bound pods only
-//	owner      each metadata.ownerReferences[].uid (multi-index)
 //
-// Besides: "members" (*corralpb.Member by name), "meta" (the
+// Besides: "links", the relations of objects to values, one row per
+// relation, naming the object: a pod's spec.nodeName (bound pods only) and
+// each distinct metadata.ownerReferences[].uid. A relation kept as a memdb
+// index would hold the row and take every new version of it again; a
+// link changes only when the relation does, so a status report writes its
+// object into one index. "members" (*corralpb.Member by name), "meta" (the
 // *corralpb.ClusterConfig) and "index", which records for each kind (and
 // for "members", "meta" and "latest") the Raft index of its last change, as
 // Nomad's index table does. Kind indexes let a controller's plan be refused

@@ -104,6 +104,9 @@ func (w *writer) put(op *corralpb.Op) (*corralpb.Object, error) {
 	if err := w.insertRow(k.name, prior, stored); err != nil {
 		return nil, fmt.Errorf("put %s %s/%s: %w", k.name, ns, name, err)
 	}
+	if err := w.relink(k, existing, stored); err != nil {
+		return nil, err
+	}
 	w.touched.add(k)
 	typ := EventModified
 	if existing == nil {
@@ -174,6 +177,7 @@ func (w *writer) status(op *corralpb.Op) (*corralpb.Object, error) {
 	}
 	stored := withStatus(existing, f, src, w.owned)
 	metaOf(stored).ResourceVersion = w.rv
+	// A status changes no link: the node and the owners are elsewhere.
 	if err := w.insertRow(k.name, existing, stored); err != nil {
 		return nil, fmt.Errorf("status %s %s/%s: %w", k.name, ns, name, err)
 	}
@@ -279,6 +283,9 @@ func (w *writer) remove(k *kindInfo, o *corralpb.Object) error {
 	if err := w.deleteRow(k.name, o); err != nil {
 		m := metaOf(o)
 		return fmt.Errorf("delete %s %s/%s: %w", k.name, m.GetNamespace(), m.GetName(), err)
+	}
+	if err := w.relink(k, o, nil); err != nil {
+		return err
 	}
 	w.touched.add(k)
 	w.events = append(w.events, Event{Type: EventDeleted, Index: w.index, Object: o})

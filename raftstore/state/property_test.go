@@ -131,7 +131,65 @@ func TestApplyIsDeterministic(t *testing.T) {
 			t.Fatalf("events differ:\n%q\n%q", eb, ec)
 		}
 		checkInvariants(t, a, uint64(n))
+		checkLinks(t, a)
+		checkLinks(t, r)
 	})
+}
+
+// checkLinks: the links table holds exactly the relations of the stored
+// objects, and the queries over it answer what a scan of every object
+// would, in the same order.
+func checkLinks(t *rapid.T, s *Store) {
+	want := map[relation][]string{}
+	rows := 0
+	for _, k := range kinds {
+		objs, err := s.List(nil, k.name, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range objs {
+			for _, r := range relationsOf(k, o) {
+				want[r] = append(want[r], k.name+" "+describeKey(o))
+				rows++
+			}
+		}
+	}
+	it, err := s.db.Txn(false).Get(tableLinks, indexID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := 0
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		got++
+	}
+	if got != rows {
+		t.Fatalf("links table has %d rows, the objects %d relations", got, rows)
+	}
+	for _, v := range []string{"n1", "n2", "n3", "u1", "u2", "ds-1"} {
+		for _, rel := range []string{relNode, relOwner} {
+			var objs []*corralpb.Object
+			if rel == relNode {
+				objs, err = s.PodsByNode(nil, v)
+			} else {
+				objs, err = s.ByOwner(nil, v)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var names []string
+			for _, o := range objs {
+				names = append(names, kindOf(o).name+" "+describeKey(o))
+			}
+			if w := want[relation{rel, v}]; !slices.Equal(names, w) {
+				t.Fatalf("%s %s: got %q, want %q", rel, v, names, w)
+			}
+		}
+	}
+}
+
+func describeKey(o *corralpb.Object) string {
+	m := metaOf(o)
+	return m.GetNamespace() + "/" + m.GetName()
 }
 
 // pending returns the events sub has not read yet, described.

@@ -59,27 +59,22 @@ func (s *Store) List(ws memdb.WatchSet, kind, namespace string) ([]*corralpb.Obj
 // PodsByNode returns the pods whose spec.nodeName is node, sorted by
 // namespace, then name. Pods not bound to a node are never returned.
 func (s *Store) PodsByNode(ws memdb.WatchSet, node string) ([]*corralpb.Object, error) {
-	it, err := s.db.Txn(false).Get(kindPod.name, indexNode, node)
+	pods, err := s.related(ws, relNode, node)
 	if err != nil {
 		return nil, fmt.Errorf("list pods on node %s: %w", node, err)
 	}
-	return collect(ws, it, nil), nil
+	return pods, nil
 }
 
 // ByOwner returns every object, of any kind, with an ownerReference whose
 // uid is ownerUID: kind by kind in the Object oneof's order, each kind
 // sorted by namespace, then name.
 func (s *Store) ByOwner(ws memdb.WatchSet, ownerUID string) ([]*corralpb.Object, error) {
-	txn := s.db.Txn(false)
-	var out []*corralpb.Object
-	for _, k := range kinds {
-		it, err := txn.Get(k.name, indexOwner, ownerUID)
-		if err != nil {
-			return nil, fmt.Errorf("list %s owned by %s: %w", k.name, ownerUID, err)
-		}
-		out = collect(ws, it, out)
+	objs, err := s.related(ws, relOwner, ownerUID)
+	if err != nil {
+		return nil, fmt.Errorf("list objects owned by %s: %w", ownerUID, err)
 	}
-	return out, nil
+	return objs, nil
 }
 
 // Members returns the cluster's members sorted by name.

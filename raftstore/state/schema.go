@@ -22,8 +22,6 @@ const (
 	// "namespace\x00name\x00", so no index of its own is needed (one radix
 	// insert fewer per write).
 	indexNamespace = indexID + "_prefix"
-	indexNode      = "node"
-	indexOwner     = "owner"
 	indexPodCIDR   = "podcidr"
 	indexCorrelate = "correlate"
 )
@@ -53,30 +51,22 @@ func schema() *memdb.DBSchema {
 	for _, k := range kinds {
 		db.Tables[k.name] = objectTableSchema(k)
 	}
-	for _, t := range []*memdb.TableSchema{membersTableSchema(), identitiesTableSchema(), metaTableSchema(), indexTableSchema()} {
+	for _, t := range []*memdb.TableSchema{membersTableSchema(), identitiesTableSchema(), metaTableSchema(), indexTableSchema(), linksTableSchema()} {
 		db.Tables[t.Name] = t
 	}
 	return db
 }
 
 // objectTableSchema is the table of one object kind. Rows are
-// *corralpb.Object. Every table has "id" (namespace, name) and "owner"
-// (metadata.ownerReferences[].uid); namespaced kinds have "namespace"; pods
-// have "node" (spec.nodeName, only when set).
+// *corralpb.Object. Every table has "id" (namespace, name), which also
+// scans by namespace; events have "correlate" and nodes "podcidr". Pods by
+// node and objects by owner are in the links table.
 func objectTableSchema(k *kindInfo) *memdb.TableSchema {
 	t := &memdb.TableSchema{
 		Name: k.name,
 		Indexes: map[string]*memdb.IndexSchema{
 			indexID: {Name: indexID, Unique: true, Indexer: objectIDIndexer{}},
-			indexOwner: {
-				Name: indexOwner, AllowMissing: true, Indexer: ownerIndexer{},
-			},
 		},
-	}
-	if k == kindPod {
-		t.Indexes[indexNode] = &memdb.IndexSchema{
-			Name: indexNode, AllowMissing: true, Indexer: nodeNameIndexer{},
-		}
 	}
 	if k == kindEvent {
 		t.Indexes[indexCorrelate] = &memdb.IndexSchema{
@@ -213,25 +203,6 @@ func (objectIDIndexer) PrefixFromArgs(args ...any) ([]byte, error) {
 	return terminated(ns), nil
 }
 
-// nodeNameIndexer indexes pods by spec.nodeName; unbound pods are not in it.
-type nodeNameIndexer struct{}
-
-func (nodeNameIndexer) FromObject(raw any) (bool, []byte, error) {
-	node := asObject(raw).GetPod().GetSpec().GetNodeName()
-	if node == "" {
-		return false, nil, nil
-	}
-	return true, terminated(node), nil
-}
-
-func (nodeNameIndexer) FromArgs(args ...any) ([]byte, error) {
-	node, err := stringArg(args, 0)
-	if err != nil {
-		return nil, err
-	}
-	return terminated(node), nil
-}
-
 // podCIDRIndexer indexes nodes by spec.podCIDR, so that the FSM can refuse
 // a second node with the same pod CIDR; nodes without one are not in it.
 type podCIDRIndexer struct{}
@@ -280,29 +251,6 @@ func (correlateIndexer) FromArgs(args ...any) ([]byte, error) {
 	}
 	parts[3] = api.EventCorrelationMessage(parts[3])
 	return terminated(parts...), nil
-}
-
-// ownerIndexer indexes objects by each distinct metadata.ownerReferences[].uid.
-type ownerIndexer struct{}
-
-func (ownerIndexer) FromObject(raw any) (bool, [][]byte, error) {
-	refs := metaOf(asObject(raw)).GetOwnerReferences()
-	var vals [][]byte
-	for i, r := range refs {
-		if r.GetUid() == "" || seenUID(refs[:i], r.GetUid()) {
-			continue
-		}
-		vals = append(vals, terminated(r.GetUid()))
-	}
-	return len(vals) > 0, vals, nil
-}
-
-func (ownerIndexer) FromArgs(args ...any) ([]byte, error) {
-	uid, err := stringArg(args, 0)
-	if err != nil {
-		return nil, err
-	}
-	return terminated(uid), nil
 }
 
 // seenUID reports whether any of refs has uid; owner lists are short.

@@ -308,5 +308,8 @@ func restoreObject(txn *memdb.Txn, payload []byte) error {
 	if err := checkName(k, m.GetNamespace(), m.GetName()); err != nil {
 		return fmt.Errorf("object: %w", err)
 	}
-	return txn.Insert(k.name, o)
+	if err := txn.Insert(k.name, o); err != nil {
+		return err
+	}
+	return insertLinks(txn, k, o)
 }
