@@ -74,10 +74,13 @@ func (c *DaemonSetController) batch(ds *corralpb.DaemonSet, plan *DaemonPlan, in
 	}
 	b.Ops = append(b.Ops, dsOps(ds, plan)...)
 	if len(plan.Delete)+len(plan.Preempt) > 0 {
-		// Deletions follow pods' status (availability in a rolling
-		// update, failed pods): refuse them if any pod's status moved
-		// on. Creations and the rest depend only on which pods exist.
-		b.GuardKinds = append(b.GuardKinds, "Pod"+state.StatusGuard)
+		// Deletions follow pods' availability in a rolling update:
+		// refuse them if a pod lost readiness since the snapshot. Pods
+		// that became ready meanwhile only leave the plan more cautious
+		// than it needs to be, and a pod that failed meanwhile is
+		// deleted by the next sync. Creations and the rest depend only
+		// on which pods exist.
+		b.GuardKinds = append(b.GuardKinds, "Pod"+state.ReadinessGuard)
 	}
 	return b, created
 }

@@ -258,15 +258,26 @@ func TestStaleSince(t *testing.T) {
 	pod.Kind, pod.ApiVersion = "Pod", "v1"
 	c.apply(t, put(n1), put(pod))
 	index := c.st.LatestIndex()
-	b := &corralpb.Batch{GuardIndex: index, GuardKinds: []string{"Pod", "Node", "Pod" + state.StatusGuard}}
+	b := &corralpb.Batch{GuardIndex: index, GuardKinds: []string{"Pod", "Node", "Pod" + state.ReadinessGuard}}
 	if k := staleSince(c.st, b); k != "" {
 		t.Fatalf("fresh plan: stale since %q", k)
 	}
-	st := proto.Clone(pod).(*corralpb.Pod)
-	st.Status.Phase = "Failed"
-	c.apply(t, &corralpb.Op{Type: corralpb.Op_STATUS, Uid: st.GetMetadata().GetUid(), Object: api.Wrap(st)})
-	if k := staleSince(c.st, b); k != "Pod"+state.StatusGuard {
-		t.Fatalf("after a pod's status changed: stale since %q, want Pod/status", k)
+	report := func(change func(*corralpb.PodStatus)) {
+		cur, err := c.st.Get(nil, "Pod", "default", "p")
+		if err != nil || cur == nil {
+			t.Fatalf("get pod: %v, %v", cur, err)
+		}
+		st := proto.Clone(cur.GetPod()).(*corralpb.Pod)
+		change(st.Status)
+		c.apply(t, &corralpb.Op{Type: corralpb.Op_STATUS, Uid: st.GetMetadata().GetUid(), Object: api.Wrap(st)})
+	}
+	report(func(s *corralpb.PodStatus) { s.PodIp = "10.42.0.9" })
+	if k := staleSince(c.st, b); k != "" {
+		t.Fatalf("after a ready pod's IP changed: stale since %q", k)
+	}
+	report(func(s *corralpb.PodStatus) { s.Phase, s.Conditions[0].Status = "Failed", "False" })
+	if k := staleSince(c.st, b); k != "Pod"+state.ReadinessGuard {
+		t.Fatalf("after a pod lost readiness: stale since %q, want Pod/readiness", k)
 	}
 	b.GuardKinds = []string{"Pod", "Node"}
 	if k := staleSince(c.st, b); k != "" {

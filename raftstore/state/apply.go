@@ -136,6 +136,7 @@ func (w *writer) applyBatch(b *corralpb.Batch) *corralpb.BatchResult {
 	}
 	w.entryTouched |= w.touched
 	w.entryStatusTouched |= w.statusTouched
+	w.entryReadinessLost = w.entryReadinessLost || w.readinessLost
 	return &corralpb.BatchResult{Code: corralpb.ErrorCode_OK, Objects: objects, Index: w.index}
 }
 
@@ -170,6 +171,15 @@ func failed(index uint64, err error) *corralpb.BatchResult {
 // on their creation, deletion and everything but the status.
 const StatusGuard = "/status"
 
+// ReadinessGuard after "Pod" ("Pod/readiness") guards on pods losing
+// readiness: a Ready pod that stops being Ready, becomes Ready again since
+// a later time (it restarted between two reports), or is deleted. A plan
+// that deletes pods because enough others are available stays safe when
+// more become ready meanwhile, and guarding on every status change of
+// every pod refused it again and again while a rollout's new pods
+// reported in.
+const ReadinessGuard = "/readiness"
+
 // checkGuard refuses a batch planned from a snapshot older than a change to
 // one of its guard kinds: a change stored in the index table, or one an
 // earlier batch of this entry made (which no snapshot can include).
@@ -179,13 +189,17 @@ func (w *writer) checkGuard(b *corralpb.Batch) error {
 	}
 	for _, name := range b.GetGuardKinds() {
 		kind, status := strings.CutSuffix(name, StatusGuard)
+		kind, readiness := strings.CutSuffix(kind, ReadinessGuard)
 		k, ok := lookupKind(kind)
-		if !ok {
+		if !ok || (readiness && k != kindPod) {
 			return invalidf("guard: unknown kind %q", name)
 		}
 		key, what, inEntry := k.name, k.resource, w.entryTouched.has(k)
-		if status {
+		switch {
+		case status:
 			key, what, inEntry = k.name+StatusGuard, k.resource+"' status", w.entryStatusTouched.has(k)
+		case readiness:
+			key, what, inEntry = k.name+ReadinessGuard, k.resource+"' readiness", w.entryReadinessLost
 		}
 		if inEntry || indexValue(w.txn, key) > b.GetGuardIndex() {
 			return &opError{
@@ -211,9 +225,12 @@ type writer struct {
 	// over the entry's applied batches: the index table records them once,
 	// at the end of the entry, and guards of later batches see them.
 	entryTouched, entryStatusTouched kindSet
-	events                           []Event
-	undo                             []undoStep
-	owned                            bool // the entry's objects may be stored without a copy
+	// readinessLost: a pod of the batch lost readiness (ReadinessGuard);
+	// entryReadinessLost gathers it over the entry's applied batches.
+	readinessLost, entryReadinessLost bool
+	events                            []Event
+	undo                              []undoStep
+	owned                             bool // the entry's objects may be stored without a copy
 }
 
 // undoStep reverses one change to a table: prior is the row before it (nil
@@ -226,7 +243,7 @@ type undoStep struct {
 
 // reset starts a new batch.
 func (w *writer) reset() {
-	w.touched, w.statusTouched = 0, 0
+	w.touched, w.statusTouched, w.readinessLost = 0, 0, false
 	w.events = w.events[:0]
 	w.undo = w.undo[:0]
 }
@@ -266,7 +283,7 @@ func (w *writer) rollback() {
 		}
 	}
 	w.undo = w.undo[:0]
-	w.touched, w.statusTouched = 0, 0
+	w.touched, w.statusTouched, w.readinessLost = 0, 0, false
 	w.events = w.events[:0]
 }
 
@@ -287,6 +304,9 @@ func (w *writer) setKindIndexes() error {
 	}
 	w.entryTouched.each(func(k *kindInfo) { set(k.name) })
 	w.entryStatusTouched.each(func(k *kindInfo) { set(k.name + StatusGuard) })
+	if w.entryReadinessLost {
+		set(kindPod.name + ReadinessGuard)
+	}
 	return err
 }
 

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/corral-dev/corral/api"
 	corralpb "github.com/corral-dev/corral/proto"
@@ -420,6 +421,68 @@ func TestStatusGuard(t *testing.T) {
 		if r.GetCode() != tt.code || r.GetMessage() != tt.msg {
 			t.Errorf("guard %v: got %s %q, want %s %q", tt.kinds, r.GetCode(), r.GetMessage(), tt.code, tt.msg)
 		}
+	}
+}
+
+// The readiness guard refuses a plan only when a pod lost readiness after
+// it: not when pods became ready, nor on other status changes.
+func TestReadinessGuard(t *testing.T) {
+	at := func(sec int64) *timestamppb.Timestamp { return &timestamppb.Timestamp{Seconds: sec} }
+	report := func(name, phase, ready string, since int64) *corralpb.Op {
+		o := podObj("default", name, "n1")
+		o.GetPod().Spec = nil
+		o.GetPod().Status = &corralpb.PodStatus{Phase: phase}
+		if ready != "" {
+			o.GetPod().Status.Conditions = []*corralpb.PodCondition{{Type: "Ready", Status: ready, LastTransitionTime: at(since)}}
+		}
+		return &corralpb.Op{Type: corralpb.Op_STATUS, Object: o}
+	}
+	guarded := func(index uint64) *corralpb.Batch {
+		b := batch(createOp(cmObj("default", "plan")))
+		b.GuardIndex, b.GuardKinds = index, []string{"Pod/readiness"}
+		return b
+	}
+	const stale = "stale plan: pods' readiness changed after index 3"
+	for _, tt := range []struct {
+		name   string
+		change *corralpb.Op
+		msg    string
+	}{
+		{"another pod became ready", report("q", "Running", "True", 100), ""},
+		{"a ready pod reported again", report("p", "Running", "True", 50), ""},
+		{"a pod not ready changed phase", report("q", "Failed", "False", 100), ""},
+		{"a ready pod became unready", report("p", "Running", "False", 100), stale},
+		{"a ready pod lost its condition", report("p", "Failed", "", 0), stale},
+		{"a ready pod ready since later", report("p", "Running", "True", 60), stale},
+		{"a ready pod deleted", deleteOp("Pod", "default", "p"), stale},
+		{"a pod not ready deleted", deleteOp("Pod", "default", "q"), ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newStoreWithNamespaces(t, "default")
+			applyOK(t, s, 2, createOp(podObj("default", "p", "n1")), createOp(podObj("default", "q", "n1")))
+			applyOK(t, s, 3, report("p", "Running", "True", 50))
+			code := corralpb.ErrorCode_OK
+			if tt.msg != "" {
+				code = corralpb.ErrorCode_STALE
+			}
+			// A change stored by an earlier entry, and one made by an
+			// earlier batch of the same entry.
+			later := cloneStore(t, s)
+			applyOK(t, later, 4, tt.change)
+			if r := later.Apply(5, entry(guarded(3))).GetResults()[0]; r.GetCode() != code || r.GetMessage() != tt.msg {
+				t.Errorf("after the change: got %s %q, want %s %q", r.GetCode(), r.GetMessage(), code, tt.msg)
+			}
+			r := s.Apply(4, entry(batch(tt.change), guarded(3))).GetResults()[1]
+			if r.GetCode() != code || r.GetMessage() != tt.msg {
+				t.Errorf("in the same entry: got %s %q, want %s %q", r.GetCode(), r.GetMessage(), code, tt.msg)
+			}
+		})
+	}
+	s := newStoreWithNamespaces(t, "default")
+	b := batch(createOp(cmObj("default", "plan")))
+	b.GuardIndex, b.GuardKinds = 1, []string{"Node/readiness"}
+	if r := s.Apply(2, entry(b)).GetResults()[0]; r.GetCode() != corralpb.ErrorCode_INVALID {
+		t.Errorf("a readiness guard on nodes: got %s %q, want INVALID", r.GetCode(), r.GetMessage())
 	}
 }
 

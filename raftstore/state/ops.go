@@ -5,6 +5,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/corral-dev/corral/api"
 	corralpb "github.com/corral-dev/corral/proto"
@@ -107,6 +108,9 @@ func (w *writer) put(op *corralpb.Op) (*corralpb.Object, error) {
 	if err := w.relink(k, existing, stored); err != nil {
 		return nil, err
 	}
+	if k == kindPod && existing != nil && lostReadiness(existing, stored) {
+		w.readinessLost = true
+	}
 	w.touched.add(k)
 	typ := EventModified
 	if existing == nil {
@@ -182,6 +186,9 @@ func (w *writer) status(op *corralpb.Op) (*corralpb.Object, error) {
 		return nil, fmt.Errorf("status %s %s/%s: %w", k.name, ns, name, err)
 	}
 	w.statusTouched.add(k)
+	if k == kindPod && lostReadiness(existing, stored) {
+		w.readinessLost = true
+	}
 	w.events = append(w.events, Event{Type: EventModified, Index: w.index, Object: stored})
 	return stored, nil
 }
@@ -214,6 +221,29 @@ func withStatus(existing *corralpb.Object, f protoreflect.FieldDescriptor, src p
 		inner.Clear(f)
 	}
 	return stored
+}
+
+// lostReadiness reports whether a pod's next version (nil when deleted)
+// takes readiness from it (ReadinessGuard): it was Ready, and next is not,
+// or has been Ready since another time.
+func lostReadiness(pod, next *corralpb.Object) bool {
+	was, since := podReady(pod)
+	if !was {
+		return false
+	}
+	is, nextSince := podReady(next)
+	return !is || !proto.Equal(since, nextSince)
+}
+
+// podReady returns whether a pod's Ready condition is True, and its last
+// transition time.
+func podReady(o *corralpb.Object) (bool, *timestamppb.Timestamp) {
+	for _, c := range o.GetPod().GetStatus().GetConditions() {
+		if c.GetType() == "Ready" {
+			return c.GetStatus() == "True", c.GetLastTransitionTime()
+		}
+	}
+	return false, nil
 }
 
 // delete removes the object named by op.key (or by op.object when key is
@@ -286,6 +316,9 @@ func (w *writer) remove(k *kindInfo, o *corralpb.Object) error {
 	}
 	if err := w.relink(k, o, nil); err != nil {
 		return err
+	}
+	if k == kindPod && lostReadiness(o, nil) {
+		w.readinessLost = true
 	}
 	w.touched.add(k)
 	w.events = append(w.events, Event{Type: EventDeleted, Index: w.index, Object: o})
