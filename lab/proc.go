@@ -45,11 +45,7 @@ func (p proc) pid() int {
 
 // matches reports whether pid is alive (not a zombie) and runs p's command.
 func (p proc) matches(pid int) bool {
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	if i := bytes.LastIndexByte(stat, ')'); i < 0 || i+2 >= len(stat) || stat[i+2] == 'Z' {
+	if !running(pid) {
 		return false
 	}
 	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
@@ -91,10 +87,34 @@ func (p proc) start(bin string, args []string, logPath, nsPath string) (int, err
 	}
 	pid := cmd.Process.Pid
 	_ = cmd.Process.Release()
+	p.waitExec(pid, 5*time.Second)
 	if err := writeAtomic(p.pidFile, []byte(strconv.Itoa(pid)+"\n"), 0o600); err != nil {
 		return pid, err
 	}
 	return pid, nil
+}
+
+// waitExec waits until the new process pid shows p's command line, or is
+// gone, or d passes. exec.Cmd.Start returns once the child has replaced its
+// memory with the program's, which is before the kernel has laid out the
+// program's arguments: for that moment /proc/PID/cmdline reads empty, and
+// matches would take the process for a dead one (lab up then reported a
+// server that had just started as exited, in about one start of 150).
+func (p proc) waitExec(pid int, d time.Duration) {
+	deadline := time.Now().Add(d)
+	for !p.matches(pid) && running(pid) && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// running reports whether pid is alive and not a zombie.
+func running(pid int) bool {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	i := bytes.LastIndexByte(stat, ')')
+	return i >= 0 && i+2 < len(stat) && stat[i+2] != 'Z'
 }
 
 // stop sends SIGTERM, waits up to grace, then SIGKILLs and waits for the
