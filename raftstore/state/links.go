@@ -174,16 +174,5 @@ func (linkIndexer) FromObject(raw any) (bool, []byte, error) {
 func (x linkIndexer) FromArgs(args ...any) ([]byte, error) { return x.PrefixFromArgs(args...) }
 
 func (linkIndexer) PrefixFromArgs(args ...any) ([]byte, error) {
-	if len(args) != 2 {
-		return nil, fmt.Errorf("links take a relation and a value, got %d arguments", len(args))
-	}
-	rel, err := stringArg(args, 0)
-	if err != nil {
-		return nil, err
-	}
-	value, err := stringArg(args, 1)
-	if err != nil {
-		return nil, err
-	}
-	return terminated(rel, value), nil
+	return terminatedArgs(args, 2, "links take a relation and a value")
 }

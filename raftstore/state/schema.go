@@ -138,6 +138,29 @@ func keyedTable(name string, key func(any) string) *memdb.TableSchema {
 // is namespace NUL name NUL: NUL sorts before every other byte, so iterating
 // the id index walks objects sorted by namespace, then name.
 
+// terminatedArgs is the key of a lookup by strings: its arguments, which
+// must be n strings (usage says what they are in the error for another
+// count), each followed by a NUL byte.
+func terminatedArgs(args []any, n int, usage string) ([]byte, error) {
+	if len(args) != n {
+		return nil, fmt.Errorf("%s, got %d arguments", usage, len(args))
+	}
+	size := 0
+	for i := range args {
+		s, err := stringArg(args, i)
+		if err != nil {
+			return nil, err
+		}
+		size += len(s) + 1
+	}
+	key := make([]byte, 0, size)
+	for _, a := range args {
+		key = append(key, a.(string)...)
+		key = append(key, 0)
+	}
+	return key, nil
+}
+
 // stringArg returns args[i] as a string.
 func stringArg(args []any, i int) (string, error) {
 	if i >= len(args) {
@@ -177,30 +200,12 @@ func (objectIDIndexer) FromObject(raw any) (bool, []byte, error) {
 }
 
 func (objectIDIndexer) FromArgs(args ...any) ([]byte, error) {
-	if len(args) != 2 {
-		return nil, fmt.Errorf("id index takes namespace and name, got %d arguments", len(args))
-	}
-	ns, err := stringArg(args, 0)
-	if err != nil {
-		return nil, err
-	}
-	name, err := stringArg(args, 1)
-	if err != nil {
-		return nil, err
-	}
-	return terminated(ns, name), nil
+	return terminatedArgs(args, 2, "id index takes namespace and name")
 }
 
 // PrefixFromArgs takes a namespace and returns the prefix of every id in it.
 func (objectIDIndexer) PrefixFromArgs(args ...any) ([]byte, error) {
-	if len(args) != 1 {
-		return nil, fmt.Errorf("id prefix takes a namespace, got %d arguments", len(args))
-	}
-	ns, err := stringArg(args, 0)
-	if err != nil {
-		return nil, err
-	}
-	return terminated(ns), nil
+	return terminatedArgs(args, 1, "id prefix takes a namespace")
 }
 
 // podCIDRIndexer indexes nodes by spec.podCIDR, so that the FSM can refuse
