@@ -139,9 +139,7 @@ func (s *Store) related(ws memdb.WatchSet, rel, value string) ([]*corralpb.Objec
 			// Links change in the transaction that changes their object.
 			return nil, fmt.Errorf("%s %s/%s is linked to %s %s but not stored", l.kind.name, l.ns, l.name, rel, value)
 		}
-		if ws != nil {
-			ws.Add(ch)
-		}
+		ws.Add(ch)
 		out = append(out, obj.(*corralpb.Object))
 	}
 	return out, nil
@@ -158,9 +156,9 @@ func linksTableSchema() *memdb.TableSchema {
 	}
 }
 
-// linkIndexer indexes links by key. FromArgs takes rel and value: the
-// prefix of every link of that relation (with "_prefix"), or, in an exact
-// lookup, nothing.
+// linkIndexer indexes links by key. FromArgs and PrefixFromArgs take rel
+// and value and return the prefix of every link of that relation, which a
+// prefix scan ("id_prefix") walks; no link's whole key is ever just that.
 type linkIndexer struct{}
 
 func (linkIndexer) FromObject(raw any) (bool, []byte, error) {
