@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/corral-dev/corral/api"
 	corralpb "github.com/corral-dev/corral/proto"
 )
 
@@ -139,10 +140,5 @@ func podInitialized(st *corralpb.PodStatus) bool { return podConditionTrue(st, "
 
 // podConditionTrue reports whether the pod condition of a type is True.
 func podConditionTrue(st *corralpb.PodStatus, typ string) bool {
-	for _, c := range st.GetConditions() {
-		if c.GetType() == typ {
-			return c.GetStatus() == "True"
-		}
-	}
-	return false
+	return api.PodCondition(st, typ).GetStatus() == "True"
 }

@@ -7,6 +7,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/corral-dev/corral/api"
 	corralpb "github.com/corral-dev/corral/proto"
 )
 
@@ -432,10 +433,9 @@ func olderPod(a, b *corralpb.Pod) bool {
 
 // podReady reports the pod's Ready condition and since when it holds.
 func podReady(p *corralpb.Pod) (bool, time.Time) {
-	for _, c := range p.GetStatus().GetConditions() {
-		if c.GetType() == "Ready" {
-			return c.GetStatus() == "True", c.GetLastTransitionTime().AsTime()
-		}
+	c := api.PodCondition(p.GetStatus(), "Ready")
+	if c == nil {
+		return false, time.Time{}
 	}
-	return false, time.Time{}
+	return c.GetStatus() == "True", c.GetLastTransitionTime().AsTime()
 }

@@ -238,12 +238,8 @@ func lostReadiness(pod, next *corralpb.Object) bool {
 // podReady returns whether a pod's Ready condition is True, and its last
 // transition time.
 func podReady(o *corralpb.Object) (bool, *timestamppb.Timestamp) {
-	for _, c := range o.GetPod().GetStatus().GetConditions() {
-		if c.GetType() == "Ready" {
-			return c.GetStatus() == "True", c.GetLastTransitionTime()
-		}
-	}
-	return false, nil
+	c := api.PodCondition(o.GetPod().GetStatus(), "Ready")
+	return c.GetStatus() == "True", c.GetLastTransitionTime()
 }
 
 // delete removes the object named by op.key (or by op.object when key is
