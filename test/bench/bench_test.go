@@ -37,39 +37,48 @@ func BenchmarkAPIWrites(b *testing.B) {
 		b.Run(fmt.Sprintf("clients=%d", clients), func(b *testing.B) {
 			c := framework.NewInProcess(b, 3)
 			cl := c.Client(b, framework.Leader(b, c))
-			total := 20000
-			if clients == 1 {
-				total = 2000
-			}
-			b.ResetTimer()
-			for n := 0; n < b.N; n++ {
-				lat := make([][]time.Duration, clients)
-				var next atomic.Int64
-				var wg sync.WaitGroup
-				start := time.Now()
-				for w := 0; w < clients; w++ {
-					wg.Add(1)
-					go func(w int) {
-						defer wg.Done()
-						for {
-							i := next.Add(1) - 1
-							if i >= int64(total) {
-								return
-							}
-							t0 := time.Now()
-							_, err := cl.Create(context.Background(), &corralpb.CreateRequest{Object: configMap(fmt.Sprintf("cm-%d-%d", n, i))})
-							if err != nil {
-								b.Error(err)
-								return
-							}
-							lat[w] = append(lat[w], time.Since(t0))
-						}
-					}(w)
-				}
-				wg.Wait()
-				report(b, lat, time.Since(start))
-			}
+			drive(b, clients, func(n int, i int64) error {
+				_, err := cl.Create(context.Background(), &corralpb.CreateRequest{Object: configMap(fmt.Sprintf("cm-%d-%d", n, i))})
+				return err
+			})
 		})
+	}
+}
+
+// drive runs b.N rounds of writes: clients goroutines call write until
+// 20,000 writes (2,000 with one client) are done, and the round's
+// throughput and latency percentiles are reported.
+func drive(b *testing.B, clients int, write func(round int, i int64) error) {
+	total := 20000
+	if clients == 1 {
+		total = 2000
+	}
+	b.ResetTimer()
+	for n := 0; n < b.N; n++ {
+		lat := make([][]time.Duration, clients)
+		var next atomic.Int64
+		var wg sync.WaitGroup
+		start := time.Now()
+		for w := 0; w < clients; w++ {
+			wg.Add(1)
+			go func(w int) {
+				defer wg.Done()
+				for {
+					i := next.Add(1) - 1
+					if i >= int64(total) {
+						return
+					}
+					t0 := time.Now()
+					if err := write(n, i); err != nil {
+						b.Error(err)
+						return
+					}
+					lat[w] = append(lat[w], time.Since(t0))
+				}
+			}(w)
+		}
+		wg.Wait()
+		report(b, lat, time.Since(start))
 	}
 }
 

@@ -1,0 +1,72 @@
+package bench
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"net"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+
+	"github.com/corral-dev/corral/pki"
+	corralpb "github.com/corral-dev/corral/proto"
+)
+
+// echoCluster answers Create with the object it was sent, doing nothing
+// else: the cost of the API's transport alone.
+type echoCluster struct {
+	corralpb.UnimplementedClusterServer
+}
+
+func (echoCluster) Create(_ context.Context, req *corralpb.CreateRequest) (*corralpb.ObjectResponse, error) {
+	return &corralpb.ObjectResponse{Object: req.GetObject()}, nil
+}
+
+// BenchmarkTransportFloor is BenchmarkAPIWrites with nothing behind the
+// API: the same creates, from the same clients over one connection, to a
+// gRPC server with the API's TLS (a server certificate, the client's
+// verified) and buffer options that answers each with the object it got.
+// No validation, no Raft, no store. It is the ceiling any server behind
+// this API could reach on the machine, printed beside BenchmarkAPIWrites.
+func BenchmarkTransportFloor(b *testing.B) {
+	ca, err := pki.NewCA(time.Now())
+	if err != nil {
+		b.Fatal(err)
+	}
+	serverCreds, err := ca.IssueCredentials(pki.Identity{Role: pki.RoleServer, Name: "echo"}, time.Now(), time.Hour)
+	if err != nil {
+		b.Fatal(err)
+	}
+	clientCreds, err := ca.IssueCredentials(pki.Identity{Role: pki.RoleAdmin, Name: "bench"}, time.Now(), time.Hour)
+	if err != nil {
+		b.Fatal(err)
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	// As server.Start builds the API server.
+	g := grpc.NewServer(grpc.Creds(credentials.NewTLS(serverCreds.ServerConfig(tls.VerifyClientCertIfGiven, nil, "h2"))),
+		grpc.ReadBufferSize(0), grpc.WriteBufferSize(8<<10))
+	corralpb.RegisterClusterServer(g, echoCluster{})
+	go func() { _ = g.Serve(lis) }()
+	b.Cleanup(g.Stop)
+	for _, clients := range []int{1, 64, 256} {
+		b.Run(fmt.Sprintf("clients=%d", clients), func(b *testing.B) {
+			conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(
+				credentials.NewTLS(clientCreds.ClientConfig(pki.ServerName, pki.OnlyRole(pki.RoleServer)))))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer conn.Close()
+			cl := corralpb.NewClusterClient(conn)
+			drive(b, clients, func(n int, i int64) error {
+				_, err := cl.Create(context.Background(), &corralpb.CreateRequest{Object: configMap(fmt.Sprintf("cm-%d-%d", n, i))})
+				return err
+			})
+		})
+	}
+}
