@@ -10,6 +10,7 @@ import (
 	"sort"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -22,12 +23,15 @@ import (
 )
 
 // writeLoad runs clients goroutines, each doing writes sequentially until
-// total writes are done, and reports writes/s and latency percentiles.
+// total writes are done, and reports writes/s, latency percentiles and
+// the CPU the process used meanwhile, in cores (of GOMAXPROCS): below
+// GOMAXPROCS the load waits on something other than the CPU.
 func writeLoad(b *testing.B, clients, total int, write func(client, i int) error) {
 	b.Helper()
 	lat := make([][]time.Duration, clients)
 	var next atomic.Int64
 	var wg sync.WaitGroup
+	cpu0 := processCPU(b)
 	start := time.Now()
 	for c := 0; c < clients; c++ {
 		wg.Add(1)
@@ -49,6 +53,7 @@ func writeLoad(b *testing.B, clients, total int, write func(client, i int) error
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
+	b.ReportMetric((processCPU(b)-cpu0).Seconds()/elapsed.Seconds(), "cores")
 	var all []time.Duration
 	for _, l := range lat {
 		all = append(all, l...)
@@ -60,6 +65,15 @@ func writeLoad(b *testing.B, clients, total int, write func(client, i int) error
 	b.ReportMetric(float64(len(all))/elapsed.Seconds(), "writes/s")
 	b.ReportMetric(float64(all[len(all)/2].Microseconds())/1000, "p50-ms")
 	b.ReportMetric(float64(all[len(all)*99/100].Microseconds())/1000, "p99-ms")
+}
+
+// processCPU is the CPU time, user and system, this process has used.
+func processCPU(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // benchTotal is the number of writes per measurement: enough for stable

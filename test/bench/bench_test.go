@@ -47,7 +47,8 @@ func BenchmarkAPIWrites(b *testing.B) {
 
 // drive runs b.N rounds of writes: clients goroutines call write until
 // 20,000 writes (2,000 with one client) are done, and the round's
-// throughput and latency percentiles are reported.
+// throughput, latency percentiles and the CPU this process (clients and
+// servers) used meanwhile, in cores, are reported.
 func drive(b *testing.B, clients int, write func(round int, i int64) error) {
 	total := 20000
 	if clients == 1 {
@@ -58,6 +59,7 @@ func drive(b *testing.B, clients int, write func(round int, i int64) error) {
 		lat := make([][]time.Duration, clients)
 		var next atomic.Int64
 		var wg sync.WaitGroup
+		cpu0 := cpuTime(b, os.Getpid())
 		start := time.Now()
 		for w := 0; w < clients; w++ {
 			wg.Add(1)
@@ -78,7 +80,9 @@ func drive(b *testing.B, clients int, write func(round int, i int64) error) {
 			}(w)
 		}
 		wg.Wait()
-		report(b, lat, time.Since(start))
+		elapsed := time.Since(start)
+		b.ReportMetric((cpuTime(b, os.Getpid())-cpu0).Seconds()/elapsed.Seconds(), "cores")
+		report(b, lat, elapsed)
 	}
 }
 
