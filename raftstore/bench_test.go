@@ -7,10 +7,6 @@ import (
 	"io"
 	"net"
 	"path/filepath"
-	"sort"
-	"sync"
-	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -18,63 +14,10 @@ import (
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 
+	"github.com/corral-dev/corral/internal/writeload"
 	"github.com/corral-dev/corral/pki"
 	corralpb "github.com/corral-dev/corral/proto"
 )
-
-// writeLoad runs clients goroutines, each doing writes sequentially until
-// total writes are done, and reports writes/s, latency percentiles and
-// the CPU the process used meanwhile, in cores (of GOMAXPROCS): below
-// GOMAXPROCS the load waits on something other than the CPU.
-func writeLoad(b *testing.B, clients, total int, write func(client, i int) error) {
-	b.Helper()
-	lat := make([][]time.Duration, clients)
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	cpu0 := processCPU(b)
-	start := time.Now()
-	for c := 0; c < clients; c++ {
-		wg.Add(1)
-		go func(c int) {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= total {
-					return
-				}
-				t0 := time.Now()
-				if err := write(c, i); err != nil {
-					b.Error(err)
-					return
-				}
-				lat[c] = append(lat[c], time.Since(t0))
-			}
-		}(c)
-	}
-	wg.Wait()
-	elapsed := time.Since(start)
-	b.ReportMetric((processCPU(b)-cpu0).Seconds()/elapsed.Seconds(), "cores")
-	var all []time.Duration
-	for _, l := range lat {
-		all = append(all, l...)
-	}
-	sort.Slice(all, func(i, j int) bool { return all[i] < all[j] })
-	if len(all) == 0 {
-		b.Fatal("no writes completed")
-	}
-	b.ReportMetric(float64(len(all))/elapsed.Seconds(), "writes/s")
-	b.ReportMetric(float64(all[len(all)/2].Microseconds())/1000, "p50-ms")
-	b.ReportMetric(float64(all[len(all)*99/100].Microseconds())/1000, "p99-ms")
-}
-
-// processCPU is the CPU time, user and system, this process has used.
-func processCPU(b *testing.B) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
 
 // benchTotal is the number of writes per measurement: enough for stable
 // figures, bounded so `make bench` stays short.
@@ -96,7 +39,7 @@ func BenchmarkWrites(b *testing.B) {
 			l := c.leader()
 			b.ResetTimer()
 			for n := 0; n < b.N; n++ {
-				writeLoad(b, clients, benchTotal(clients), func(_, i int) error {
+				writeload.Run(b, clients, benchTotal(clients), func(_, i int) error {
 					res, err := l.srv.Write(context.Background(), put(configMap(fmt.Sprintf("cm-%d-%d", n, i), "v")))
 					if err == nil && res.GetCode() != corralpb.ErrorCode_OK {
 						err = fmt.Errorf("%v: %s", res.GetCode(), res.GetMessage())
@@ -118,7 +61,7 @@ func BenchmarkBareRaft(b *testing.B) {
 			payload := make([]byte, 200)
 			b.ResetTimer()
 			for n := 0; n < b.N; n++ {
-				writeLoad(b, clients, benchTotal(clients), func(_, _ int) error {
+				writeload.Run(b, clients, benchTotal(clients), func(_, _ int) error {
 					return leader.Apply(payload, 10*time.Second).Error()
 				})
 			}

@@ -9,15 +9,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/corral-dev/corral/internal/writeload"
 	corralpb "github.com/corral-dev/corral/proto"
 	"github.com/corral-dev/corral/test/framework"
 )
@@ -37,7 +35,7 @@ func BenchmarkAPIWrites(b *testing.B) {
 		b.Run(fmt.Sprintf("clients=%d", clients), func(b *testing.B) {
 			c := framework.NewInProcess(b, 3)
 			cl := c.Client(b, framework.Leader(b, c))
-			drive(b, clients, func(n int, i int64) error {
+			drive(b, clients, func(n, i int) error {
 				_, err := cl.Create(context.Background(), &corralpb.CreateRequest{Object: configMap(fmt.Sprintf("cm-%d-%d", n, i))})
 				return err
 			})
@@ -45,59 +43,18 @@ func BenchmarkAPIWrites(b *testing.B) {
 	}
 }
 
-// drive runs b.N rounds of writes: clients goroutines call write until
-// 20,000 writes (2,000 with one client) are done, and the round's
-// throughput, latency percentiles and the CPU this process (clients and
-// servers) used meanwhile, in cores, are reported.
-func drive(b *testing.B, clients int, write func(round int, i int64) error) {
+// drive runs b.N rounds of writes from clients goroutines, 20,000 writes a
+// round (2,000 with one client), each round's figures reported as
+// writeload.Run reports them.
+func drive(b *testing.B, clients int, write func(round, i int) error) {
 	total := 20000
 	if clients == 1 {
 		total = 2000
 	}
 	b.ResetTimer()
 	for n := 0; n < b.N; n++ {
-		lat := make([][]time.Duration, clients)
-		var next atomic.Int64
-		var wg sync.WaitGroup
-		cpu0 := cpuTime(b, os.Getpid())
-		start := time.Now()
-		for w := 0; w < clients; w++ {
-			wg.Add(1)
-			go func(w int) {
-				defer wg.Done()
-				for {
-					i := next.Add(1) - 1
-					if i >= int64(total) {
-						return
-					}
-					t0 := time.Now()
-					if err := write(n, i); err != nil {
-						b.Error(err)
-						return
-					}
-					lat[w] = append(lat[w], time.Since(t0))
-				}
-			}(w)
-		}
-		wg.Wait()
-		elapsed := time.Since(start)
-		b.ReportMetric((cpuTime(b, os.Getpid())-cpu0).Seconds()/elapsed.Seconds(), "cores")
-		report(b, lat, elapsed)
+		writeload.Run(b, clients, total, func(_, i int) error { return write(n, i) })
 	}
-}
-
-func report(b *testing.B, lat [][]time.Duration, elapsed time.Duration) {
-	var all []time.Duration
-	for _, l := range lat {
-		all = append(all, l...)
-	}
-	if len(all) == 0 {
-		b.Fatal("nothing completed")
-	}
-	sort.Slice(all, func(i, j int) bool { return all[i] < all[j] })
-	b.ReportMetric(float64(len(all))/elapsed.Seconds(), "writes/s")
-	b.ReportMetric(float64(all[len(all)/2].Microseconds())/1000, "p50-ms")
-	b.ReportMetric(float64(all[len(all)*99/100].Microseconds())/1000, "p99-ms")
 }
 
 // BenchmarkProcessFailover kills (SIGKILL) the leader of three `corral

@@ -63,7 +63,7 @@ func BenchmarkTransportFloor(b *testing.B) {
 			}
 			defer conn.Close()
 			cl := corralpb.NewClusterClient(conn)
-			drive(b, clients, func(n int, i int64) error {
+			drive(b, clients, func(n, i int) error {
 				_, err := cl.Create(context.Background(), &corralpb.CreateRequest{Object: configMap(fmt.Sprintf("cm-%d-%d", n, i))})
 				return err
 			})
