@@ -42,6 +42,10 @@ import (
 //   - agents-rss-MiB: the agents' process, for scale;
 //   - servers-cpu-s, agents-cpu-s: CPU time the servers (this process)
 //     and the agents used from the apply to all Running;
+//   - servers-gcs, agents-gcs: the garbage collections each process
+//     completed meanwhile (the agents' process collects just before the
+//     apply: it stands in for machines of their own, see
+//     serveFleetCommands);
 //   - create-events: SuccessfulCreate events stored within 5 s of the end;
 //   - then a rolling update of the DaemonSet to a new image with
 //     maxUnavailable 10% (ten waves): update-ms until the DaemonSet's
@@ -53,9 +57,12 @@ import (
 // A CPU profile (-cpuprofile) shows the servers alone; with
 // CORRAL_FLEET_CPU_PROFILE=DIR each size writes the servers' CPU profile
 // from the apply to the DaemonSet's ready status to DIR/fleet-N.cpu and of
-// the rolling update to DIR/fleet-N-update.cpu, with
-// CORRAL_FLEET_HEAP_PROFILE=DIR their heap profile at the end to
-// DIR/fleet-N.heap, and with CORRAL_FLEET_LOG_DIR=DIR
+// the rolling update to DIR/fleet-N-update.cpu (and the agents' process's
+// from the apply to the ready status to DIR/fleet-N-agents.cpu), with
+// CORRAL_FLEET_HEAP_PROFILE=DIR their heap profile just before the apply
+// to DIR/fleet-N-before.heap and at the end to DIR/fleet-N.heap (with
+// -diff_base, what the rollout allocated; each follows a full collection,
+// so compare timings from runs without it), and with CORRAL_FLEET_LOG_DIR=DIR
 // their logs to DIR/fleet-N.log. Benchmarks have no test timeout:
 // a size that takes over 8 minutes panics with every goroutine's stack.
 func BenchmarkFleet(b *testing.B) {
@@ -92,8 +99,11 @@ func benchFleet(b *testing.B, n int) {
 		obj := fleetDaemonSet(b, name, "nginx:1.25")
 		r := watchRollout(c.Server(leader).Raft().State(), name, n)
 		index0 := c.RaftLastIndex(b, leader)
-		stopProfile := cpuProfile(b, fmt.Sprintf("fleet-%d.cpu", n))
-		serversCPU0, agentsCPU0 := cpuTime(b, os.Getpid()), cpuTime(b, agents.Process.Pid)
+		writeHeapProfile(b, fmt.Sprintf("fleet-%d-before.heap", n))
+		agents.do(b, "gc")
+		stopProfile := cpuProfile(b, fmt.Sprintf("fleet-%d.cpu", n), agents)
+		serversCPU0, agentsCPU0 := cpuTime(b, os.Getpid()), cpuTime(b, agents.Pid)
+		serversGC0, agentsGC0 := numGC(), agents.numGC(b)
 		start := time.Now()
 		b.StartTimer()
 		if _, err := cl.Apply(context.Background(), &corralpb.ApplyRequest{Objects: []*corralpb.Object{obj}}); err != nil {
@@ -101,10 +111,11 @@ func benchFleet(b *testing.B, n int) {
 		}
 		r.wait(b, r.running, "every pod Running", 3*time.Minute)
 		b.StopTimer()
-		serversCPU, agentsCPU := cpuTime(b, os.Getpid())-serversCPU0, cpuTime(b, agents.Process.Pid)-agentsCPU0
+		serversCPU, agentsCPU := cpuTime(b, os.Getpid())-serversCPU0, cpuTime(b, agents.Pid)-agentsCPU0
+		serversGC, agentsGC := numGC()-serversGC0, agents.numGC(b)-agentsGC0
 		running := c.RaftLastIndex(b, leader)
 		rss := statusKiB(b, os.Getpid(), "VmRSS:")
-		agentsRSS := statusKiB(b, agents.Process.Pid, "VmRSS:")
+		agentsRSS := statusKiB(b, agents.Pid, "VmRSS:")
 		r.wait(b, r.dsReady, "the DaemonSet's status to count every pod ready", 3*time.Minute)
 		stopProfile()
 		settled := c.RaftLastIndex(b, leader)
@@ -123,10 +134,12 @@ func benchFleet(b *testing.B, n int) {
 		b.ReportMetric(float64(agentsRSS)/1024, "agents-rss-MiB")
 		b.ReportMetric(serversCPU.Seconds(), "servers-cpu-s")
 		b.ReportMetric(agentsCPU.Seconds(), "agents-cpu-s")
+		b.ReportMetric(float64(serversGC), "servers-gcs")
+		b.ReportMetric(float64(agentsGC), "agents-gcs")
 		b.ReportMetric(float64(createEvents(b, cl, name, n, 5*time.Second)), "create-events")
 		b.ReportMetric(float64(liveHeap())/(1<<20), "servers-live-heap-MiB")
-		writeHeapProfile(b, n)
-		stopProfile = cpuProfile(b, fmt.Sprintf("fleet-%d-update.cpu", n))
+		writeHeapProfile(b, fmt.Sprintf("fleet-%d.heap", n))
+		stopProfile = cpuProfile(b, fmt.Sprintf("fleet-%d-update.cpu", n), nil)
 		benchRollingUpdate(b, c.Server(leader).Raft().State(), cl, name, n)
 		stopProfile()
 	}
@@ -161,9 +174,10 @@ func watchdog(b *testing.B, d time.Duration) {
 }
 
 // cpuProfile profiles this process (the servers) into
-// $CORRAL_FLEET_CPU_PROFILE/name when that is set; call the function it
-// returns to stop.
-func cpuProfile(b *testing.B, name string) func() {
+// $CORRAL_FLEET_CPU_PROFILE/name when that is set, and the fleet process
+// agents too when it is not nil (into fleet-N-agents.cpu); call the
+// function it returns to stop.
+func cpuProfile(b *testing.B, name string, agents *fleetProcess) func() {
 	dir := os.Getenv("CORRAL_FLEET_CPU_PROFILE")
 	if dir == "" {
 		return func() {}
@@ -175,11 +189,17 @@ func cpuProfile(b *testing.B, name string) func() {
 	if err := pprof.StartCPUProfile(f); err != nil {
 		b.Fatalf("cpu profile: %v (use it instead of -cpuprofile)", err)
 	}
+	if agents != nil {
+		agents.do(b, "cpuprofile "+filepath.Join(dir, strings.TrimSuffix(name, ".cpu")+"-agents.cpu"))
+	}
 	var once sync.Once
 	stop := func() {
 		once.Do(func() {
 			pprof.StopCPUProfile()
 			_ = f.Close()
+			if agents != nil {
+				agents.do(b, "stopprofile")
+			}
 		})
 	}
 	b.Cleanup(stop) // if the benchmark fails first
@@ -205,13 +225,16 @@ func cpuTime(b *testing.B, pid int) time.Duration {
 }
 
 // writeHeapProfile writes the heap profile to $CORRAL_FLEET_HEAP_PROFILE/
-// fleet-N.heap when that is set.
-func writeHeapProfile(b *testing.B, n int) {
+// name when that is set.
+func writeHeapProfile(b *testing.B, name string) {
 	dir := os.Getenv("CORRAL_FLEET_HEAP_PROFILE")
 	if dir == "" {
 		return
 	}
-	path := filepath.Join(dir, fmt.Sprintf("fleet-%d.heap", n))
+	// A heap profile counts allocations up to the last completed
+	// collection: complete one, so that it counts them all.
+	runtime.GC()
+	path := filepath.Join(dir, name)
 	f, err := os.Create(path)
 	if err != nil {
 		b.Fatalf("heap profile: %v", err)
@@ -220,6 +243,13 @@ func writeHeapProfile(b *testing.B, n int) {
 	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
 		b.Fatalf("heap profile %s: %v", path, err)
 	}
+}
+
+// numGC is the number of garbage collections this process has completed.
+func numGC() uint32 {
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.NumGC
 }
 
 // liveHeap is the bytes of live heap objects after a full collection.

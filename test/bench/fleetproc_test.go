@@ -1,11 +1,17 @@
 package bench
 
 import (
+	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
+	"runtime"
+	"runtime/pprof"
+	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -51,15 +57,108 @@ func runFleetChild(spec string) int {
 	for i := 0; i < s.Nodes; i++ {
 		f.Start(framework.SimAgentConfig{Name: fmt.Sprintf("%s-%05d", s.Prefix, i), Labels: s.Labels})
 	}
-	_, _ = io.Copy(io.Discard, os.Stdin)
+	serveFleetCommands(os.Stdin, os.Stdout)
 	f.Close()
 	return 0
+}
+
+// serveFleetCommands runs the commands the benchmark sends a fleet process,
+// one per line, answering each with a line: "ok" or the error. It returns
+// when in ends (the benchmark closed it, or died).
+//
+//   - gc: a full garbage collection, so that the agents' process, which
+//     stands in for machines of their own, does not collect during the
+//     rollout on the servers' CPUs because of what the agents' start-up
+//     left behind (as the testing package collects before a benchmark);
+//   - cpuprofile PATH: start profiling the agents' process into PATH;
+//   - stopprofile: stop it;
+//   - numgc: the number of garbage collections completed so far.
+func serveFleetCommands(in io.Reader, out io.Writer) {
+	var prof *os.File
+	sc := bufio.NewScanner(in)
+	for sc.Scan() {
+		verb, arg, _ := strings.Cut(sc.Text(), " ")
+		var err error
+		switch verb {
+		case "gc":
+			runtime.GC()
+		case "cpuprofile":
+			if prof != nil {
+				err = errors.New("already profiling")
+				break
+			}
+			if prof, err = os.Create(arg); err != nil {
+				break
+			}
+			if err = pprof.StartCPUProfile(prof); err != nil {
+				_ = prof.Close()
+				prof = nil
+			}
+		case "numgc":
+		case "stopprofile":
+			if prof != nil {
+				pprof.StopCPUProfile()
+				err = prof.Close()
+				prof = nil
+			}
+		default:
+			err = fmt.Errorf("unknown command %q", verb)
+		}
+		reply := "ok"
+		if verb == "numgc" {
+			var m runtime.MemStats
+			runtime.ReadMemStats(&m)
+			reply = fmt.Sprintf("ok %d", m.NumGC)
+		}
+		if err != nil {
+			reply = err.Error()
+		}
+		if _, err := fmt.Fprintln(out, reply); err != nil {
+			return
+		}
+	}
+}
+
+// fleetProcess is a running process of simulated agents.
+type fleetProcess struct {
+	cmd   *exec.Cmd
+	Pid   int
+	stdin io.WriteCloser
+	reply *bufio.Scanner
+}
+
+// do runs one command in the fleet process (see serveFleetCommands), waits
+// for it to finish and returns what its reply has after "ok".
+func (p *fleetProcess) do(b *testing.B, command string) string {
+	b.Helper()
+	if _, err := fmt.Fprintln(p.stdin, command); err != nil {
+		b.Fatalf("fleet process: %s: %v", command, err)
+	}
+	if !p.reply.Scan() {
+		b.Fatalf("fleet process: %s: no reply (%v)", command, p.reply.Err())
+	}
+	r := p.reply.Text()
+	if r != "ok" && !strings.HasPrefix(r, "ok ") {
+		b.Fatalf("fleet process: %s: %s", command, r)
+	}
+	return strings.TrimPrefix(strings.TrimPrefix(r, "ok"), " ")
+}
+
+// numGC is the number of garbage collections the fleet process has
+// completed.
+func (p *fleetProcess) numGC(b *testing.B) uint32 {
+	b.Helper()
+	n, err := strconv.ParseUint(p.do(b, "numgc"), 10, 32)
+	if err != nil {
+		b.Fatalf("fleet process: numgc: %v", err)
+	}
+	return uint32(n)
 }
 
 // startFleetProcess runs spec's agents in a child process (this test
 // binary again), so that this process holds the servers alone: its memory
 // and CPU profile are theirs. The agents stop when the benchmark ends.
-func startFleetProcess(b *testing.B, spec fleetSpec) *exec.Cmd {
+func startFleetProcess(b *testing.B, spec fleetSpec) *fleetProcess {
 	b.Helper()
 	data, err := json.Marshal(spec)
 	if err != nil {
@@ -67,9 +166,13 @@ func startFleetProcess(b *testing.B, spec fleetSpec) *exec.Cmd {
 	}
 	cmd := exec.Command(os.Args[0])
 	cmd.Env = append(os.Environ(), fleetChildEnv+"="+string(data))
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	cmd.Stderr = os.Stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -87,5 +190,5 @@ func startFleetProcess(b *testing.B, spec fleetSpec) *exec.Cmd {
 			<-done
 		}
 	})
-	return cmd
+	return &fleetProcess{cmd: cmd, Pid: cmd.Process.Pid, stdin: stdin, reply: bufio.NewScanner(stdout)}
 }
