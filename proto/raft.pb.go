@@ -368,7 +368,11 @@ type Batch struct {
 	GuardIndex uint64   `protobuf:"varint,2,opt,name=guard_index,json=guardIndex,proto3" json:"guard_index,omitempty"`
 	GuardKinds []string `protobuf:"bytes,3,rep,name=guard_kinds,json=guardKinds,proto3" json:"guard_kinds,omitempty"`
 	// bases are what the ops' base fields refer to.
-	Bases         []*Object `protobuf:"bytes,4,rep,name=bases,proto3" json:"bases,omitempty"`
+	Bases []*Object `protobuf:"bytes,4,rep,name=bases,proto3" json:"bases,omitempty"`
+	// omit_objects leaves the objects out of the batch's result, for writers
+	// that only need its code (an agent's status reports, the controller's
+	// plans): a forwarded write's answer then carries no copies back.
+	OmitObjects   bool `protobuf:"varint,5,opt,name=omit_objects,json=omitObjects,proto3" json:"omit_objects,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -431,13 +435,20 @@ func (x *Batch) GetBases() []*Object {
 	return nil
 }
 
+func (x *Batch) GetOmitObjects() bool {
+	if x != nil {
+		return x.OmitObjects
+	}
+	return false
+}
+
 // BatchResult is the FSM's answer to one Batch.
 type BatchResult struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	Code    ErrorCode              `protobuf:"varint,1,opt,name=code,proto3,enum=corral.v1.ErrorCode" json:"code,omitempty"`
 	Message string                 `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
 	// objects holds, op by op, the stored object after a PUT or the removed
-	// object after a DELETE.
+	// object after a DELETE, unless the batch asked to omit them.
 	Objects       []*Object `protobuf:"bytes,3,rep,name=objects,proto3" json:"objects,omitempty"`
 	Index         uint64    `protobuf:"varint,4,opt,name=index,proto3" json:"index,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -1599,14 +1610,15 @@ const file_raft_proto_rawDesc = "" +
 	"\x0eMUST_NOT_EXIST\x10\x01\x12\x0e\n" +
 	"\n" +
 	"MUST_EXIST\x10\x02\x12\x14\n" +
-	"\x10RESOURCE_VERSION\x10\x03\"\x93\x01\n" +
+	"\x10RESOURCE_VERSION\x10\x03\"\xb6\x01\n" +
 	"\x05Batch\x12\x1f\n" +
 	"\x03ops\x18\x01 \x03(\v2\r.corral.v1.OpR\x03ops\x12\x1f\n" +
 	"\vguard_index\x18\x02 \x01(\x04R\n" +
 	"guardIndex\x12\x1f\n" +
 	"\vguard_kinds\x18\x03 \x03(\tR\n" +
 	"guardKinds\x12'\n" +
-	"\x05bases\x18\x04 \x03(\v2\x11.corral.v1.ObjectR\x05bases\"\x94\x01\n" +
+	"\x05bases\x18\x04 \x03(\v2\x11.corral.v1.ObjectR\x05bases\x12!\n" +
+	"\fomit_objects\x18\x05 \x01(\bR\vomitObjects\"\x94\x01\n" +
 	"\vBatchResult\x12(\n" +
 	"\x04code\x18\x01 \x01(\x0e2\x14.corral.v1.ErrorCodeR\x04code\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x12+\n" +

@@ -372,6 +372,7 @@ func (c *DaemonSetController) syncOnce(ctx context.Context, key string) error {
 		return errStale
 	}
 	planned := time.Now()
+	b.OmitObjects = true // only the result's code matters
 	res, err := c.cluster.Write(ctx, b)
 	if err != nil {
 		return err
@@ -564,7 +565,7 @@ func (c *DaemonSetController) bumpCollisionCount(ctx context.Context, ds *corral
 	b := &corralpb.Batch{GuardIndex: index, GuardKinds: []string{"DaemonSet", "ControllerRevision"}, Ops: []*corralpb.Op{{
 		Type: corralpb.Op_STATUS, Uid: m.GetUid(),
 		Object: api.Wrap(&corralpb.DaemonSet{Metadata: &corralpb.ObjectMeta{Namespace: m.GetNamespace(), Name: m.GetName()}, Status: st}),
-	}}}
+	}}, OmitObjects: true}
 	if _, err := c.cluster.Write(ctx, b); err != nil {
 		return err
 	}
@@ -637,6 +638,7 @@ func (c *DaemonSetController) collectOrphans(ctx context.Context, view *state.St
 	if len(b.Ops) == 0 {
 		return nil
 	}
+	b.OmitObjects = true
 	res, err := c.cluster.Write(ctx, b)
 	if err != nil {
 		return err

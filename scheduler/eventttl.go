@@ -134,7 +134,7 @@ func (l *EventTTL) expired(now time.Time) ([]*corralpb.Event, error) {
 // deleteEventsBatch deletes the events, each only while its uid and
 // resourceVersion are those read.
 func deleteEventsBatch(evs []*corralpb.Event) *corralpb.Batch {
-	b := &corralpb.Batch{Ops: make([]*corralpb.Op, len(evs))}
+	b := &corralpb.Batch{Ops: make([]*corralpb.Op, len(evs)), OmitObjects: true}
 	for i, e := range evs {
 		m := e.GetMetadata()
 		b.Ops[i] = &corralpb.Op{

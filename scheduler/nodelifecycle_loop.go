@@ -137,7 +137,7 @@ func (l *NodeLifecycle) write(ctx context.Context, n *corralpb.Node) {
 	m := n.GetMetadata()
 	op := &corralpb.Op{Type: corralpb.Op_PUT, Object: &corralpb.Object{Kind: &corralpb.Object_Node{Node: n}},
 		Precondition: corralpb.Op_RESOURCE_VERSION, ResourceVersion: m.GetResourceVersion()}
-	res, err := l.cluster.Write(ctx, &corralpb.Batch{Ops: []*corralpb.Op{op}})
+	res, err := l.cluster.Write(ctx, &corralpb.Batch{Ops: []*corralpb.Op{op}, OmitObjects: true})
 	if err != nil {
 		l.log.Warn("node transition not written", "node", m.GetName(), "err", err)
 		return

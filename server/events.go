@@ -269,7 +269,7 @@ func recordEvent(ctx context.Context, rs *raftstore.Server, st *state.Store, ev 
 			op.Precondition, op.ResourceVersion = corralpb.Op_RESOURCE_VERSION, put.GetMetadata().GetResourceVersion()
 			op.Uid = put.GetMetadata().GetUid()
 		}
-		res, err := rs.Write(ctx, &corralpb.Batch{Ops: []*corralpb.Op{op}})
+		res, err := rs.Write(ctx, &corralpb.Batch{Ops: []*corralpb.Op{op}, OmitObjects: true})
 		if err != nil {
 			return toStatus(fmt.Errorf("record event %s %s/%s: %w", ev.GetReason(), ns, ref.GetName(), err))
 		}

@@ -166,7 +166,7 @@ func (n *nodeService) UpdateStatus(ctx context.Context, req *corralpb.UpdateStat
 			defer wg.Done()
 			pod := &corralpb.Pod{Metadata: &corralpb.ObjectMeta{Namespace: u.GetNamespace(), Name: u.GetName()}, Status: u.GetStatus()}
 			res, err := n.rs.Write(ctx, &corralpb.Batch{Ops: []*corralpb.Op{{Type: corralpb.Op_STATUS,
-				Object: api.Wrap(pod), Uid: u.GetUid()}}})
+				Object: api.Wrap(pod), Uid: u.GetUid()}}, OmitObjects: true})
 			switch {
 			case err != nil:
 				mu.Lock()
@@ -185,7 +185,8 @@ func (n *nodeService) UpdateStatus(ctx context.Context, req *corralpb.UpdateStat
 	}
 	if ns := req.GetNodeStatus(); ns != nil {
 		nodeObj := &corralpb.Node{Metadata: &corralpb.ObjectMeta{Name: node}, Status: ns}
-		res, err := n.rs.Write(ctx, &corralpb.Batch{Ops: []*corralpb.Op{{Type: corralpb.Op_STATUS, Object: api.Wrap(nodeObj)}}})
+		res, err := n.rs.Write(ctx, &corralpb.Batch{Ops: []*corralpb.Op{{Type: corralpb.Op_STATUS, Object: api.Wrap(nodeObj)}},
+			OmitObjects: true})
 		if err != nil {
 			return nil, toStatus(err)
 		}

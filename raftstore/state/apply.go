@@ -110,7 +110,10 @@ func (w *writer) applyBatch(b *corralpb.Batch) *corralpb.BatchResult {
 	if err := w.checkGuard(b); err != nil {
 		return failed(w.index, err)
 	}
-	objects := make([]*corralpb.Object, 0, len(b.GetOps()))
+	var objects []*corralpb.Object
+	if !b.GetOmitObjects() {
+		objects = make([]*corralpb.Object, 0, len(b.GetOps()))
+	}
 	bases := b.GetBases()
 	if len(bases) > 0 && !w.owned {
 		// What ops take from a base is stored: it must be the store's.
@@ -132,7 +135,9 @@ func (w *writer) applyBatch(b *corralpb.Batch) *corralpb.BatchResult {
 			w.rollback()
 			return failed(w.index, err)
 		}
-		objects = append(objects, obj)
+		if !b.GetOmitObjects() {
+			objects = append(objects, obj)
+		}
 	}
 	w.entryTouched |= w.touched
 	w.entryStatusTouched |= w.statusTouched

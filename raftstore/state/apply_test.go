@@ -233,6 +233,27 @@ func TestBatchAtomicity(t *testing.T) {
 	}
 }
 
+// A batch that omits its objects is applied all the same; only its result
+// is leaner.
+func TestBatchOmitObjects(t *testing.T) {
+	s := newStoreWithNamespaces(t, "default")
+	b := batch(createOp(cmObj("default", "a")), createOp(cmObj("default", "b")))
+	b.OmitObjects = true
+	res := s.Apply(5, entry(b, batch(createOp(cmObj("default", "c")))))
+	omitted, kept := res.GetResults()[0], res.GetResults()[1]
+	if omitted.GetCode() != corralpb.ErrorCode_OK || omitted.GetIndex() != 5 || len(omitted.GetObjects()) != 0 {
+		t.Errorf("omitting batch: %v, want OK at 5 without objects", omitted)
+	}
+	if kept.GetCode() != corralpb.ErrorCode_OK || len(kept.GetObjects()) != 1 || metaOf(kept.GetObjects()[0]).GetName() != "c" {
+		t.Errorf("other batch: %v, want OK with configmap c", kept)
+	}
+	for _, name := range []string{"a", "b", "c"} {
+		if got := mustGet(t, s, "ConfigMap", "default", name); got == nil || metaOf(got).GetResourceVersion() != "5" {
+			t.Errorf("configmap %s = %v, want it stored at 5", name, got)
+		}
+	}
+}
+
 func TestBatchOpsSeeEarlierOps(t *testing.T) {
 	s := New()
 	r := applyOK(t, s, 3,
