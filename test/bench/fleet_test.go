@@ -5,11 +5,14 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"runtime/metrics"
 	"runtime/pprof"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -46,6 +49,11 @@ import (
 //     completed meanwhile (the agents' process collects just before the
 //     apply: it stands in for machines of their own, see
 //     serveFleetCommands);
+//   - servers-sched-p99-ms, servers-sched-max-ms: how long the servers'
+//     goroutines waited to run once runnable meanwhile (runtime/metrics'
+//     /sched/latencies, to its buckets' precision): Raft's heartbeats
+//     wait too, and a leader that hears no quorum for its lease steps
+//     down;
 //   - create-events: SuccessfulCreate events stored within 5 s of the end;
 //   - then a rolling update of the DaemonSet to a new image with
 //     maxUnavailable 10% (ten waves): update-ms until the DaemonSet's
@@ -104,6 +112,7 @@ func benchFleet(b *testing.B, n int) {
 		stopProfile := cpuProfile(b, fmt.Sprintf("fleet-%d.cpu", n), agents)
 		serversCPU0, agentsCPU0 := cpuTime(b, os.Getpid()), cpuTime(b, agents.Pid)
 		serversGC0, agentsGC0 := numGC(), agents.numGC(b)
+		sched0 := schedLatencies()
 		start := time.Now()
 		b.StartTimer()
 		if _, err := cl.Apply(context.Background(), &corralpb.ApplyRequest{Objects: []*corralpb.Object{obj}}); err != nil {
@@ -113,6 +122,7 @@ func benchFleet(b *testing.B, n int) {
 		b.StopTimer()
 		serversCPU, agentsCPU := cpuTime(b, os.Getpid())-serversCPU0, cpuTime(b, agents.Pid)-agentsCPU0
 		serversGC, agentsGC := numGC()-serversGC0, agents.numGC(b)-agentsGC0
+		sched := schedLatencies().since(sched0)
 		running := c.RaftLastIndex(b, leader)
 		rss := statusKiB(b, os.Getpid(), "VmRSS:")
 		agentsRSS := statusKiB(b, agents.Pid, "VmRSS:")
@@ -136,6 +146,8 @@ func benchFleet(b *testing.B, n int) {
 		b.ReportMetric(agentsCPU.Seconds(), "agents-cpu-s")
 		b.ReportMetric(float64(serversGC), "servers-gcs")
 		b.ReportMetric(float64(agentsGC), "agents-gcs")
+		b.ReportMetric(ms(sched.quantile(0.99)), "servers-sched-p99-ms")
+		b.ReportMetric(ms(sched.quantile(1)), "servers-sched-max-ms")
 		b.ReportMetric(float64(createEvents(b, cl, name, n, 5*time.Second)), "create-events")
 		b.ReportMetric(float64(liveHeap())/(1<<20), "servers-live-heap-MiB")
 		writeHeapProfile(b, fmt.Sprintf("fleet-%d.heap", n))
@@ -250,6 +262,47 @@ func numGC() uint32 {
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
 	return m.NumGC
+}
+
+// latencies is a histogram of runtime/metrics.
+type latencies struct {
+	counts  []uint64
+	buckets []float64 // boundaries in seconds: counts[i] is [buckets[i], buckets[i+1])
+}
+
+// schedLatencies is this process's /sched/latencies:seconds so far.
+func schedLatencies() latencies {
+	s := []metrics.Sample{{Name: "/sched/latencies:seconds"}}
+	metrics.Read(s)
+	h := s[0].Value.Float64Histogram()
+	return latencies{counts: slices.Clone(h.Counts), buckets: h.Buckets}
+}
+
+// since is the histogram of what happened after earlier.
+func (l latencies) since(earlier latencies) latencies {
+	d := latencies{counts: slices.Clone(l.counts), buckets: l.buckets}
+	for i := range d.counts {
+		d.counts[i] -= earlier.counts[i]
+	}
+	return d
+}
+
+// quantile is the upper boundary of the bucket holding quantile q (1: the
+// largest latency's bucket).
+func (l latencies) quantile(q float64) time.Duration {
+	var total uint64
+	for _, c := range l.counts {
+		total += c
+	}
+	rank := uint64(math.Ceil(q * float64(total)))
+	var seen uint64
+	for i, c := range l.counts {
+		seen += c
+		if c > 0 && seen >= rank {
+			return time.Duration(l.buckets[i+1] * float64(time.Second))
+		}
+	}
+	return 0
 }
 
 // liveHeap is the bytes of live heap objects after a full collection.
