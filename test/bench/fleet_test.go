@@ -299,7 +299,11 @@ func (l latencies) quantile(q float64) time.Duration {
 	for i, c := range l.counts {
 		seen += c
 		if c > 0 && seen >= rank {
-			return time.Duration(l.buckets[i+1] * float64(time.Second))
+			upper := l.buckets[i+1]
+			if math.IsInf(upper, 1) {
+				upper = l.buckets[i] // the last bucket has no upper bound
+			}
+			return time.Duration(upper * float64(time.Second))
 		}
 	}
 	return 0
