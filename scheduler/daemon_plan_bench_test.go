@@ -56,14 +56,7 @@ func BenchmarkDaemonSetSync(b *testing.B) {
 	ds := dsFor(nil)
 	ds.Kind, ds.ApiVersion = "DaemonSet", "apps/v1"
 	c.apply(b, put(ds))
-	var ops []*corralpb.Op
-	for i := 0; i < n; i++ {
-		name := fmt.Sprintf("node-%05d", i)
-		node := nodeWith(name, map[string]string{"kubernetes.io/hostname": name})
-		node.Kind, node.ApiVersion, node.Metadata.Uid = "Node", "v1", "uid-"+name
-		ops = append(ops, put(node))
-	}
-	c.apply(b, ops...)
+	c.apply(b, benchNodes(n)...)
 	ctl := NewDaemonSetController(c, events.Discard, slog.New(slog.DiscardHandler))
 	key := dsKey(ds)
 	ctx := context.Background()
@@ -75,7 +68,7 @@ func BenchmarkDaemonSetSync(b *testing.B) {
 	if err != nil || len(pods) != n {
 		b.Fatalf("%d pods (%v), want %d", len(pods), err, n)
 	}
-	ops = ops[:0]
+	var ops []*corralpb.Op
 	for _, o := range pods {
 		p := proto.Clone(o.GetPod()).(*corralpb.Pod)
 		p.Status = &corralpb.PodStatus{Phase: "Running", Conditions: []*corralpb.PodCondition{{Type: "Ready", Status: "True",
@@ -99,6 +92,18 @@ func BenchmarkDaemonSetSync(b *testing.B) {
 	}
 }
 
+// benchNodes are the ops creating n ready nodes named node-00000 on.
+func benchNodes(n int) []*corralpb.Op {
+	ops := make([]*corralpb.Op, 0, n)
+	for i := 0; i < n; i++ {
+		name := fmt.Sprintf("node-%05d", i)
+		node := nodeWith(name, map[string]string{"kubernetes.io/hostname": name})
+		node.Kind, node.ApiVersion, node.Metadata.Uid = "Node", "v1", "uid-"+name
+		ops = append(ops, put(node))
+	}
+	return ops
+}
+
 // BenchmarkDaemonSetCreate is a new DaemonSet's first sync over 5,000
 // nodes in a real state store, up to its write: the snapshot, the plan
 // creating 5,000 pods and the batch that carries them (thinned against a
@@ -107,13 +112,7 @@ func BenchmarkDaemonSetCreate(b *testing.B) {
 	const n = 5000
 	ds := dsFor(nil)
 	ds.Kind, ds.ApiVersion = "DaemonSet", "apps/v1"
-	var nodes []*corralpb.Op
-	for i := 0; i < n; i++ {
-		name := fmt.Sprintf("node-%05d", i)
-		node := nodeWith(name, map[string]string{"kubernetes.io/hostname": name})
-		node.Kind, node.ApiVersion, node.Metadata.Uid = "Node", "v1", "uid-"+name
-		nodes = append(nodes, put(node))
-	}
+	nodes := benchNodes(n)
 	ctx := context.Background()
 	b.StopTimer()
 	for i := 0; i < b.N; i++ {
