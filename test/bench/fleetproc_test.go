@@ -70,18 +70,23 @@ func runFleetChild(spec string) int {
 //     stands in for machines of their own, does not collect during the
 //     rollout on the servers' CPUs because of what the agents' start-up
 //     left behind (as the testing package collects before a benchmark);
+//   - numgc: the number of garbage collections completed so far;
 //   - cpuprofile PATH: start profiling the agents' process into PATH;
-//   - stopprofile: stop it;
-//   - numgc: the number of garbage collections completed so far.
+//   - stopprofile: stop it.
 func serveFleetCommands(in io.Reader, out io.Writer) {
 	var prof *os.File
 	sc := bufio.NewScanner(in)
 	for sc.Scan() {
 		verb, arg, _ := strings.Cut(sc.Text(), " ")
+		reply := "ok"
 		var err error
 		switch verb {
 		case "gc":
 			runtime.GC()
+		case "numgc":
+			var m runtime.MemStats
+			runtime.ReadMemStats(&m)
+			reply = fmt.Sprintf("ok %d", m.NumGC)
 		case "cpuprofile":
 			if prof != nil {
 				err = errors.New("already profiling")
@@ -94,7 +99,6 @@ func serveFleetCommands(in io.Reader, out io.Writer) {
 				_ = prof.Close()
 				prof = nil
 			}
-		case "numgc":
 		case "stopprofile":
 			if prof != nil {
 				pprof.StopCPUProfile()
@@ -103,12 +107,6 @@ func serveFleetCommands(in io.Reader, out io.Writer) {
 			}
 		default:
 			err = fmt.Errorf("unknown command %q", verb)
-		}
-		reply := "ok"
-		if verb == "numgc" {
-			var m runtime.MemStats
-			runtime.ReadMemStats(&m)
-			reply = fmt.Sprintf("ok %d", m.NumGC)
 		}
 		if err != nil {
 			reply = err.Error()
@@ -121,7 +119,6 @@ func serveFleetCommands(in io.Reader, out io.Writer) {
 
 // fleetProcess is a running process of simulated agents.
 type fleetProcess struct {
-	cmd   *exec.Cmd
 	Pid   int
 	stdin io.WriteCloser
 	reply *bufio.Scanner
@@ -190,5 +187,5 @@ func startFleetProcess(b *testing.B, spec fleetSpec) *fleetProcess {
 			<-done
 		}
 	})
-	return &fleetProcess{cmd: cmd, Pid: cmd.Process.Pid, stdin: stdin, reply: bufio.NewScanner(stdout)}
+	return &fleetProcess{Pid: cmd.Process.Pid, stdin: stdin, reply: bufio.NewScanner(stdout)}
 }
