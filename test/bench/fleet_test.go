@@ -186,8 +186,8 @@ func watchdog(b *testing.B, d time.Duration) {
 }
 
 // cpuProfile profiles this process (the servers) into
-// $CORRAL_FLEET_CPU_PROFILE/name when that is set, and the fleet process
-// agents too when it is not nil (into fleet-N-agents.cpu); call the
+// $CORRAL_FLEET_CPU_PROFILE/name when that is set, and the agents'
+// process too unless agents is nil (into name's -agents.cpu); call the
 // function it returns to stop.
 func cpuProfile(b *testing.B, name string, agents *fleetProcess) func() {
 	dir := os.Getenv("CORRAL_FLEET_CPU_PROFILE")
