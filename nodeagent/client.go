@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/resolver/manual"
 
 	"github.com/corral-dev/corral/pki"
+	corralpb "github.com/corral-dev/corral/proto"
 )
 
 // DialServers returns one connection over every server address, over
@@ -34,7 +35,7 @@ func DialServers(servers []string, creds *pki.Credentials) (*grpc.ClientConn, er
 		addrs = append(addrs, resolver.Address{Addr: strings.TrimSpace(s)})
 	}
 	r.InitialState(resolver.State{Addresses: addrs})
-	return grpc.NewClient(r.Scheme()+":///servers",
+	return grpc.NewClient(r.Scheme()+":///servers", append(corralpb.FlowWindowDialOptions(),
 		grpc.WithResolvers(r),
 		grpc.WithTransportCredentials(credentials.NewTLS(creds.ClientConfig(pki.ServerName, pki.OnlyRole(pki.RoleServer)))),
 		grpc.WithDefaultServiceConfig(`{"loadBalancingConfig":[{"pick_first":{}}]}`),
@@ -43,5 +44,5 @@ func DialServers(servers []string, creds *pki.Credentials) (*grpc.ClientConn, er
 			MinConnectTimeout: 2 * time.Second,
 		}),
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 15 * time.Second, Timeout: 5 * time.Second, PermitWithoutStream: true}),
-	)
+	)...)
 }

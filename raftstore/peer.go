@@ -237,13 +237,13 @@ func (pc *peerClients) conn(addr string) (*grpc.ClientConn, error) {
 		return c, nil
 	}
 	// Peers come and go: reconnect quickly after a failed attempt.
-	c, err := grpc.NewClient(addr,
+	c, err := grpc.NewClient(addr, append(corralpb.FlowWindowDialOptions(),
 		grpc.WithTransportCredentials(pc.creds),
 		grpc.WithConnectParams(grpc.ConnectParams{
 			Backoff:           backoff.Config{BaseDelay: 50 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second},
 			MinConnectTimeout: time.Second,
 		}),
-	)
+	)...)
 	if err != nil {
 		return nil, fmt.Errorf("dial peer %s: %w", addr, err)
 	}

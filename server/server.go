@@ -104,7 +104,7 @@ func Start(cfg Config) (*Server, error) {
 	// need one and come without are refused by the interceptors (joining
 	// machines have none yet).
 	tlsCfg := rs.Credentials().ServerConfig(tls.VerifyClientCertIfGiven, nil, "h2")
-	s.grpc = grpc.NewServer(
+	s.grpc = grpc.NewServer(append(corralpb.FlowWindowServerOptions(),
 		grpc.Creds(credentials.NewTLS(tlsCfg)),
 		// One connection per node: at thousands of nodes, per-connection
 		// buffers held while idle add up. gRPC pools write buffers between
@@ -120,7 +120,7 @@ func Start(cfg Config) (*Server, error) {
 		grpc.ChainUnaryInterceptor(s.unaryAuth),
 		grpc.ChainStreamInterceptor(s.streamAuth),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
-	)
+	)...)
 	lifecycle := scheduler.NewNodeLifecycle(rs, cfg.NodeGracePeriod, cfg.Logger.With("component", "node-lifecycle"))
 	rs.SetHeartbeatHandler(func(nodes []string) { lifecycle.Seen(nodes, time.Now()) })
 	eventTTL := scheduler.NewEventTTL(rs, cfg.EventTTL, cfg.EventTTLPeriod, cfg.Logger.With("component", "event-ttl"))

@@ -49,8 +49,9 @@ func BenchmarkTransportFloor(b *testing.B) {
 		b.Fatal(err)
 	}
 	// As server.Start builds the API server.
-	g := grpc.NewServer(grpc.Creds(credentials.NewTLS(serverCreds.ServerConfig(tls.VerifyClientCertIfGiven, nil, "h2"))),
-		grpc.ReadBufferSize(0), grpc.WriteBufferSize(8<<10))
+	g := grpc.NewServer(append(corralpb.FlowWindowServerOptions(),
+		grpc.Creds(credentials.NewTLS(serverCreds.ServerConfig(tls.VerifyClientCertIfGiven, nil, "h2"))),
+		grpc.ReadBufferSize(0), grpc.WriteBufferSize(8<<10))...)
 	corralpb.RegisterClusterServer(g, echoCluster{})
 	go func() { _ = g.Serve(lis) }()
 	b.Cleanup(g.Stop)

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/credentials"
 
 	"github.com/corral-dev/corral/pki"
+	corralpb "github.com/corral-dev/corral/proto"
 )
 
 // SimFleet is a set of simulated node agents (SimAgent), thousands of which
@@ -63,8 +64,9 @@ func (f *SimFleet) credentials(name string) (*pki.Credentials, error) {
 // dial connects (lazily, as gRPC does) to server i with creds.
 func (f *SimFleet) dial(i int, creds *pki.Credentials) (*grpc.ClientConn, error) {
 	addr := f.addrs[i%len(f.addrs)]
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(
-		credentials.NewTLS(creds.ClientConfig(pki.ServerName, pki.OnlyRole(pki.RoleServer)))))
+	// As the real agent dials (nodeagent.DialServers), but to one server.
+	conn, err := grpc.NewClient(addr, append(corralpb.FlowWindowDialOptions(), grpc.WithTransportCredentials(
+		credentials.NewTLS(creds.ClientConfig(pki.ServerName, pki.OnlyRole(pki.RoleServer)))))...)
 	if err != nil {
 		return nil, fmt.Errorf("sim fleet: dial %s: %w", addr, err)
 	}
