@@ -17,10 +17,21 @@ import (
 	corralpb "github.com/corral-dev/corral/proto"
 	"github.com/corral-dev/corral/raftstore"
 	"github.com/corral-dev/corral/raftstore/state"
+	"github.com/corral-dev/corral/scheduler"
 )
 
-// HeartbeatPeriod is how often agents are asked to heartbeat.
-const HeartbeatPeriod = 5 * time.Second
+// HeartbeatPeriod is how often agents are asked to heartbeat for a node
+// monitor grace period (zero: scheduler.DefaultNodeGracePeriod): a quarter
+// of it, at most 10 s. The kubelet renews its node lease every quarter of
+// the lease's duration, 10 s by default, and the node controller waits a
+// grace period of 40 s: a node is marked Unknown only after it missed four
+// heartbeats in a row.
+func HeartbeatPeriod(grace time.Duration) time.Duration {
+	if grace <= 0 {
+		grace = scheduler.DefaultNodeGracePeriod
+	}
+	return min(grace/4, 10*time.Second)
+}
 
 // nodeService implements the node API agents speak.
 type nodeService struct {
@@ -30,6 +41,8 @@ type nodeService struct {
 	hb    *heartbeatBuffer
 	hub   *assignHub
 	cidrs cidrAllocator
+	// period is how often agents are asked to heartbeat (HeartbeatPeriod).
+	period time.Duration
 }
 
 // Register creates the agent's Node or updates it: labels and taints the
@@ -99,7 +112,7 @@ func (n *nodeService) Register(ctx context.Context, req *corralpb.RegisterReques
 	}
 	n.hb.seen(name)
 	n.log.Info("node registered", "node", name)
-	return &corralpb.RegisterResponse{Node: out.GetNode(), HeartbeatPeriodMs: HeartbeatPeriod.Milliseconds(),
+	return &corralpb.RegisterResponse{Node: out.GetNode(), HeartbeatPeriodMs: n.period.Milliseconds(),
 		ClusterCidr: cluster.String()}, nil
 }
 
@@ -132,7 +145,7 @@ func (n *nodeService) Heartbeat(ctx context.Context, req *corralpb.HeartbeatRequ
 		return nil, err
 	}
 	n.hb.seen(req.GetNodeName())
-	return &corralpb.HeartbeatResponse{PeriodMs: HeartbeatPeriod.Milliseconds()}, nil
+	return &corralpb.HeartbeatResponse{PeriodMs: n.period.Milliseconds()}, nil
 }
 
 // UpdateStatus writes the status of the node's pods (each pod its own

@@ -220,3 +220,47 @@ spec:
 		t.Fatalf("pod status after update: %v", s)
 	}
 }
+
+// TestHeartbeatPeriodIsAQuarterOfTheGracePeriod: agents are asked to
+// heartbeat four times per node monitor grace period, as the kubelet renews
+// its node lease four times per lease duration, so an agent that heartbeats
+// as asked is never marked Unknown, whatever the grace period.
+func TestHeartbeatPeriodIsAQuarterOfTheGracePeriod(t *testing.T) {
+	for _, tc := range []struct{ grace, want time.Duration }{
+		{0, 10 * time.Second}, // the default grace period, 40 s
+		{2 * time.Second, 500 * time.Millisecond},
+		{10 * time.Minute, 10 * time.Second},
+	} {
+		if got := server.HeartbeatPeriod(tc.grace); got != tc.want {
+			t.Errorf("HeartbeatPeriod(%s) = %s, want %s", tc.grace, got, tc.want)
+		}
+	}
+
+	grace := 2 * time.Second
+	c := framework.NewInProcess(t, 1, func(cfg *server.Config) { cfg.NodeGracePeriod = grace })
+	nc := nodeClient(t, c, 0, "asked")
+	reg, err := nc.Register(ctx(t), &corralpb.RegisterRequest{Node: agentNode("asked", nil)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hb, err := nc.Heartbeat(ctx(t), &corralpb.HeartbeatRequest{NodeName: "asked"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := (grace / 4).Milliseconds()
+	if reg.GetHeartbeatPeriodMs() != want || hb.GetPeriodMs() != want {
+		t.Fatalf("with a %s grace period the agent is asked to heartbeat every %d ms (register) and %d ms (heartbeat), want %d ms",
+			grace, reg.GetHeartbeatPeriodMs(), hb.GetPeriodMs(), want)
+	}
+
+	// A simulated agent heartbeats at the period it is asked for: its node
+	// stays Ready for three grace periods.
+	fleet := framework.NewSimFleet(t, c.CA(t), c.APIAddrs())
+	agent := fleet.Start(framework.SimAgentConfig{Name: "sim"})
+	framework.WaitFor(t, "sim registered", 10*time.Second, agent.Registered)
+	for end := time.Now().Add(3 * grace); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
+		if st := readyStatus(getNode(t, c, "sim")); st != "True" {
+			t.Fatalf("node sim, heartbeating as asked, is Ready=%s with a %s grace period", st, grace)
+		}
+	}
+}

@@ -129,7 +129,7 @@ func Start(cfg Config) (*Server, error) {
 	corralpb.RegisterCertificatesServer(s.grpc, rs.CertificatesService())
 	corralpb.RegisterClusterServer(s.grpc, &clusterService{rs: rs, agents: s.agents, log: cfg.Logger})
 	hub := newAssignHub(rs, cfg.Logger.With("component", "assignments"))
-	corralpb.RegisterNodeAPIServer(s.grpc, &nodeService{rs: rs, log: cfg.Logger, hb: hb, hub: hub})
+	corralpb.RegisterNodeAPIServer(s.grpc, &nodeService{rs: rs, log: cfg.Logger, hb: hb, hub: hub, period: HeartbeatPeriod(cfg.NodeGracePeriod)})
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	recorder := events.NewBuffer(s.RecordEvents, &corralpb.EventSource{Component: "daemonset-controller"}, nil,
