@@ -105,7 +105,7 @@ func Start(cfg Config) (*Server, error) {
 	// machines have none yet).
 	tlsCfg := rs.Credentials().ServerConfig(tls.VerifyClientCertIfGiven, nil, "h2")
 	s.grpc = grpc.NewServer(append(corralpb.FlowWindowServerOptions(),
-		grpc.Creds(credentials.NewTLS(tlsCfg)),
+		grpc.Creds(limitHandshakes(credentials.NewTLS(tlsCfg), handshakeLimit())),
 		// One connection per node: at thousands of nodes, per-connection
 		// buffers held while idle add up. gRPC pools write buffers between
 		// writes by itself, but each is held from a write to its flush:
