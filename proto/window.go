@@ -12,8 +12,8 @@ import "google.golang.org/grpc"
 // pings is out with a WINDOW_UPDATE and a PING, which the other side must
 // read, decrypt and acknowledge. A mostly idle connection gets one for
 // nearly every message: an agent's status report took six TLS writes
-// instead of two, and at 5,000 agents the pings cost the servers a fifth
-// of their CPU during a rollout and the agents more than a quarter.
+// instead of two, and the pings were about a quarter of the agents' CPU
+// in a fleet's rollout.
 //
 // 1 MiB is sixteen times gRPC's starting window: a megabyte per round
 // trip, ample for a control plane's messages on a LAN (the largest, an

@@ -19,8 +19,10 @@ import (
 // which sends the fleet's calls through an election. Held to a few at a
 // time, handshakes run as fast as the CPU allows (they are CPU-bound) while
 // the rest wait in a queue that takes no CPU, and the servers' own
-// goroutines keep their turn. A connection still waiting when gRPC's
-// connection timeout (120 s) ends is closed, and its agent dials again.
+// goroutines keep their turn. A connection whose client gave up waiting
+// (an agent's connect timeout is 2 s at first, then grows with its
+// backoff), or that waited past gRPC's connection timeout (120 s), fails
+// its handshake at once when its turn comes.
 func handshakeLimit() int { return 4 * runtime.GOMAXPROCS(0) }
 
 // limitHandshakes runs creds' server handshakes at most n at a time.
