@@ -15,13 +15,20 @@ import (
 )
 
 // assignHub routes state changes to the nodes' assignment streams. One
-// subscription to the state store serves every stream on this server: a
-// pod's change goes only to the streams of the node it is bound to,
-// ConfigMaps (rare) to every stream, which filters them, Nodes to the
-// streams that asked for routes (agents without pod networking do not: a
-// registration storm of thousands of nodes would otherwise wake every one
-// of thousands of streams for each), and everything else (events,
-// DaemonSets, revisions: most of the traffic) to none. Without it each of thousands of streams would read and skip every
+// subscription to the state store serves every stream on this server:
+//
+//   - a pod's change goes only to the streams of the node it is bound to;
+//   - ConfigMaps (rare) go to every stream, which filters them;
+//   - a Node's change goes to the streams that asked for routes, and only
+//     when the node's route changed. Agents without pod networking do not
+//     ask: a registration storm of thousands of nodes would otherwise wake
+//     every one of thousands of streams for each. And a node changes on
+//     every condition transition: thousands of nodes going Unknown at once
+//     would otherwise wake thousands of streams each, to send nothing;
+//   - everything else (events, DaemonSets, revisions: most of the traffic)
+//     goes to none.
+//
+// Without it each of thousands of streams would read and skip every
 // change.
 //
 // A stream registers before it reads its full set, so the hub delivers
@@ -38,6 +45,10 @@ type assignHub struct {
 	streams map[*hubStream]struct{}
 	// routed are the streams that follow Nodes (their routes).
 	routed map[*hubStream]struct{}
+	// routes is each node's route as last delivered by the current
+	// subscription (routeKey; "" for none): a Node change that leaves it
+	// as it was is not delivered. A node missing here is delivered.
+	routes map[string]string
 	// gen counts subscriptions; while active, the current one delivers
 	// every change after index from.
 	gen    uint64
@@ -56,7 +67,7 @@ var (
 
 func newAssignHub(rs *raftstore.Server, log *slog.Logger) *assignHub {
 	return &assignHub{rs: rs, log: log, byNode: map[string]map[*hubStream]struct{}{}, streams: map[*hubStream]struct{}{},
-		routed: map[*hubStream]struct{}{}}
+		routed: map[*hubStream]struct{}{}, routes: map[string]string{}}
 }
 
 // hubStream is one assignment stream's queue of changes.
@@ -125,6 +136,7 @@ func (h *assignHub) run(ctx context.Context) {
 		h.mu.Lock()
 		h.gen++
 		h.active, h.from = true, from
+		h.routes = map[string]string{} // another store, or changes missed
 		h.mu.Unlock()
 		err = h.follow(ctx, sub)
 		sub.Close()
@@ -167,6 +179,12 @@ func (h *assignHub) deliver(events []state.Event) {
 				s.push(ev)
 			}
 		case ev.Object.GetNode() != nil:
+			node := ev.Object.GetNode()
+			name, key := node.GetMetadata().GetName(), routeKey(node, ev.Type == state.EventDeleted)
+			if prev, ok := h.routes[name]; ok && prev == key {
+				continue
+			}
+			h.routes[name] = key
 			for s := range h.routed {
 				s.push(ev)
 			}

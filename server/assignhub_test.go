@@ -43,3 +43,46 @@ func TestAssignHubRoutesChanges(t *testing.T) {
 		t.Errorf("w2 (routes) got changes %v, want [2 3]: the ConfigMap and the Node", got)
 	}
 }
+
+// TestAssignHubDeliversRouteChangesOnly: a Node change reaches the routed
+// streams only when the node's route (pod CIDR via InternalIP) changed
+// since the last one delivered; its condition flapping wakes no stream.
+func TestAssignHubDeliversRouteChangesOnly(t *testing.T) {
+	h := newAssignHub(nil, slog.New(slog.DiscardHandler))
+	s := h.register("w1", true)
+	defer h.unregister(s)
+	node := func(cidr, ip, ready string) *corralpb.Object {
+		n := &corralpb.Node{Metadata: &corralpb.ObjectMeta{Name: "w2"}, Spec: &corralpb.NodeSpec{PodCidr: cidr},
+			Status: &corralpb.NodeStatus{Conditions: []*corralpb.NodeCondition{{Type: "Ready", Status: ready}}}}
+		if ip != "" {
+			n.Status.Addresses = []*corralpb.NodeAddress{{Type: "InternalIP", Address: ip}}
+		}
+		return &corralpb.Object{Kind: &corralpb.Object_Node{Node: n}}
+	}
+	h.deliver([]state.Event{
+		{Type: state.EventAdded, Index: 1, Object: node("", "", "True")},                        // first seen: delivered
+		{Type: state.EventModified, Index: 2, Object: node("", "", "False")},                    // still no route
+		{Type: state.EventModified, Index: 3, Object: node("10.1.2.0/24", "", "False")},         // still no route (no IP)
+		{Type: state.EventModified, Index: 4, Object: node("10.1.2.0/24", "192.0.2.2", "True")}, // a route
+		{Type: state.EventModified, Index: 5, Object: node("10.1.2.0/24", "192.0.2.2", "Unknown")},
+		{Type: state.EventModified, Index: 6, Object: node("10.1.2.0/24", "192.0.2.2", "True")},
+		{Type: state.EventModified, Index: 7, Object: node("10.1.2.0/24", "192.0.2.9", "True")}, // a new IP
+		{Type: state.EventDeleted, Index: 8, Object: node("10.1.2.0/24", "192.0.2.9", "True")},  // gone
+		{Type: state.EventAdded, Index: 9, Object: node("10.1.2.0/24", "192.0.2.9", "True")},    // back
+	})
+	s.mu.Lock()
+	var got []uint64
+	for _, ev := range s.queue {
+		got = append(got, ev.Index)
+	}
+	s.mu.Unlock()
+	want := []uint64{1, 4, 7, 8, 9}
+	if len(got) != len(want) {
+		t.Fatalf("delivered changes %v, want %v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("delivered changes %v, want %v", got, want)
+		}
+	}
+}

@@ -140,9 +140,8 @@ func (a *assigner) event(st *state.Store, ev state.Event) []*corralpb.Assignment
 // on every condition transition; their routes almost never do.
 func (a *assigner) routeItems(node *corralpb.Node, deleted bool) []*corralpb.Assignment {
 	name := node.GetMetadata().GetName()
-	r := &corralpb.NodeRoute{NodeName: name, PodCidr: node.GetSpec().GetPodCidr(), NodeIp: internalIP(node)}
-	key := r.PodCidr + " via " + r.NodeIp
-	if deleted || r.PodCidr == "" || r.NodeIp == "" {
+	key := routeKey(node, deleted)
+	if key == "" {
 		if _, had := a.routes[name]; !had {
 			return nil
 		}
@@ -153,7 +152,18 @@ func (a *assigner) routeItems(node *corralpb.Node, deleted bool) []*corralpb.Ass
 		return nil
 	}
 	a.routes[name] = key
+	r := &corralpb.NodeRoute{NodeName: name, PodCidr: node.GetSpec().GetPodCidr(), NodeIp: internalIP(node)}
 	return []*corralpb.Assignment{{Item: &corralpb.Assignment_Route{Route: r}}}
+}
+
+// routeKey is the node's route as "podCIDR via nodeIP", or "" when it has
+// none: deleted, or without a pod CIDR or an InternalIP yet.
+func routeKey(node *corralpb.Node, deleted bool) string {
+	cidr, ip := node.GetSpec().GetPodCidr(), internalIP(node)
+	if deleted || cidr == "" || ip == "" {
+		return ""
+	}
+	return cidr + " via " + ip
 }
 
 // internalIP is the node's first non-empty InternalIP address, or "".
