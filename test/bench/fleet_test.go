@@ -99,6 +99,13 @@ func benchFleet(b *testing.B, n int) {
 		return err == nil && len(nodes) == n
 	})
 	b.Logf("%d nodes registered in %v", n, time.Since(t0).Round(time.Millisecond))
+	// A node is registered before its agent opens its assignments stream:
+	// the rollout starts once every agent follows, as it would on a
+	// fleet that has joined.
+	framework.WaitFor(b, fmt.Sprintf("%d agents following their assignments", n), time.Minute, func() bool {
+		return agents.following(b) == n
+	})
+	b.Logf("%d agents following in %v", n, time.Since(t0).Round(time.Millisecond))
 	via := (leader + 1) % c.Size() // apply through a follower, as a CLI may
 	cl := c.Client(b, via)
 	idle := statusKiB(b, os.Getpid(), "VmRSS:")

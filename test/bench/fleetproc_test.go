@@ -57,7 +57,7 @@ func runFleetChild(spec string) int {
 	for i := 0; i < s.Nodes; i++ {
 		f.Start(framework.SimAgentConfig{Name: fmt.Sprintf("%s-%05d", s.Prefix, i), Labels: s.Labels})
 	}
-	serveFleetCommands(os.Stdin, os.Stdout)
+	serveFleetCommands(f, os.Stdin, os.Stdout)
 	f.Close()
 	return 0
 }
@@ -66,6 +66,8 @@ func runFleetChild(spec string) int {
 // one per line, answering each with a line: "ok" or the error. It returns
 // when in ends (the benchmark closed it, or died).
 //
+//   - following: how many agents follow their assignments
+//     (framework.SimFleet.Following);
 //   - gc: a full garbage collection, so that the agents' process, which
 //     stands in for machines of their own, does not collect during the
 //     rollout on the servers' CPUs because of what the agents' start-up
@@ -73,7 +75,7 @@ func runFleetChild(spec string) int {
 //   - numgc: the number of garbage collections completed so far;
 //   - cpuprofile PATH: start profiling the agents' process into PATH;
 //   - stopprofile: stop it.
-func serveFleetCommands(in io.Reader, out io.Writer) {
+func serveFleetCommands(f *framework.SimFleet, in io.Reader, out io.Writer) {
 	var prof *os.File
 	sc := bufio.NewScanner(in)
 	for sc.Scan() {
@@ -81,6 +83,8 @@ func serveFleetCommands(in io.Reader, out io.Writer) {
 		reply := "ok"
 		var err error
 		switch verb {
+		case "following":
+			reply = fmt.Sprintf("ok %d", f.Following())
 		case "gc":
 			runtime.GC()
 		case "numgc":
@@ -150,6 +154,17 @@ func (p *fleetProcess) numGC(b *testing.B) uint32 {
 		b.Fatalf("fleet process: numgc: %v", err)
 	}
 	return uint32(n)
+}
+
+// following is how many of the fleet process's agents follow their
+// assignments.
+func (p *fleetProcess) following(b *testing.B) int {
+	b.Helper()
+	n, err := strconv.Atoi(p.do(b, "following"))
+	if err != nil {
+		b.Fatalf("fleet process: following: %v", err)
+	}
+	return n
 }
 
 // startFleetProcess runs spec's agents in a child process (this test

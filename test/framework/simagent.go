@@ -75,6 +75,7 @@ type SimAgent struct {
 	server     int // index of the server it talks to
 	stopped    bool
 	registered bool
+	following  bool // the current assignments stream delivered its full set
 	silent     bool // heartbeats stopped
 	period     time.Duration
 	outcome    PodOutcome
@@ -119,8 +120,18 @@ func (a *SimAgent) Registered() bool {
 	return a.registered
 }
 
+// Following reports whether the agent follows its assignments: its
+// current stream has delivered the full set, so a change reaches it now.
+func (a *SimAgent) Following() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.following
+}
+
 // Pods returns the pods assigned to the node now, sorted by
-// namespace/name. They are shared: do not modify them.
+// namespace/name, with what the agent reads of them: namespace, name,
+// uid, node name, hostNetwork, and the containers' names and images (see
+// assignmentsCodec). They are shared: do not modify them.
 func (a *SimAgent) Pods() []*corralpb.Pod {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -368,7 +379,7 @@ func (a *SimAgent) follow(ctx context.Context) (bool, error) {
 	cl, i := a.client()
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	stream, err := cl.Assignments(sctx, &corralpb.AssignmentsRequest{NodeName: a.cfg.Name})
+	stream, err := cl.Assignments(sctx, &corralpb.AssignmentsRequest{NodeName: a.cfg.Name}, grpc.ForceCodecV2(newAssignmentsCodec()))
 	if err != nil {
 		a.failed(i)
 		return false, err
@@ -376,6 +387,9 @@ func (a *SimAgent) follow(ctx context.Context) (bool, error) {
 	for got := false; ; got = true {
 		msg, err := stream.Recv()
 		if err != nil {
+			a.mu.Lock()
+			a.following = false
+			a.mu.Unlock()
 			a.failed(i)
 			return got, err
 		}
@@ -389,6 +403,7 @@ func (a *SimAgent) apply(ctx context.Context, msg *corralpb.AssignmentsMessage, 
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if msg.GetComplete() {
+		a.following = true
 		keep := map[string]bool{}
 		for _, it := range msg.GetItems() {
 			if p := it.GetPod(); p != nil {

@@ -98,6 +98,18 @@ func (f *SimFleet) Agents() []*SimAgent {
 	return append([]*SimAgent(nil), f.agents...)
 }
 
+// Following returns how many of the fleet's agents follow their
+// assignments (SimAgent.Following).
+func (f *SimFleet) Following() int {
+	n := 0
+	for _, a := range f.Agents() {
+		if a.Following() {
+			n++
+		}
+	}
+	return n
+}
+
 // size is the number of servers.
 func (f *SimFleet) size() int { return len(f.addrs) }
 
