@@ -76,7 +76,7 @@ func (f *floorNodeAPI) UpdateStatus(_ context.Context, req *corralpb.UpdateStatu
 	return &corralpb.UpdateStatusResponse{}, nil
 }
 
-// BenchmarkFleetFloor is BenchmarkFleet's rollout with nothing behind the
+// BenchmarkNodeAPIFloor is BenchmarkFleet's rollout with nothing behind the
 // node API: the same simulated agents (a child process, mutual TLS, one
 // connection each) spread over three gRPC servers in this process built
 // with the API's options, and each agent sent one pod, as the controller
@@ -86,13 +86,13 @@ func (f *floorNodeAPI) UpdateStatus(_ context.Context, req *corralpb.UpdateStatu
 // Reported, from the sends to the last Running status: running-ms,
 // servers-cpu-s (this process) and agents-cpu-s, beside BenchmarkFleet's
 // figures.
-func BenchmarkFleetFloor(b *testing.B) {
+func BenchmarkNodeAPIFloor(b *testing.B) {
 	for _, n := range []int{100, 1000, 5000} {
-		b.Run(fmt.Sprintf("nodes=%d", n), func(b *testing.B) { benchFleetFloor(b, n) })
+		b.Run(fmt.Sprintf("nodes=%d", n), func(b *testing.B) { benchNodeAPIFloor(b, n) })
 	}
 }
 
-func benchFleetFloor(b *testing.B, n int) {
+func benchNodeAPIFloor(b *testing.B, n int) {
 	b.StopTimer()
 	watchdog(b, 8*time.Minute)
 	ca, err := pki.NewCA(time.Now())
