@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/corral-dev/corral/internal/roottest"
 )
 
 // openPTY returns the two ends of a new pseudo-terminal, or skips the test
@@ -14,7 +16,7 @@ func openPTY(t *testing.T) (ptm, pts *os.File) {
 	t.Helper()
 	ptm, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY, 0)
 	if err != nil {
-		skipOrFail(t, "no pseudo-terminals here: %v", err)
+		roottest.SkipOrFail(t, "no pseudo-terminals here: %v", err)
 	}
 	t.Cleanup(func() { ptm.Close() })
 	if err := unix.IoctlSetPointerInt(int(ptm.Fd()), unix.TIOCSPTLCK, 0); err != nil {
@@ -26,7 +28,7 @@ func openPTY(t *testing.T) (ptm, pts *os.File) {
 	}
 	pts, err = os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|unix.O_NOCTTY, 0)
 	if err != nil {
-		skipOrFail(t, "open pty: %v", err)
+		roottest.SkipOrFail(t, "open pty: %v", err)
 	}
 	t.Cleanup(func() { pts.Close() })
 	return ptm, pts
@@ -84,14 +86,4 @@ func TestExecTTYFromTerminal(t *testing.T) {
 	if !start.GetTty() || !start.GetStdin() {
 		t.Fatalf("-it from a terminal: %v", start)
 	}
-}
-
-// skipOrFail skips where no pseudo-terminal can be made, but not under CI,
-// where one always can and a skip would hide a failure.
-func skipOrFail(t *testing.T, format string, args ...any) {
-	t.Helper()
-	if os.Getenv("CI") != "" {
-		t.Fatalf(format, args...)
-	}
-	t.Skipf(format, args...)
 }

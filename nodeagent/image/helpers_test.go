@@ -25,18 +25,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 )
 
-// requireRoot skips a test that needs root, except in CI, where it fails.
-func requireRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatal("this test needs root, and CI runs as root")
-	}
-	t.Skip("needs root")
-}
-
 func testLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 // newStore opens a store in a temp dir; change adjusts its options first.

@@ -10,6 +10,8 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"golang.org/x/sys/unix"
+
+	"github.com/corral-dev/corral/internal/roottest"
 )
 
 // whiteoutImage has a base layer and a top layer that deletes, replaces and hides.
@@ -30,7 +32,7 @@ func whiteoutImage(t *testing.T) v1.Image {
 }
 
 func TestMountAppliesWhiteouts(t *testing.T) {
-	requireRoot(t)
+	roottest.Require(t, "mounts and files owned by other users")
 	host := startRegistry(t, nil)
 	ref := host + "/whiteouts:v1"
 	push(t, ref, whiteoutImage(t))
@@ -127,7 +129,7 @@ func checkUnmountKeepsWrites(t *testing.T, s *Store, id string, img *Image, root
 }
 
 func TestMountImageWithoutLayers(t *testing.T) {
-	requireRoot(t)
+	roottest.Require(t, "mounts and files owned by other users")
 	host := startRegistry(t, nil)
 	ref := host + "/scratch:v1"
 	push(t, ref, buildImage(t, v1.Config{Cmd: []string{"/app"}}))
@@ -154,7 +156,7 @@ func TestMountImageWithoutLayers(t *testing.T) {
 }
 
 func TestMountManyLayers(t *testing.T) {
-	requireRoot(t)
+	roottest.Require(t, "mounts and files owned by other users")
 	// 60 layer paths of ~130 bytes overflow the one page mount(2) takes for options.
 	var layers []v1.Layer
 	for i := range 60 {

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/corral-dev/corral/internal/roottest"
 )
 
 func unpackEntries(t *testing.T, entries ...entry) (string, error) {
@@ -73,7 +75,7 @@ func TestUnpackKeepsFilesLinksAndModes(t *testing.T) {
 }
 
 func TestUnpackOwnershipDevicesXattrs(t *testing.T) {
-	requireRoot(t)
+	roottest.Require(t, "mounts and files owned by other users")
 	root, err := unpackEntries(t,
 		entry{name: "home/", typ: tar.TypeDir, mode: 0o755, uid: 1000, gid: 1001},
 		entry{name: "home/f", typ: tar.TypeReg, body: "x", mode: 0o2755, uid: 1000, gid: 1001,
@@ -108,7 +110,7 @@ func TestUnpackOwnershipDevicesXattrs(t *testing.T) {
 }
 
 func TestUnpackWhiteoutsInOverlayFormat(t *testing.T) {
-	requireRoot(t)
+	roottest.Require(t, "mounts and files owned by other users")
 	root, err := unpackEntries(t,
 		dir("a/"),
 		file("a/.wh.gone", ""),

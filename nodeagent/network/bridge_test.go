@@ -17,10 +17,11 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/corral-dev/corral/internal/netnstest"
+	"github.com/corral-dev/corral/internal/roottest"
 )
 
 func TestAttachGivesPodAddressAndDefaultRoute(t *testing.T) {
-	requireRoot(t)
+	roottest.Require(t, "network namespaces, netlink, nftables")
 	n := newSingleNode(t)
 	p := n.addPod(t, "a")
 	if !n.podCIDR.Contains(p.ip) || p.ip == gateway(n.podCIDR) {
@@ -96,7 +97,7 @@ func TestAttachGivesPodAddressAndDefaultRoute(t *testing.T) {
 }
 
 func TestPodToPodNodeToPodAndHostPort(t *testing.T) {
-	requireRoot(t)
+	roottest.Require(t, "network namespaces, netlink, nftables")
 	n := newSingleNode(t)
 	a := n.addPod(t, "a", PortMapping{HostPort: 30080, ContainerPort: 8080, Protocol: "TCP"})
 	b := n.addPod(t, "b", PortMapping{HostPort: 30081, ContainerPort: 8080, Protocol: "TCP", HostIP: n.nodeIP})
@@ -117,7 +118,7 @@ func TestPodToPodNodeToPodAndHostPort(t *testing.T) {
 }
 
 func TestPortConflictLeavesNothing(t *testing.T) {
-	requireRoot(t)
+	roottest.Require(t, "network namespaces, netlink, nftables")
 	n := newSingleNode(t)
 	n.addPod(t, "a", PortMapping{HostPort: 30080, ContainerPort: 80, Protocol: "TCP"})
 	ns := newNetNS(t, "pod")
@@ -146,7 +147,7 @@ func TestPortConflictLeavesNothing(t *testing.T) {
 }
 
 func TestTwoNodesHostGWAndMasquerade(t *testing.T) {
-	requireRoot(t)
+	roottest.Require(t, "network namespaces, netlink, nftables")
 	ns1, ns2 := newNetNS(t, "node1"), newNetNS(t, "node2")
 	linkNodes(t, ns1, ns2, netip.MustParsePrefix("10.99.0.1/24"), netip.MustParsePrefix("10.99.0.2/24"))
 	n1 := newTestNode(t, ns1, netip.MustParseAddr("10.99.0.1"), "10.42.1.0/24")
@@ -204,7 +205,7 @@ func peerRoutes(t testing.TB, n *testNode) []string {
 }
 
 func TestAttachDetachCycles(t *testing.T) {
-	requireRoot(t)
+	roottest.Require(t, "network namespaces, netlink, nftables")
 	n := newSingleNode(t)
 	ctx := context.Background()
 	inUse := map[netip.Addr]string{}
@@ -270,7 +271,7 @@ func deleteNetNS(t *testing.T, path string) {
 }
 
 func TestDetachAfterNetNSDeleted(t *testing.T) {
-	requireRoot(t)
+	roottest.Require(t, "network namespaces, netlink, nftables")
 	n := newSingleNode(t)
 	p := n.addPod(t, "gone", PortMapping{HostPort: 30090, ContainerPort: 80})
 	deleteNetNS(t, p.ns)
@@ -289,7 +290,7 @@ func TestDetachAfterNetNSDeleted(t *testing.T) {
 }
 
 func TestReconcileAfterCrash(t *testing.T) {
-	requireRoot(t)
+	roottest.Require(t, "network namespaces, netlink, nftables")
 	n := newSingleNode(t)
 	keep := n.addPod(t, "keep", PortMapping{HostPort: 30100, ContainerPort: 8080})
 	n.addPod(t, "gone1", PortMapping{HostPort: 30101, ContainerPort: 8080})
@@ -341,7 +342,7 @@ func TestReconcileAfterCrash(t *testing.T) {
 }
 
 func TestDestroyLeavesNothing(t *testing.T) {
-	requireRoot(t)
+	roottest.Require(t, "network namespaces, netlink, nftables")
 	ns := newNetNS(t, "node")
 	addDummy(t, ns, netip.MustParsePrefix("10.99.0.1/24"))
 	dir := filepath.Join(t.TempDir(), "net")
@@ -400,7 +401,7 @@ func TestDestroyLeavesNothing(t *testing.T) {
 }
 
 func TestInitCIDRChange(t *testing.T) {
-	requireRoot(t)
+	roottest.Require(t, "network namespaces, netlink, nftables")
 	n := newSingleNode(t)
 	p := n.addPod(t, "a")
 	ctx := context.Background()
@@ -444,7 +445,7 @@ func TestInitCIDRChange(t *testing.T) {
 // whose sandbox was made again in a new namespace (a reboot) is plumbed
 // again on Attach, with the same address.
 func TestAttachReplumbsLostLinks(t *testing.T) {
-	requireRoot(t)
+	roottest.Require(t, "network namespaces, netlink, nftables")
 	n := newSingleNode(t)
 	p := n.addPod(t, "lost", PortMapping{HostPort: 30110, ContainerPort: 80})
 	withHandle(t, n.ns, func(h *netlink.Handle) {

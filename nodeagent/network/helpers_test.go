@@ -21,17 +21,6 @@ import (
 	"github.com/corral-dev/corral/internal/netnstest"
 )
 
-// requireRoot skips a test that needs root, or fails it under CI.
-func requireRoot(t testing.TB) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") != "" {
-			t.Fatal("needs root (network namespaces, netlink, nftables); CI is set, so this does not skip")
-		}
-		t.Skip("needs root (network namespaces, netlink, nftables)")
-	}
-}
-
 // newNetNS makes a throwaway named network namespace with lo up and
 // returns its path; it is deleted when the test ends.
 func newNetNS(t testing.TB, role string) string {

@@ -15,24 +15,12 @@ import (
 	"github.com/vishvananda/netns"
 
 	"github.com/corral-dev/corral/internal/netnstest"
+	"github.com/corral-dev/corral/internal/roottest"
 	corralpb "github.com/corral-dev/corral/proto"
 )
 
-// requireRoot skips a test that needs root, or fails it under CI (CI runs
-// as root, so a skip there would hide a broken test).
-func requireRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatal("this test needs root and CI is set")
-	}
-	t.Skip("needs root")
-}
-
 func TestNetNSDialer(t *testing.T) {
-	requireRoot(t)
+	roottest.Require(t, "network namespaces")
 	path := netnstest.New(t, "probe")
 	ns, err := netns.GetFromPath(path)
 	if err != nil {

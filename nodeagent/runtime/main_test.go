@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/opencontainers/cgroups"
+
+	"github.com/corral-dev/corral/internal/roottest"
 )
 
 // TestMain doubles as libcontainer's bootstrap: libcontainer starts every container by
@@ -32,18 +34,6 @@ func TestMain(m *testing.M) {
 		os.RemoveAll(binaries.dir)
 	}
 	os.Exit(code)
-}
-
-// requireRoot skips a test that needs root, or fails it in CI (CI runs as root).
-func requireRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatal("this test needs root, and CI runs as root")
-	}
-	t.Skip("needs root")
 }
 
 // binaries are built once per test run: the static test image program and the
@@ -103,7 +93,7 @@ type testEnv struct {
 
 func newTestEnv(t *testing.T) *testEnv {
 	t.Helper()
-	requireRoot(t)
+	roottest.Require(t, "real containers")
 	probe, initBin := testBinaries(t)
 	base := t.TempDir()
 	cfg := Config{

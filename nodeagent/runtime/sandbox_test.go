@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/corral-dev/corral/internal/roottest"
 )
 
 func TestSandboxLifecycle(t *testing.T) {
@@ -195,7 +197,7 @@ func checkNoTrace(t *testing.T, e *testEnv, podUID string, sb *Sandbox) {
 // thread entered a new network and IPC namespace) and checks that no thread of the
 // process is left in another namespace.
 func TestNamespaceFailureRestoresThreads(t *testing.T) {
-	requireRoot(t)
+	roottest.Require(t, "real containers")
 	name := "corral-test-" + randomHex(6)
 	t.Cleanup(func() { unmountAndRemove(filepath.Join("/run/netns", name)) })
 	err := makeNamespaces(nsRequest{netName: name, ipcFile: filepath.Join(t.TempDir(), "missing", "ipc")})

@@ -13,19 +13,6 @@ import (
 	corralpb "github.com/corral-dev/corral/proto"
 )
 
-// requireRoot skips a test that needs root, or fails it under CI (CI runs
-// as root, so a skip there would hide a broken test).
-func requireRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatal("this test needs root and CI is set")
-	}
-	t.Skip("needs root")
-}
-
 // newManager returns a Manager over a fresh pods dir; the pod "uid-1" is
 // torn down before the dir is removed.
 func newManager(t *testing.T) *Manager {

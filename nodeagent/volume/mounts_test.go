@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/corral-dev/corral/internal/roottest"
 	corralpb "github.com/corral-dev/corral/proto"
 )
 
@@ -145,7 +146,7 @@ func TestSubPathRefusesEscapes(t *testing.T) {
 }
 
 func TestSubPathPinned(t *testing.T) {
-	requireRoot(t)
+	roottest.Require(t, "mounts")
 	m := newManager(t)
 	host := t.TempDir()
 	pod := testPod(emptyDirVolume("data", "", ""), cmVolume("cfg", "app"), hostPathVolume("host", host, "Directory"))
@@ -206,7 +207,7 @@ func TestSubPathPinned(t *testing.T) {
 }
 
 func TestTmpfsEmptyDir(t *testing.T) {
-	requireRoot(t)
+	roottest.Require(t, "mounts")
 	m := newManager(t)
 	pod := testPod(emptyDirVolume("mem", "Memory", "1Mi"))
 	for range 2 { // idempotent: one mount

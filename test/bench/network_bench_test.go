@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/corral-dev/corral/internal/netnstest"
+	"github.com/corral-dev/corral/internal/roottest"
 	"github.com/corral-dev/corral/nodeagent/network"
 )
 
@@ -35,7 +36,7 @@ func newBenchNetNS(b *testing.B, name string) string {
 // hostPort mapping per pod) and Detach. The target is at most 20 ms per
 // pod start.
 func BenchmarkPodNetworkSetUp(b *testing.B) {
-	requireRoot(b)
+	roottest.Require(b, "real containers")
 	const pods = 50
 	ctx := context.Background()
 	var nsTime, attachTime, detachTime time.Duration

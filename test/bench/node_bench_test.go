@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/corral-dev/corral/internal/roottest"
 	"github.com/corral-dev/corral/nodeagent"
 	"github.com/corral-dev/corral/nodeagent/image"
 	"github.com/corral-dev/corral/nodeagent/runtime"
@@ -22,15 +23,6 @@ import (
 	corralpb "github.com/corral-dev/corral/proto"
 	"github.com/corral-dev/corral/test/framework"
 )
-
-func requireRoot(b *testing.B) {
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") != "" {
-			b.Fatal("this benchmark runs real containers and needs root; CI runs as root")
-		}
-		b.Skip("needs root: it runs real containers")
-	}
-}
 
 // startedSignal signals every Started event.
 type startedSignal chan struct{}
@@ -50,7 +42,7 @@ func (nullSink) Report(*corralpb.Pod, *corralpb.PodStatus) {}
 // process and reports its resident memory idle and the memory each running
 // pod adds, counting the agent's growth and every container's init.
 func BenchmarkAgentMemory(b *testing.B) {
-	requireRoot(b)
+	roottest.Require(b, "real containers")
 	const pods = 10
 	for n := 0; n < b.N; n++ {
 		c := framework.NewProcesses(b, 1)
@@ -125,7 +117,7 @@ func BenchmarkAgentMemory(b *testing.B) {
 // beside the bare runtime's create+start of the same container in the same
 // run (libcontainer's own cost, the floor).
 func BenchmarkPodStart(b *testing.B) {
-	requireRoot(b)
+	roottest.Require(b, "real containers")
 	const pods = 20
 	dir := b.TempDir()
 	node := fmt.Sprintf("bench-%d-%d", os.Getpid(), time.Now().UnixNano()%1000000)

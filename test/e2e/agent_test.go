@@ -12,21 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/corral-dev/corral/internal/roottest"
 	"github.com/corral-dev/corral/test/framework"
 )
-
-// requireRoot fails the test when not root under CI and skips it otherwise:
-// CI runs as root, and there a skip would hide a failure.
-func requireRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatal("this test runs real containers and needs root; CI must run as root")
-	}
-	t.Skip("needs root (real containers)")
-}
 
 // agentProc is a `corral agent` process on this machine.
 type agentProc struct {
@@ -179,7 +167,7 @@ func waitHealthy(t *testing.T, what string, port int) {
 // machine: a server process, an agent process, an in-process image
 // registry serving the stand-in workload, and a bare Pod bound to the node.
 func TestAgentRunsRealContainers(t *testing.T) {
-	requireRoot(t)
+	roottest.Require(t, "real containers")
 	c := framework.NewProcesses(t, 1)
 	conf := c.AdminConf()
 	reg := framework.NewRegistry(t)
@@ -321,7 +309,7 @@ spec:
 // own node, labelled as control plane and, being a single-server cluster,
 // untainted.
 func TestServerRunsEmbeddedAgent(t *testing.T) {
-	requireRoot(t)
+	roottest.Require(t, "real containers")
 	dir := t.TempDir()
 	name := uniqueName("solo")
 	apiPort := freePort(t)
@@ -423,7 +411,7 @@ func waitingReason(c *containerState) string {
 // TestAgentProbesVolumesAndFailures runs pods that exercise probes,
 // volumes and the ways a pod can fail, each showing a clear status.
 func TestAgentProbesVolumesAndFailures(t *testing.T) {
-	requireRoot(t)
+	roottest.Require(t, "real containers")
 	c := framework.NewProcesses(t, 1)
 	conf := c.AdminConf()
 	reg := framework.NewRegistry(t)

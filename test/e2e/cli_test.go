@@ -17,6 +17,7 @@ import (
 
 	"sigs.k8s.io/yaml"
 
+	"github.com/corral-dev/corral/internal/roottest"
 	"github.com/corral-dev/corral/server"
 	"github.com/corral-dev/corral/test/common"
 	"github.com/corral-dev/corral/test/framework"
@@ -270,7 +271,7 @@ func writeFile(t *testing.T, path, data string) {
 // TestCredentialFilesMustBePrivate: a server whose admin.conf or join token
 // others may read, and an agent given such a token file, refuse to start.
 func TestCredentialFilesMustBePrivate(t *testing.T) {
-	requireRoot(t) // the agent needs root before it looks at its token
+	roottest.Require(t, "real containers") // the agent needs root before it looks at its token
 	run := func(args ...string) (string, int) {
 		t.Helper()
 		cmd := exec.Command(framework.Binary(t), args...)

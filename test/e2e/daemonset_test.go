@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/corral-dev/corral/internal/roottest"
 	"github.com/corral-dev/corral/test/common"
 	"github.com/corral-dev/corral/test/framework"
 )
@@ -70,7 +71,7 @@ func allRunning(phases map[string]string) bool {
 // one pod per node, node selectors following labels, deletion, orphaning
 // and adoption.
 func TestDaemonSetOnAgents(t *testing.T) {
-	requireRoot(t)
+	roottest.Require(t, "real containers")
 	c := framework.NewProcesses(t, 1)
 	conf := c.AdminConf()
 	reg := framework.NewRegistry(t)

@@ -15,6 +15,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
+	"github.com/corral-dev/corral/internal/roottest"
 	"github.com/corral-dev/corral/test/framework"
 )
 
@@ -128,7 +129,7 @@ func (l labTraces) left() []string {
 // and heals one, serves a pushed image, and takes the lab down without a
 // trace.
 func TestLab(t *testing.T) {
-	requireRoot(t)
+	roottest.Require(t, "real containers")
 	framework.Binary(t) // build it now when CORRAL_BIN is not set
 	dir := filepath.Join(t.TempDir(), "lab")
 	traces := newLabTraces(dir, "server-1", "worker-1", "worker-2")

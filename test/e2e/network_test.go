@@ -19,6 +19,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 
+	"github.com/corral-dev/corral/internal/roottest"
 	"github.com/corral-dev/corral/lab"
 	"github.com/corral-dev/corral/nodeagent/probe"
 	"github.com/corral-dev/corral/test/framework"
@@ -152,7 +153,7 @@ spec:
 // other nodes and the node itself, masquerade to the outside, and no
 // leftovers after pods churn, an agent restarts and the lab goes down.
 func TestPodNetworkOnLab(t *testing.T) {
-	requireRoot(t)
+	roottest.Require(t, "real containers")
 	framework.Binary(t)
 	dir := filepath.Join(t.TempDir(), "lab")
 	nodes := []string{"server-1", "worker-1", "worker-2", "worker-3"}

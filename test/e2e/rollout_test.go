@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/corral-dev/corral/internal/roottest"
 	"github.com/corral-dev/corral/test/common"
 	"github.com/corral-dev/corral/test/framework"
 )
@@ -56,7 +57,7 @@ func allImages(m map[string]string, want string, n int) bool {
 // follows to the end, its history, an undo, and an OnDelete update that
 // waits for pods to be deleted.
 func TestRollingUpdateHistoryUndoOnDelete(t *testing.T) {
-	requireRoot(t)
+	roottest.Require(t, "real containers")
 	c := framework.NewProcesses(t, 1)
 	conf := c.AdminConf()
 	reg := framework.NewRegistry(t)

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/corral-dev/corral/internal/roottest"
 	"github.com/corral-dev/corral/test/framework"
 )
 
@@ -15,7 +16,7 @@ import (
 // an agent started with --seccomp-default, and reads the filter each
 // container got from inside it.
 func TestAgentSeccompProfiles(t *testing.T) {
-	requireRoot(t)
+	roottest.Require(t, "real containers")
 	c := framework.NewProcesses(t, 1)
 	conf := c.AdminConf()
 	reg := framework.NewRegistry(t)

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/corral-dev/corral/internal/roottest"
 	"github.com/corral-dev/corral/pki"
 	"github.com/corral-dev/corral/test/framework"
 )
@@ -19,7 +20,7 @@ import (
 // and logs and exec keep reaching it through the servers (which accept
 // only the node's current, unexpired certificate).
 func TestAgentRenewsItsCertificate(t *testing.T) {
-	requireRoot(t)
+	roottest.Require(t, "real containers")
 	c := framework.NewProcesses(t, 1, "--cert-validity", "4s")
 	conf := c.AdminConf()
 	reg := framework.NewRegistry(t)

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/corral-dev/corral/internal/roottest"
 	"github.com/corral-dev/corral/test/framework"
 )
 
@@ -114,7 +115,7 @@ func watchPods(t *testing.T, conf, selector string, existing int) func() []podEv
 // at once, but the node starts the new one only after the old container
 // was killed at the end of its grace period, showing why meanwhile.
 func TestRollingUpdateWaitsForTheOldPodToTerminate(t *testing.T) {
-	requireRoot(t)
+	roottest.Require(t, "real containers")
 	c := framework.NewProcesses(t, 1)
 	conf := c.AdminConf()
 	reg := framework.NewRegistry(t)

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/corral-dev/corral/internal/roottest"
 	"github.com/corral-dev/corral/lab"
 	"github.com/corral-dev/corral/test/common"
 	"github.com/corral-dev/corral/test/framework"
@@ -23,7 +24,7 @@ import (
 // user would after `sudo make lab`, asserting what the tutorial says the
 // user sees.
 func TestTutorialOnLab(t *testing.T) {
-	requireRoot(t)
+	roottest.Require(t, "real containers")
 	framework.Binary(t)
 	dir := filepath.Join(t.TempDir(), "lab")
 	servers := []string{"server-1", "server-2", "server-3"}

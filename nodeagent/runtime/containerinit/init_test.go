@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/corral-dev/corral/internal/roottest"
 )
 
 // The init is tested as it runs in production: a static binary that
@@ -700,12 +702,7 @@ func TestChildEnvironment(t *testing.T) {
 // so a process of the container (same uid, no CAP_SYS_PTRACE) must not be
 // able to open it through /proc/<init>/fd/3. Needs root to become nobody.
 func TestUnreachableDir(t *testing.T) {
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") != "" {
-			t.Fatal("this test needs root to run the init as another user, and CI runs as root")
-		}
-		t.Skip("needs root to run the init as another user")
-	}
+	roottest.Require(t, "to run the init as another user")
 	const script = `for p in /proc/$PPID/fd/3/. /proc/$PPID/cwd/. /proc/$PPID/root/.; do
 	if ls $p >/dev/null 2>&1; then echo "reachable $p"; else echo "unreachable $p"; fi
 done; id -u`
