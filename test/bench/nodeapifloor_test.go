@@ -2,9 +2,7 @@ package bench
 
 import (
 	"context"
-	"crypto/tls"
 	"fmt"
-	"net"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -12,7 +10,6 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/corral-dev/corral/pki"
@@ -107,18 +104,7 @@ func benchNodeAPIFloor(b *testing.B, n int) {
 		api := &floorNodeAPI{pods: floorPods(b, fmt.Sprintf("fleet-%d", i), n), start: make(chan struct{}), done: make(chan struct{})}
 		var addrs []string
 		for range 3 {
-			lis, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				b.Fatal(err)
-			}
-			// As server.Start builds the API server.
-			g := grpc.NewServer(append(corralpb.FlowWindowServerOptions(),
-				grpc.Creds(credentials.NewTLS(serverCreds.ServerConfig(tls.VerifyClientCertIfGiven, nil, "h2"))),
-				grpc.ReadBufferSize(0), grpc.WriteBufferSize(8<<10))...)
-			corralpb.RegisterNodeAPIServer(g, api)
-			go func() { _ = g.Serve(lis) }()
-			b.Cleanup(g.Stop)
-			addrs = append(addrs, lis.Addr().String())
+			addrs = append(addrs, serveFloor(b, serverCreds, func(g *grpc.Server) { corralpb.RegisterNodeAPIServer(g, api) }))
 		}
 		agents := startFleetProcess(b, fleetSpec{CACert: ca.CertPEM, CAKey: ca.KeyPEM, Addrs: addrs, Nodes: n, Prefix: "sim"})
 		framework.WaitFor(b, fmt.Sprintf("%d agents following their assignments", n), time.Minute+time.Duration(n)*20*time.Millisecond,

@@ -25,6 +25,25 @@ func (echoCluster) Create(_ context.Context, req *corralpb.CreateRequest) (*corr
 	return &corralpb.ObjectResponse{Object: req.GetObject()}, nil
 }
 
+// serveFloor serves, until the benchmark ends, a gRPC server built as
+// server.Start builds the API server (its TLS, with a client certificate
+// verified when given, its buffers and flow-control windows) with only
+// what register puts on it, and returns its address.
+func serveFloor(b *testing.B, creds *pki.Credentials, register func(*grpc.Server)) string {
+	b.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	g := grpc.NewServer(append(corralpb.FlowWindowServerOptions(),
+		grpc.Creds(credentials.NewTLS(creds.ServerConfig(tls.VerifyClientCertIfGiven, nil, "h2"))),
+		grpc.ReadBufferSize(0), grpc.WriteBufferSize(8<<10))...)
+	register(g)
+	go func() { _ = g.Serve(lis) }()
+	b.Cleanup(g.Stop)
+	return lis.Addr().String()
+}
+
 // BenchmarkTransportFloor is BenchmarkAPIWrites with nothing behind the
 // API: the same creates, from the same clients over one connection, to a
 // gRPC server with the API's TLS (a server certificate, the client's
@@ -44,20 +63,10 @@ func BenchmarkTransportFloor(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	// As server.Start builds the API server.
-	g := grpc.NewServer(append(corralpb.FlowWindowServerOptions(),
-		grpc.Creds(credentials.NewTLS(serverCreds.ServerConfig(tls.VerifyClientCertIfGiven, nil, "h2"))),
-		grpc.ReadBufferSize(0), grpc.WriteBufferSize(8<<10))...)
-	corralpb.RegisterClusterServer(g, echoCluster{})
-	go func() { _ = g.Serve(lis) }()
-	b.Cleanup(g.Stop)
+	addr := serveFloor(b, serverCreds, func(g *grpc.Server) { corralpb.RegisterClusterServer(g, echoCluster{}) })
 	for _, clients := range []int{1, 64, 256} {
 		b.Run(fmt.Sprintf("clients=%d", clients), func(b *testing.B) {
-			conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(
+			conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(
 				credentials.NewTLS(clientCreds.ClientConfig(pki.ServerName, pki.OnlyRole(pki.RoleServer)))))
 			if err != nil {
 				b.Fatal(err)
