@@ -12,7 +12,6 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/corral-dev/corral/pki"
 	corralpb "github.com/corral-dev/corral/proto"
 	"github.com/corral-dev/corral/scheduler"
 	"github.com/corral-dev/corral/test/framework"
@@ -92,14 +91,7 @@ func BenchmarkNodeAPIFloor(b *testing.B) {
 func benchNodeAPIFloor(b *testing.B, n int) {
 	b.StopTimer()
 	watchdog(b, 8*time.Minute)
-	ca, err := pki.NewCA(time.Now())
-	if err != nil {
-		b.Fatal(err)
-	}
-	serverCreds, err := ca.IssueCredentials(pki.Identity{Role: pki.RoleServer, Name: "floor"}, time.Now(), time.Hour)
-	if err != nil {
-		b.Fatal(err)
-	}
+	ca, serverCreds := floorCA(b, "floor")
 	for i := 0; i < b.N; i++ {
 		api := &floorNodeAPI{pods: floorPods(b, fmt.Sprintf("fleet-%d", i), n), start: make(chan struct{}), done: make(chan struct{})}
 		var addrs []string

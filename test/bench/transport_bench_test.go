@@ -25,6 +25,21 @@ func (echoCluster) Create(_ context.Context, req *corralpb.CreateRequest) (*corr
 	return &corralpb.ObjectResponse{Object: req.GetObject()}, nil
 }
 
+// floorCA makes a cluster CA for a floor benchmark and issues its server
+// certificate.
+func floorCA(b *testing.B, server string) (*pki.CA, *pki.Credentials) {
+	b.Helper()
+	ca, err := pki.NewCA(time.Now())
+	if err != nil {
+		b.Fatal(err)
+	}
+	creds, err := ca.IssueCredentials(pki.Identity{Role: pki.RoleServer, Name: server}, time.Now(), time.Hour)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return ca, creds
+}
+
 // serveFloor serves, until the benchmark ends, a gRPC server built as
 // server.Start builds the API server (its TLS, with a client certificate
 // verified when given, its buffers and flow-control windows) with only
@@ -51,14 +66,7 @@ func serveFloor(b *testing.B, creds *pki.Credentials, register func(*grpc.Server
 // No validation, no Raft, no store. It is the ceiling any server behind
 // this API could reach on the machine, printed beside BenchmarkAPIWrites.
 func BenchmarkTransportFloor(b *testing.B) {
-	ca, err := pki.NewCA(time.Now())
-	if err != nil {
-		b.Fatal(err)
-	}
-	serverCreds, err := ca.IssueCredentials(pki.Identity{Role: pki.RoleServer, Name: "echo"}, time.Now(), time.Hour)
-	if err != nil {
-		b.Fatal(err)
-	}
+	ca, serverCreds := floorCA(b, "echo")
 	clientCreds, err := ca.IssueCredentials(pki.Identity{Role: pki.RoleAdmin, Name: "bench"}, time.Now(), time.Hour)
 	if err != nil {
 		b.Fatal(err)
