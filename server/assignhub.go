@@ -47,7 +47,8 @@ type assignHub struct {
 	routed map[*hubStream]struct{}
 	// routes is each node's route as last delivered by the current
 	// subscription (routeKey; "" for none): a Node change that leaves it
-	// as it was is not delivered. A node missing here is delivered.
+	// as it was is not delivered. A node missing here (never seen, or
+	// deleted since) is delivered.
 	routes map[string]string
 	// gen counts subscriptions; while active, the current one delivers
 	// every change after index from.
@@ -184,7 +185,11 @@ func (h *assignHub) deliver(events []state.Event) {
 			if prev, ok := h.routes[name]; ok && prev == key {
 				continue
 			}
-			h.routes[name] = key
+			if ev.Type == state.EventDeleted {
+				delete(h.routes, name) // a node of that name again is new
+			} else {
+				h.routes[name] = key
+			}
 			for s := range h.routed {
 				s.push(ev)
 			}

@@ -69,6 +69,7 @@ func TestAssignHubDeliversRouteChangesOnly(t *testing.T) {
 		{Type: state.EventModified, Index: 7, Object: node("10.1.2.0/24", "192.0.2.9", "True")}, // a new IP
 		{Type: state.EventDeleted, Index: 8, Object: node("10.1.2.0/24", "192.0.2.9", "True")},  // gone
 		{Type: state.EventAdded, Index: 9, Object: node("10.1.2.0/24", "192.0.2.9", "True")},    // back
+		{Type: state.EventDeleted, Index: 10, Object: node("10.1.2.0/24", "192.0.2.9", "True")}, // gone again
 	})
 	s.mu.Lock()
 	var got []uint64
@@ -76,7 +77,7 @@ func TestAssignHubDeliversRouteChangesOnly(t *testing.T) {
 		got = append(got, ev.Index)
 	}
 	s.mu.Unlock()
-	want := []uint64{1, 4, 7, 8, 9}
+	want := []uint64{1, 4, 7, 8, 9, 10}
 	if len(got) != len(want) {
 		t.Fatalf("delivered changes %v, want %v", got, want)
 	}
@@ -84,5 +85,9 @@ func TestAssignHubDeliversRouteChangesOnly(t *testing.T) {
 		if got[i] != want[i] {
 			t.Fatalf("delivered changes %v, want %v", got, want)
 		}
+	}
+	// Deleted nodes are forgotten: churn does not grow the hub.
+	if len(h.routes) != 0 {
+		t.Fatalf("the hub still holds routes %v after the node was deleted", h.routes)
 	}
 }
