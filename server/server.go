@@ -74,6 +74,20 @@ type Server struct {
 	wg     sync.WaitGroup
 }
 
+// TransportOptions are the API port's connection options, credentials
+// aside: fixed flow-control windows (corralpb.FlowWindow) and small
+// buffers. One connection per node: at thousands of nodes, per-connection
+// buffers held while idle add up. gRPC pools write buffers between writes
+// by itself, but each is held from a write to its flush: at its default
+// 32 KiB, thousands of streams pushing assignments at once held some 30 MB
+// of them, and fed the garbage collector. Agents' messages are small;
+// 8 KiB batches them as well. Reads need no buffer of their own: TLS
+// decrypts each record into its own, and the HTTP/2 framer reads from that
+// (a 4 KiB buffer per connection held 20 MB at 5,000 agents).
+func TransportOptions() []grpc.ServerOption {
+	return append(corralpb.FlowWindowServerOptions(), grpc.ReadBufferSize(0), grpc.WriteBufferSize(8<<10))
+}
+
 // Start listens on the API address, opens the Raft node and serves the
 // cluster and peer APIs. It returns once serving; bootstrap and join go on
 // in the background.
@@ -104,19 +118,8 @@ func Start(cfg Config) (*Server, error) {
 	// need one and come without are refused by the interceptors (joining
 	// machines have none yet).
 	tlsCfg := rs.Credentials().ServerConfig(tls.VerifyClientCertIfGiven, nil, "h2")
-	s.grpc = grpc.NewServer(append(corralpb.FlowWindowServerOptions(),
+	s.grpc = grpc.NewServer(append(TransportOptions(),
 		grpc.Creds(limitHandshakes(credentials.NewTLS(tlsCfg), handshakeLimit())),
-		// One connection per node: at thousands of nodes, per-connection
-		// buffers held while idle add up. gRPC pools write buffers between
-		// writes by itself, but each is held from a write to its flush:
-		// at its default 32 KiB, thousands of streams pushing assignments
-		// at once held some 30 MB of them, and fed the garbage collector.
-		// Agents' messages are small; 8 KiB batches them as well. Reads
-		// need no buffer of their own: TLS decrypts each record into its
-		// own, and the HTTP/2 framer reads from that (a 4 KiB buffer per
-		// connection held 20 MB at 5,000 agents).
-		grpc.ReadBufferSize(0),
-		grpc.WriteBufferSize(8<<10),
 		grpc.ChainUnaryInterceptor(s.unaryAuth),
 		grpc.ChainStreamInterceptor(s.streamAuth),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),

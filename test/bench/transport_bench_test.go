@@ -13,6 +13,7 @@ import (
 
 	"github.com/corral-dev/corral/pki"
 	corralpb "github.com/corral-dev/corral/proto"
+	"github.com/corral-dev/corral/server"
 )
 
 // echoCluster answers Create with the object it was sent, doing nothing
@@ -42,7 +43,7 @@ func floorCA(b *testing.B, server string) (*pki.CA, *pki.Credentials) {
 
 // serveFloor serves, until the benchmark ends, a gRPC server built as
 // server.Start builds the API server (its TLS, with a client certificate
-// verified when given, its buffers and flow-control windows) with only
+// verified when given, and server.TransportOptions) with only
 // what register puts on it, and returns its address.
 func serveFloor(b *testing.B, creds *pki.Credentials, register func(*grpc.Server)) string {
 	b.Helper()
@@ -50,9 +51,8 @@ func serveFloor(b *testing.B, creds *pki.Credentials, register func(*grpc.Server
 	if err != nil {
 		b.Fatal(err)
 	}
-	g := grpc.NewServer(append(corralpb.FlowWindowServerOptions(),
-		grpc.Creds(credentials.NewTLS(creds.ServerConfig(tls.VerifyClientCertIfGiven, nil, "h2"))),
-		grpc.ReadBufferSize(0), grpc.WriteBufferSize(8<<10))...)
+	g := grpc.NewServer(append(server.TransportOptions(),
+		grpc.Creds(credentials.NewTLS(creds.ServerConfig(tls.VerifyClientCertIfGiven, nil, "h2"))))...)
 	register(g)
 	go func() { _ = g.Serve(lis) }()
 	b.Cleanup(g.Stop)
