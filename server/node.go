@@ -148,62 +148,58 @@ func (n *nodeService) Heartbeat(ctx context.Context, req *corralpb.HeartbeatRequ
 	return &corralpb.HeartbeatResponse{PeriodMs: n.period.Milliseconds()}, nil
 }
 
-// UpdateStatus writes the status of the node's pods (each pod its own
-// batch, so that one deleted pod does not hold back the others; the group
-// committer packs them into few Raft entries) and optionally the node's.
+// UpdateStatus writes the status of the node's pods and optionally the
+// node's, in one Raft entry: each pod is its own batch in it, so that one
+// deleted pod does not hold back the others, and the group committer packs
+// the entry with other nodes' into few Raft entries.
 func (n *nodeService) UpdateStatus(ctx context.Context, req *corralpb.UpdateStatusRequest) (*corralpb.UpdateStatusResponse, error) {
 	if err := checkNode(ctx, req.GetNodeName()); err != nil {
 		return nil, err
 	}
 	node := req.GetNodeName()
 	resp := &corralpb.UpdateStatusResponse{}
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	var firstErr error
 	gone := func(u *corralpb.PodStatusUpdate) {
-		mu.Lock()
 		resp.Gone = append(resp.Gone, &corralpb.ObjectKey{Kind: "Pod", Namespace: u.GetNamespace(), Name: u.GetName()})
-		mu.Unlock()
 	}
 	known, err := n.statusTargets(ctx, node, req.GetPods())
 	if err != nil {
 		return nil, err
 	}
+	var written []*corralpb.PodStatusUpdate
+	var batches []*corralpb.Batch
 	for _, u := range req.GetPods() {
 		if !known[u] {
 			gone(u)
 			continue
 		}
-		wg.Add(1)
-		go func(u *corralpb.PodStatusUpdate) {
-			defer wg.Done()
-			pod := &corralpb.Pod{Metadata: &corralpb.ObjectMeta{Namespace: u.GetNamespace(), Name: u.GetName()}, Status: u.GetStatus()}
-			res, err := n.rs.Write(ctx, &corralpb.Batch{Ops: []*corralpb.Op{{Type: corralpb.Op_STATUS,
-				Object: api.Wrap(pod), Uid: u.GetUid()}}, OmitObjects: true})
-			switch {
-			case err != nil:
-				mu.Lock()
-				if firstErr == nil {
-					firstErr = err
-				}
-				mu.Unlock()
-			case res.GetCode() == corralpb.ErrorCode_NOT_FOUND || res.GetCode() == corralpb.ErrorCode_CONFLICT:
-				gone(u)
-			}
-		}(u)
-	}
-	wg.Wait()
-	if firstErr != nil {
-		return nil, toStatus(firstErr)
+		pod := &corralpb.Pod{Metadata: &corralpb.ObjectMeta{Namespace: u.GetNamespace(), Name: u.GetName()}, Status: u.GetStatus()}
+		written = append(written, u)
+		batches = append(batches, &corralpb.Batch{Ops: []*corralpb.Op{{Type: corralpb.Op_STATUS,
+			Object: api.Wrap(pod), Uid: u.GetUid()}}, OmitObjects: true})
 	}
 	if ns := req.GetNodeStatus(); ns != nil {
 		nodeObj := &corralpb.Node{Metadata: &corralpb.ObjectMeta{Name: node}, Status: ns}
-		res, err := n.rs.Write(ctx, &corralpb.Batch{Ops: []*corralpb.Op{{Type: corralpb.Op_STATUS, Object: api.Wrap(nodeObj)}},
+		batches = append(batches, &corralpb.Batch{Ops: []*corralpb.Op{{Type: corralpb.Op_STATUS, Object: api.Wrap(nodeObj)}},
 			OmitObjects: true})
-		if err != nil {
-			return nil, toStatus(err)
+	}
+	if len(batches) == 0 {
+		return resp, nil
+	}
+	res, err := n.rs.WriteEntry(ctx, &corralpb.LogEntry{Batches: batches})
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	results := res.GetResults()
+	if len(results) != len(batches) {
+		return nil, status.Errorf(codes.Internal, "raft entry returned %d results for %d status batches", len(results), len(batches))
+	}
+	for i, u := range written {
+		if c := results[i].GetCode(); c == corralpb.ErrorCode_NOT_FOUND || c == corralpb.ErrorCode_CONFLICT {
+			gone(u)
 		}
-		if err := resultError(res); err != nil {
+	}
+	if len(batches) > len(written) {
+		if err := resultError(results[len(written)]); err != nil {
 			return nil, err
 		}
 	}
