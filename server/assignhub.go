@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"runtime"
 	"sync"
 	"time"
 
@@ -55,6 +56,10 @@ type assignHub struct {
 	gen    uint64
 	active bool
 	from   uint64
+
+	// encoders bounds how many streams encode a message at once (see
+	// hubStream.encode).
+	encoders chan struct{}
 }
 
 // hubQueueLimit is how many undelivered changes a stream may hold.
@@ -68,7 +73,8 @@ var (
 
 func newAssignHub(rs *raftstore.Server, log *slog.Logger) *assignHub {
 	return &assignHub{rs: rs, log: log, byNode: map[string]map[*hubStream]struct{}{}, streams: map[*hubStream]struct{}{},
-		routed: map[*hubStream]struct{}{}, routes: map[string]string{}}
+		routed: map[*hubStream]struct{}{}, routes: map[string]string{},
+		encoders: make(chan struct{}, max(4, 2*runtime.GOMAXPROCS(0)))}
 }
 
 // hubStream is one assignment stream's queue of changes.
@@ -76,6 +82,8 @@ type hubStream struct {
 	node string
 	gen  uint64 // the hub's subscription when it registered
 	wake chan struct{}
+	// encoders is the hub's: a slot is held while encoding a message.
+	encoders chan struct{}
 
 	mu    sync.Mutex
 	queue []state.Event
@@ -87,7 +95,7 @@ type hubStream struct {
 func (h *assignHub) register(node string, routes bool) *hubStream {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	s := &hubStream{node: node, gen: h.gen, wake: make(chan struct{}, 1)}
+	s := &hubStream{node: node, gen: h.gen, wake: make(chan struct{}, 1), encoders: h.encoders}
 	if h.byNode[node] == nil {
 		h.byNode[node] = map[*hubStream]struct{}{}
 	}
@@ -257,4 +265,23 @@ func (s *hubStream) next(ctx context.Context) ([]state.Event, error) {
 		case <-s.wake:
 		}
 	}
+}
+
+// encoding runs f, which builds and encodes the stream's next message,
+// holding one of the hub's few encoder slots. One change (a DaemonSet's
+// pods created, a rolling update's wave) wakes thousands of streams at
+// once; without the slots every one of them would be runnable together,
+// and any goroutine made runnable then (Raft's heartbeats among them)
+// would wait behind them all: on a busy two-core server, long enough for
+// the leader to lose its lease. With them the streams take turns, a few
+// encoding at a time, and each sends (which may wait for the agent's
+// flow-control window) after giving its slot back.
+func (s *hubStream) encoding(ctx context.Context, f func() error) error {
+	select {
+	case s.encoders <- struct{}{}:
+	case <-ctx.Done():
+		return status.FromContextError(ctx.Err()).Err()
+	}
+	defer func() { <-s.encoders }()
+	return f()
 }

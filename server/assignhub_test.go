@@ -1,8 +1,15 @@
 package server
 
 import (
+	"context"
+	"fmt"
 	"log/slog"
+	"sync"
 	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	corralpb "github.com/corral-dev/corral/proto"
 	"github.com/corral-dev/corral/raftstore/state"
@@ -89,5 +96,72 @@ func TestAssignHubDeliversRouteChangesOnly(t *testing.T) {
 	// Deleted nodes are forgotten: churn does not grow the hub.
 	if len(h.routes) != 0 {
 		t.Fatalf("the hub still holds routes %v after the node was deleted", h.routes)
+	}
+}
+
+// TestAssignHubEncodersAreBounded: however many streams encode at once,
+// no more than the hub's slots do so together; the others wait their
+// turn (or their stream's end) and then all get one.
+func TestAssignHubEncodersAreBounded(t *testing.T) {
+	h := newAssignHub(nil, slog.New(slog.DiscardHandler))
+	slots := cap(h.encoders)
+	streams := make([]*hubStream, 4*slots)
+	for i := range streams {
+		streams[i] = h.register(fmt.Sprintf("n%d", i), false)
+		defer h.unregister(streams[i])
+	}
+	var mu sync.Mutex
+	inside, most, done := 0, 0, 0
+	release := make(chan struct{})
+	full := make(chan struct{})
+	var fullOnce sync.Once
+	var wg sync.WaitGroup
+	for _, s := range streams {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := s.encoding(context.Background(), func() error {
+				mu.Lock()
+				inside++
+				most = max(most, inside)
+				if inside == slots {
+					fullOnce.Do(func() { close(full) })
+				}
+				mu.Unlock()
+				<-release
+				mu.Lock()
+				inside--
+				done++
+				mu.Unlock()
+				return nil
+			})
+			if err != nil {
+				t.Errorf("encoding: %v", err)
+			}
+		}()
+	}
+	select {
+	case <-full:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("%d streams never encoded together", slots)
+	}
+	// Every slot is held: a stream that comes now waits, and leaves when
+	// its context ends.
+	ctx, cancel := context.WithCancel(context.Background())
+	waited := make(chan error, 1)
+	go func() {
+		waited <- streams[0].encoding(ctx, func() error {
+			t.Error("encoded with every slot held")
+			return nil
+		})
+	}()
+	cancel()
+	if err := <-waited; status.Code(err) != codes.Canceled {
+		t.Errorf("a stream whose context ended while waiting got %v, want Canceled", err)
+	}
+	close(release)
+	wg.Wait()
+	if most != slots || done != len(streams) {
+		t.Errorf("%d streams: at most %d encoded together, %d in all; want %d together and all of them", len(streams), most, done, slots)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"maps"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -76,18 +77,29 @@ func (a *assigner) follow(ctx context.Context, st *state.Store, hs *hubStream, a
 		if err != nil {
 			return err
 		}
-		msg := &corralpb.AssignmentsMessage{}
-		for _, ev := range events {
-			if ev.Index <= after {
-				continue // in the full set already
+		var pm *grpc.PreparedMsg
+		err = hs.encoding(ctx, func() error {
+			msg := &corralpb.AssignmentsMessage{}
+			for _, ev := range events {
+				if ev.Index <= after {
+					continue // in the full set already
+				}
+				msg.Items = append(msg.Items, a.event(st, ev)...)
+				msg.ResourceVersion = itoa(ev.Index)
 			}
-			msg.Items = append(msg.Items, a.event(st, ev)...)
-			msg.ResourceVersion = itoa(ev.Index)
+			if len(msg.Items) == 0 {
+				return nil
+			}
+			pm = &grpc.PreparedMsg{}
+			return pm.Encode(stream, msg)
+		})
+		if err != nil {
+			return err
 		}
-		if len(msg.Items) == 0 {
+		if pm == nil {
 			continue
 		}
-		if err := stream.Send(msg); err != nil {
+		if err := stream.SendMsg(pm); err != nil {
 			return err
 		}
 	}
