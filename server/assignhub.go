@@ -58,7 +58,7 @@ type assignHub struct {
 	from   uint64
 
 	// encoders bounds how many streams encode a message at once (see
-	// hubStream.encode).
+	// hubStream.encoding).
 	encoders chan struct{}
 }
 
@@ -271,11 +271,10 @@ func (s *hubStream) next(ctx context.Context) ([]state.Event, error) {
 // holding one of the hub's few encoder slots. One change (a DaemonSet's
 // pods created, a rolling update's wave) wakes thousands of streams at
 // once; without the slots every one of them would be runnable together,
-// and any goroutine made runnable then (Raft's heartbeats among them)
-// would wait behind them all: on a busy two-core server, long enough for
-// the leader to lose its lease. With them the streams take turns, a few
-// encoding at a time, and each sends (which may wait for the agent's
-// flow-control window) after giving its slot back.
+// and any goroutine made runnable then (Raft's, the FSM's) would wait
+// behind them all. With them the streams take turns, a few encoding at a
+// time, and each sends (which may wait for the agent's flow-control
+// window) after giving its slot back.
 func (s *hubStream) encoding(ctx context.Context, f func() error) error {
 	select {
 	case s.encoders <- struct{}{}:
