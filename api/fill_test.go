@@ -1,9 +1,11 @@
 package api
 
 import (
+	"reflect"
 	"testing"
 
 	"google.golang.org/protobuf/proto"
+	"pgregory.net/rapid"
 
 	corralpb "github.com/corral-dev/corral/proto"
 )
@@ -182,4 +184,80 @@ func TestThinAndFillOnChangedPods(t *testing.T) {
 	if accepted == 0 || refused == 0 {
 		t.Fatalf("accepted %d, refused %d: the changes should give both", accepted, refused)
 	}
+}
+
+// BenchmarkThin thins a DaemonSet pod that shares nothing with the base
+// but equal values (the worst case: every field is compared).
+func BenchmarkThin(b *testing.B) {
+	base := daemonBase()
+	obj := daemonPodObj("ds-abcde", "n1")
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, ok := Thin(obj, base); !ok {
+			b.Fatal("Thin refused")
+		}
+	}
+}
+
+// TestEqualValueAgreesWithProtoEqual: on pairs of objects that differ by
+// random edits (or not at all, or only in memory: copies), the reflective
+// comparison Thin uses says what proto.Equal says. Saying "equal" where
+// proto.Equal does not would make Thin drop a field Fill cannot rebuild.
+func TestEqualValueAgreesWithProtoEqual(t *testing.T) {
+	edits := []func(o *corralpb.Object, t *rapid.T){
+		func(o *corralpb.Object, t *rapid.T) {
+			o.GetPod().Metadata.Name = rapid.SampledFrom([]string{"a", "b", ""}).Draw(t, "name")
+		},
+		func(o *corralpb.Object, t *rapid.T) {
+			o.GetPod().Metadata.Labels = map[string]string{"app": rapid.SampledFrom([]string{"ds", "other"}).Draw(t, "app"), "pod-template-generation": "1"}
+		},
+		func(o *corralpb.Object, t *rapid.T) { delete(o.GetPod().Metadata.Labels, "app") },
+		func(o *corralpb.Object, t *rapid.T) { o.GetPod().Metadata.Labels = nil },
+		func(o *corralpb.Object, t *rapid.T) {
+			o.GetPod().Spec.Containers[0].Image = rapid.SampledFrom([]string{"nginx:1.25", "nginx:1.26"}).Draw(t, "image")
+		},
+		func(o *corralpb.Object, t *rapid.T) { o.GetPod().Spec.Containers[0].Args = nil },
+		func(o *corralpb.Object, t *rapid.T) {
+			o.GetPod().Spec.Tolerations = append(o.GetPod().Spec.Tolerations, &corralpb.Toleration{Key: "k", Operator: "Exists"})
+		},
+		func(o *corralpb.Object, t *rapid.T) {
+			s := rapid.Int64Range(0, 1).Draw(t, "seconds")
+			o.GetPod().Spec.Tolerations[0].TolerationSeconds = &s
+		},
+		func(o *corralpb.Object, t *rapid.T) {
+			v := rapid.Bool().Draw(t, "controller")
+			o.GetPod().Metadata.OwnerReferences[0].Controller = &v
+		},
+		func(o *corralpb.Object, t *rapid.T) { o.GetPod().Metadata.OwnerReferences[0].Controller = nil },
+		func(o *corralpb.Object, t *rapid.T) {
+			o.GetPod().Spec.HostNetwork = rapid.Bool().Draw(t, "hostNetwork")
+		},
+		func(o *corralpb.Object, t *rapid.T) {
+			o.GetPod().Metadata.Generation = rapid.Int64Range(0, 2).Draw(t, "generation")
+		},
+		func(o *corralpb.Object, t *rapid.T) { o.GetPod().Spec.Affinity = nil },
+		func(o *corralpb.Object, t *rapid.T) {
+			if a := o.GetPod().Spec.Affinity; a != nil {
+				a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms[0].MatchFields[0].Values = []string{"n2"}
+			}
+		},
+		func(o *corralpb.Object, t *rapid.T) { o.GetPod().Status = &corralpb.PodStatus{} },
+		func(o *corralpb.Object, t *rapid.T) { o.GetPod().ProtoReflect().SetUnknown([]byte{0xf8, 0x3e, 0x01}) }, // field 999, varint 1
+	}
+	rapid.Check(t, func(t *rapid.T) {
+		a := daemonPodObj("a", "n1")
+		b := proto.Clone(a).(*corralpb.Object)
+		for _, o := range []*corralpb.Object{a, b} {
+			for range rapid.IntRange(0, 3).Draw(t, "edits") {
+				edits[rapid.IntRange(0, len(edits)-1).Draw(t, "edit")](o, t)
+			}
+			if rapid.IntRange(0, 9).Draw(t, "configmap") == 0 { // the oneof's other member
+				o.Kind = &corralpb.Object_ConfigMap{ConfigMap: &corralpb.ConfigMap{Metadata: &corralpb.ObjectMeta{Name: "a"}}}
+			}
+		}
+		want := proto.Equal(a, b)
+		if got := equalValue(reflect.ValueOf(a), reflect.ValueOf(b)); got != want {
+			t.Fatalf("equalValue says %v, proto.Equal %v:\n%v\n%v", got, want, a, b)
+		}
+	})
 }
