@@ -31,14 +31,14 @@ func Fill(m, base proto.Message) {
 // without the fields equal to base's, singular message fields set in both
 // thinned the same way, recursively; the fields it keeps are m's, shared.
 // It returns false when no message would do: m leaves unset a field base
-// sets (Fill would take base's), or sets another member of a oneof than
-// base's.
+// sets (Fill would take base's), sets another member of a oneof than
+// base's, or holds unknown fields where Thin looks.
 func Thin(m, base proto.Message) (proto.Message, bool) {
 	mv, bv := reflect.ValueOf(m), reflect.ValueOf(base)
 	if mv.Type() != bv.Type() || mv.IsNil() || bv.IsNil() {
 		return nil, false
 	}
-	out, ok := thinStruct(mv.Elem(), bv.Elem())
+	out, _, ok := thinStruct(mv.Elem(), bv.Elem())
 	if !ok {
 		return nil, false
 	}
@@ -64,7 +64,25 @@ type protoField struct {
 	kind  fieldKind
 }
 
-var plans sync.Map // reflect.Type (struct) → []protoField
+var (
+	plans    sync.Map // reflect.Type (struct) → []protoField
+	unknowns sync.Map // reflect.Type (struct) → index of its unknownFields, or -1
+)
+
+// hasUnknown reports whether a generated message struct holds unknown
+// fields (which Fill does not take from a base, so Thin must not drop).
+func hasUnknown(v reflect.Value) bool {
+	i, ok := unknowns.Load(v.Type())
+	if !ok {
+		f, found := v.Type().FieldByName("unknownFields")
+		i = -1
+		if found && f.Type.Kind() == reflect.Slice {
+			i = f.Index[0]
+		}
+		unknowns.Store(v.Type(), i)
+	}
+	return i.(int) >= 0 && v.Field(i.(int)).Len() > 0
+}
 
 // fieldsOf lists a generated message struct's protobuf fields.
 func fieldsOf(t reflect.Type) []protoField {
@@ -136,23 +154,25 @@ func fillStruct(m, base reflect.Value) {
 	}
 }
 
-// thinStruct returns a new struct of m's type holding what Fill needs.
-func thinStruct(m, base reflect.Value) (reflect.Value, bool) {
-	fs := fieldsOf(m.Type())
-	for _, f := range fs {
-		if has(f.kind, base.Field(f.index)) && !has(f.kind, m.Field(f.index)) {
-			return reflect.Value{}, false
-		}
+// thinStruct returns a new struct of m's type holding what Fill needs, and
+// whether it has any field set (false: m equals base as Fill sees it).
+func thinStruct(m, base reflect.Value) (reflect.Value, bool, bool) {
+	if hasUnknown(m) {
+		return reflect.Value{}, false, false
 	}
 	out := reflect.New(m.Type()).Elem()
-	for _, f := range fs {
-		mf := m.Field(f.index)
-		if !has(f.kind, mf) {
+	set := false
+	for _, f := range fieldsOf(m.Type()) {
+		mf, bf := m.Field(f.index), base.Field(f.index)
+		hm, hb := has(f.kind, mf), has(f.kind, bf)
+		switch {
+		case !hm && hb:
+			return reflect.Value{}, false, false // Fill would take base's
+		case !hm:
 			continue
-		}
-		bf := base.Field(f.index)
-		if !has(f.kind, bf) {
+		case !hb:
 			out.Field(f.index).Set(mf)
+			set = true
 			continue
 		}
 		switch f.kind {
@@ -160,53 +180,48 @@ func thinStruct(m, base reflect.Value) (reflect.Value, bool) {
 			if mf.Pointer() == bf.Pointer() {
 				continue
 			}
-			sub, ok := thinStruct(mf.Elem(), bf.Elem())
+			sub, subSet, ok := thinStruct(mf.Elem(), bf.Elem())
 			if !ok {
-				return reflect.Value{}, false
+				return reflect.Value{}, false, false
 			}
-			if anySet(sub) {
+			if subSet {
 				out.Field(f.index).Set(sub.Addr())
+				set = true
 			} // else equal to base's: Fill takes base's
 		case oneofField:
 			mw, bw := mf.Elem(), bf.Elem()
 			if mw.Type() != bw.Type() {
-				return reflect.Value{}, false // Fill keeps m's member, but base's would not be removed
+				return reflect.Value{}, false, false // Fill keeps m's member, but base's would not be removed
 			}
 			mm, bm := mw.Elem().Field(0), bw.Elem().Field(0)
 			if mm.Kind() == reflect.Pointer && mm.Type().Elem().Kind() == reflect.Struct {
 				if mm.IsNil() || bm.IsNil() {
 					out.Field(f.index).Set(mf)
+					set = true
 					continue
 				}
-				sub, ok := thinStruct(mm.Elem(), bm.Elem())
+				sub, _, ok := thinStruct(mm.Elem(), bm.Elem())
 				if !ok {
-					return reflect.Value{}, false
+					return reflect.Value{}, false, false
 				}
 				w := reflect.New(mw.Type().Elem())
 				w.Elem().Field(0).Set(sub.Addr())
 				out.Field(f.index).Set(w)
+				set = true
 				continue
 			}
 			if !equalValue(mm, bm) {
 				out.Field(f.index).Set(mf)
+				set = true
 			}
 		default:
 			if !equalValue(mf, bf) {
 				out.Field(f.index).Set(mf)
+				set = true
 			}
 		}
 	}
-	return out, true
-}
-
-// anySet reports whether a message struct has a field set.
-func anySet(v reflect.Value) bool {
-	for _, f := range fieldsOf(v.Type()) {
-		if has(f.kind, v.Field(f.index)) {
-			return true
-		}
-	}
-	return false
+	return out, set, true
 }
 
 // equalValue compares two values of one field's Go type: scalars,

@@ -204,7 +204,54 @@ func BenchmarkThin(b *testing.B) {
 // comparison Thin uses says what proto.Equal says. Saying "equal" where
 // proto.Equal does not would make Thin drop a field Fill cannot rebuild.
 func TestEqualValueAgreesWithProtoEqual(t *testing.T) {
-	edits := []func(o *corralpb.Object, t *rapid.T){
+	edits := podEdits()
+	rapid.Check(t, func(t *rapid.T) {
+		a := daemonPodObj("a", "n1")
+		b := proto.Clone(a).(*corralpb.Object)
+		for _, o := range []*corralpb.Object{a, b} {
+			for range rapid.IntRange(0, 3).Draw(t, "edits") {
+				edits[rapid.IntRange(0, len(edits)-1).Draw(t, "edit")](o, t)
+			}
+			if rapid.IntRange(0, 9).Draw(t, "configmap") == 0 { // the oneof's other member
+				o.Kind = &corralpb.Object_ConfigMap{ConfigMap: &corralpb.ConfigMap{Metadata: &corralpb.ObjectMeta{Name: "a"}}}
+			}
+		}
+		want := proto.Equal(a, b)
+		if got := equalValue(reflect.ValueOf(a), reflect.ValueOf(b)); got != want {
+			t.Fatalf("equalValue says %v, proto.Equal %v:\n%v\n%v", got, want, a, b)
+		}
+	})
+}
+
+// TestThinThenFillRebuildsEditedPods: a pod edited at random from the
+// DaemonSet's is, when Thin takes it, rebuilt exactly by Fill, and Thin
+// leaves its input as it was.
+func TestThinThenFillRebuildsEditedPods(t *testing.T) {
+	edits := podEdits()
+	base := daemonBase()
+	rapid.Check(t, func(t *rapid.T) {
+		o := daemonPodObj("ds-abcde", rapid.SampledFrom([]string{"n1", ""}).Draw(t, "node"))
+		for range rapid.IntRange(0, 4).Draw(t, "edits") {
+			edits[rapid.IntRange(0, len(edits)-1).Draw(t, "edit")](o, t)
+		}
+		before := proto.Clone(o)
+		thin, ok := Thin(o, base)
+		if !proto.Equal(o, before) {
+			t.Fatal("Thin changed its input")
+		}
+		if !ok {
+			return
+		}
+		Fill(thin, base)
+		if !proto.Equal(thin, o) {
+			t.Fatalf("Fill(Thin(obj)) differs from obj:\n got %v\nwant %v", thin, o)
+		}
+	})
+}
+
+// podEdits are changes to a pod of daemonPodObj's shape, drawn by rapid.
+func podEdits() []func(o *corralpb.Object, t *rapid.T) {
+	return []func(o *corralpb.Object, t *rapid.T){
 		func(o *corralpb.Object, t *rapid.T) {
 			o.GetPod().Metadata.Name = rapid.SampledFrom([]string{"a", "b", ""}).Draw(t, "name")
 		},
@@ -244,20 +291,4 @@ func TestEqualValueAgreesWithProtoEqual(t *testing.T) {
 		func(o *corralpb.Object, t *rapid.T) { o.GetPod().Status = &corralpb.PodStatus{} },
 		func(o *corralpb.Object, t *rapid.T) { o.GetPod().ProtoReflect().SetUnknown([]byte{0xf8, 0x3e, 0x01}) }, // field 999, varint 1
 	}
-	rapid.Check(t, func(t *rapid.T) {
-		a := daemonPodObj("a", "n1")
-		b := proto.Clone(a).(*corralpb.Object)
-		for _, o := range []*corralpb.Object{a, b} {
-			for range rapid.IntRange(0, 3).Draw(t, "edits") {
-				edits[rapid.IntRange(0, len(edits)-1).Draw(t, "edit")](o, t)
-			}
-			if rapid.IntRange(0, 9).Draw(t, "configmap") == 0 { // the oneof's other member
-				o.Kind = &corralpb.Object_ConfigMap{ConfigMap: &corralpb.ConfigMap{Metadata: &corralpb.ObjectMeta{Name: "a"}}}
-			}
-		}
-		want := proto.Equal(a, b)
-		if got := equalValue(reflect.ValueOf(a), reflect.ValueOf(b)); got != want {
-			t.Fatalf("equalValue says %v, proto.Equal %v:\n%v\n%v", got, want, a, b)
-		}
-	})
 }
