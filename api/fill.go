@@ -64,35 +64,27 @@ type protoField struct {
 	kind  fieldKind
 }
 
-var (
-	plans    sync.Map // reflect.Type (struct) → []protoField
-	unknowns sync.Map // reflect.Type (struct) → index of its unknownFields, or -1
-)
-
-// hasUnknown reports whether a generated message struct holds unknown
-// fields (which Fill does not take from a base, so Thin must not drop).
-func hasUnknown(v reflect.Value) bool {
-	i, ok := unknowns.Load(v.Type())
-	if !ok {
-		f, found := v.Type().FieldByName("unknownFields")
-		i = -1
-		if found && f.Type.Kind() == reflect.Slice {
-			i = f.Index[0]
-		}
-		unknowns.Store(v.Type(), i)
-	}
-	return i.(int) >= 0 && v.Field(i.(int)).Len() > 0
+// messagePlan is what the walks need of a generated message struct: its
+// protobuf fields, and where it keeps its unknown fields (-1: nowhere).
+type messagePlan struct {
+	fields  []protoField
+	unknown int
 }
 
-// fieldsOf lists a generated message struct's protobuf fields.
-func fieldsOf(t reflect.Type) []protoField {
+var plans sync.Map // reflect.Type (struct) → *messagePlan
+
+// planOf returns a generated message struct's plan.
+func planOf(t reflect.Type) *messagePlan {
 	if p, ok := plans.Load(t); ok {
-		return p.([]protoField)
+		return p.(*messagePlan)
 	}
-	var fs []protoField
+	p := &messagePlan{unknown: -1}
 	for i := 0; i < t.NumField(); i++ {
 		sf := t.Field(i)
 		if !sf.IsExported() {
+			if sf.Name == "unknownFields" && sf.Type.Kind() == reflect.Slice {
+				p.unknown = i
+			}
 			continue // state, sizeCache, unknownFields
 		}
 		f := protoField{index: i}
@@ -110,10 +102,20 @@ func fieldsOf(t reflect.Type) []protoField {
 		default:
 			f.kind = scalarField
 		}
-		fs = append(fs, f)
+		p.fields = append(p.fields, f)
 	}
-	plans.Store(t, fs)
-	return fs
+	plans.Store(t, p)
+	return p
+}
+
+// fieldsOf lists a generated message struct's protobuf fields.
+func fieldsOf(t reflect.Type) []protoField { return planOf(t).fields }
+
+// hasUnknown reports whether v, a generated message struct of plan p,
+// holds unknown fields (which Fill does not take from a base, so Thin
+// must not drop).
+func (p *messagePlan) hasUnknown(v reflect.Value) bool {
+	return p.unknown >= 0 && v.Field(p.unknown).Len() > 0
 }
 
 // has reports whether a field value is set, as protobuf sees it.
@@ -157,12 +159,13 @@ func fillStruct(m, base reflect.Value) {
 // thinStruct returns a new struct of m's type holding what Fill needs, and
 // whether it has any field set (false: m equals base as Fill sees it).
 func thinStruct(m, base reflect.Value) (reflect.Value, bool, bool) {
-	if hasUnknown(m) {
+	p := planOf(m.Type())
+	if p.hasUnknown(m) {
 		return reflect.Value{}, false, false
 	}
 	out := reflect.New(m.Type()).Elem()
 	set := false
-	for _, f := range fieldsOf(m.Type()) {
+	for _, f := range p.fields {
 		mf, bf := m.Field(f.index), base.Field(f.index)
 		hm, hb := has(f.kind, mf), has(f.kind, bf)
 		switch {
