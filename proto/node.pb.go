@@ -1479,12 +1479,13 @@ const file_node_proto_rawDesc = "" +
 	"\texit_code\x18\x03 \x01(\x05H\x00R\bexitCodeB\x05\n" +
 	"\x03msg2P\n" +
 	"\fCertificates\x12@\n" +
-	"\aCertify\x12\x19.corral.v1.CertifyRequest\x1a\x1a.corral.v1.CertifyResponse2\x87\x03\n" +
+	"\aCertify\x12\x19.corral.v1.CertifyRequest\x1a\x1a.corral.v1.CertifyResponse2\xdc\x03\n" +
 	"\aNodeAPI\x12C\n" +
 	"\bRegister\x12\x1a.corral.v1.RegisterRequest\x1a\x1b.corral.v1.RegisterResponse\x12F\n" +
 	"\tHeartbeat\x12\x1b.corral.v1.HeartbeatRequest\x1a\x1c.corral.v1.HeartbeatResponse\x12M\n" +
 	"\vAssignments\x12\x1d.corral.v1.AssignmentsRequest\x1a\x1d.corral.v1.AssignmentsMessage0\x01\x12O\n" +
-	"\fUpdateStatus\x12\x1e.corral.v1.UpdateStatusRequest\x1a\x1f.corral.v1.UpdateStatusResponse\x12O\n" +
+	"\fUpdateStatus\x12\x1e.corral.v1.UpdateStatusRequest\x1a\x1f.corral.v1.UpdateStatusResponse\x12S\n" +
+	"\fReportStatus\x12\x1e.corral.v1.UpdateStatusRequest\x1a\x1f.corral.v1.UpdateStatusResponse(\x010\x01\x12O\n" +
 	"\fRecordEvents\x12\x1e.corral.v1.RecordEventsRequest\x1a\x1f.corral.v1.RecordEventsResponse2{\n" +
 	"\bAgentAPI\x126\n" +
 	"\x04Logs\x12\x16.corral.v1.LogsRequest\x1a\x14.corral.v1.LogsChunk0\x01\x127\n" +
@@ -1551,19 +1552,21 @@ var file_node_proto_depIdxs = []int32{
 	2,  // 15: corral.v1.NodeAPI.Heartbeat:input_type -> corral.v1.HeartbeatRequest
 	4,  // 16: corral.v1.NodeAPI.Assignments:input_type -> corral.v1.AssignmentsRequest
 	9,  // 17: corral.v1.NodeAPI.UpdateStatus:input_type -> corral.v1.UpdateStatusRequest
-	11, // 18: corral.v1.NodeAPI.RecordEvents:input_type -> corral.v1.RecordEventsRequest
-	15, // 19: corral.v1.AgentAPI.Logs:input_type -> corral.v1.LogsRequest
-	18, // 20: corral.v1.AgentAPI.Exec:input_type -> corral.v1.ExecInput
-	14, // 21: corral.v1.Certificates.Certify:output_type -> corral.v1.CertifyResponse
-	1,  // 22: corral.v1.NodeAPI.Register:output_type -> corral.v1.RegisterResponse
-	3,  // 23: corral.v1.NodeAPI.Heartbeat:output_type -> corral.v1.HeartbeatResponse
-	7,  // 24: corral.v1.NodeAPI.Assignments:output_type -> corral.v1.AssignmentsMessage
-	10, // 25: corral.v1.NodeAPI.UpdateStatus:output_type -> corral.v1.UpdateStatusResponse
-	12, // 26: corral.v1.NodeAPI.RecordEvents:output_type -> corral.v1.RecordEventsResponse
-	16, // 27: corral.v1.AgentAPI.Logs:output_type -> corral.v1.LogsChunk
-	19, // 28: corral.v1.AgentAPI.Exec:output_type -> corral.v1.ExecOutput
-	21, // [21:29] is the sub-list for method output_type
-	13, // [13:21] is the sub-list for method input_type
+	9,  // 18: corral.v1.NodeAPI.ReportStatus:input_type -> corral.v1.UpdateStatusRequest
+	11, // 19: corral.v1.NodeAPI.RecordEvents:input_type -> corral.v1.RecordEventsRequest
+	15, // 20: corral.v1.AgentAPI.Logs:input_type -> corral.v1.LogsRequest
+	18, // 21: corral.v1.AgentAPI.Exec:input_type -> corral.v1.ExecInput
+	14, // 22: corral.v1.Certificates.Certify:output_type -> corral.v1.CertifyResponse
+	1,  // 23: corral.v1.NodeAPI.Register:output_type -> corral.v1.RegisterResponse
+	3,  // 24: corral.v1.NodeAPI.Heartbeat:output_type -> corral.v1.HeartbeatResponse
+	7,  // 25: corral.v1.NodeAPI.Assignments:output_type -> corral.v1.AssignmentsMessage
+	10, // 26: corral.v1.NodeAPI.UpdateStatus:output_type -> corral.v1.UpdateStatusResponse
+	10, // 27: corral.v1.NodeAPI.ReportStatus:output_type -> corral.v1.UpdateStatusResponse
+	12, // 28: corral.v1.NodeAPI.RecordEvents:output_type -> corral.v1.RecordEventsResponse
+	16, // 29: corral.v1.AgentAPI.Logs:output_type -> corral.v1.LogsChunk
+	19, // 30: corral.v1.AgentAPI.Exec:output_type -> corral.v1.ExecOutput
+	22, // [22:31] is the sub-list for method output_type
+	13, // [13:22] is the sub-list for method input_type
 	13, // [13:13] is the sub-list for extension type_name
 	13, // [13:13] is the sub-list for extension extendee
 	0,  // [0:13] is the sub-list for field type_name

@@ -140,6 +140,7 @@ const (
 	NodeAPI_Heartbeat_FullMethodName    = "/corral.v1.NodeAPI/Heartbeat"
 	NodeAPI_Assignments_FullMethodName  = "/corral.v1.NodeAPI/Assignments"
 	NodeAPI_UpdateStatus_FullMethodName = "/corral.v1.NodeAPI/UpdateStatus"
+	NodeAPI_ReportStatus_FullMethodName = "/corral.v1.NodeAPI/ReportStatus"
 	NodeAPI_RecordEvents_FullMethodName = "/corral.v1.NodeAPI/RecordEvents"
 )
 
@@ -151,6 +152,11 @@ type NodeAPIClient interface {
 	Heartbeat(ctx context.Context, in *HeartbeatRequest, opts ...grpc.CallOption) (*HeartbeatResponse, error)
 	Assignments(ctx context.Context, in *AssignmentsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[AssignmentsMessage], error)
 	UpdateStatus(ctx context.Context, in *UpdateStatusRequest, opts ...grpc.CallOption) (*UpdateStatusResponse, error)
+	// ReportStatus is UpdateStatus on one long-lived stream: the server
+	// answers each request, in order, once it is written (or with the error
+	// that ends the stream, as UpdateStatus would have failed). An agent
+	// reports on it without a call's stream setup, headers and trailers.
+	ReportStatus(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[UpdateStatusRequest, UpdateStatusResponse], error)
 	RecordEvents(ctx context.Context, in *RecordEventsRequest, opts ...grpc.CallOption) (*RecordEventsResponse, error)
 }
 
@@ -211,6 +217,19 @@ func (c *nodeAPIClient) UpdateStatus(ctx context.Context, in *UpdateStatusReques
 	return out, nil
 }
 
+func (c *nodeAPIClient) ReportStatus(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[UpdateStatusRequest, UpdateStatusResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &NodeAPI_ServiceDesc.Streams[1], NodeAPI_ReportStatus_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[UpdateStatusRequest, UpdateStatusResponse]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type NodeAPI_ReportStatusClient = grpc.BidiStreamingClient[UpdateStatusRequest, UpdateStatusResponse]
+
 func (c *nodeAPIClient) RecordEvents(ctx context.Context, in *RecordEventsRequest, opts ...grpc.CallOption) (*RecordEventsResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(RecordEventsResponse)
@@ -229,6 +248,11 @@ type NodeAPIServer interface {
 	Heartbeat(context.Context, *HeartbeatRequest) (*HeartbeatResponse, error)
 	Assignments(*AssignmentsRequest, grpc.ServerStreamingServer[AssignmentsMessage]) error
 	UpdateStatus(context.Context, *UpdateStatusRequest) (*UpdateStatusResponse, error)
+	// ReportStatus is UpdateStatus on one long-lived stream: the server
+	// answers each request, in order, once it is written (or with the error
+	// that ends the stream, as UpdateStatus would have failed). An agent
+	// reports on it without a call's stream setup, headers and trailers.
+	ReportStatus(grpc.BidiStreamingServer[UpdateStatusRequest, UpdateStatusResponse]) error
 	RecordEvents(context.Context, *RecordEventsRequest) (*RecordEventsResponse, error)
 	mustEmbedUnimplementedNodeAPIServer()
 }
@@ -251,6 +275,9 @@ func (UnimplementedNodeAPIServer) Assignments(*AssignmentsRequest, grpc.ServerSt
 }
 func (UnimplementedNodeAPIServer) UpdateStatus(context.Context, *UpdateStatusRequest) (*UpdateStatusResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method UpdateStatus not implemented")
+}
+func (UnimplementedNodeAPIServer) ReportStatus(grpc.BidiStreamingServer[UpdateStatusRequest, UpdateStatusResponse]) error {
+	return status.Error(codes.Unimplemented, "method ReportStatus not implemented")
 }
 func (UnimplementedNodeAPIServer) RecordEvents(context.Context, *RecordEventsRequest) (*RecordEventsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method RecordEvents not implemented")
@@ -341,6 +368,13 @@ func _NodeAPI_UpdateStatus_Handler(srv interface{}, ctx context.Context, dec fun
 	return interceptor(ctx, in, info, handler)
 }
 
+func _NodeAPI_ReportStatus_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(NodeAPIServer).ReportStatus(&grpc.GenericServerStream[UpdateStatusRequest, UpdateStatusResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type NodeAPI_ReportStatusServer = grpc.BidiStreamingServer[UpdateStatusRequest, UpdateStatusResponse]
+
 func _NodeAPI_RecordEvents_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(RecordEventsRequest)
 	if err := dec(in); err != nil {
@@ -388,6 +422,12 @@ var NodeAPI_ServiceDesc = grpc.ServiceDesc{
 			StreamName:    "Assignments",
 			Handler:       _NodeAPI_Assignments_Handler,
 			ServerStreams: true,
+		},
+		{
+			StreamName:    "ReportStatus",
+			Handler:       _NodeAPI_ReportStatus_Handler,
+			ServerStreams: true,
+			ClientStreams: true,
 		},
 	},
 	Metadata: "node.proto",

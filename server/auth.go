@@ -53,7 +53,7 @@ var methodAccess = func() map[string]access {
 	add(cluster, accessRead, "Get", "List", "Watch", "Members", "Version", "Logs")
 	add(cluster, accessWrite, "Apply", "Create", "Update", "Delete", "RemoveServer", "Snapshot", "Exec", "Token", "CreateUser")
 	node := corralpb.NodeAPI_ServiceDesc.ServiceName
-	add(node, accessNode, "Register", "Heartbeat", "Assignments", "UpdateStatus", "RecordEvents")
+	add(node, accessNode, "Register", "Heartbeat", "Assignments", "UpdateStatus", "ReportStatus", "RecordEvents")
 	peer := corralpb.Peer_ServiceDesc.ServiceName
 	add(peer, accessPublic, "Info", "BootstrapCA")
 	add(peer, accessPeer, "Join", "Forward", "ReadIndex", "RemovePeer", "Heartbeats")

@@ -2,6 +2,8 @@ package server
 
 import (
 	"context"
+	"errors"
+	"io"
 	"log/slog"
 	"net/netip"
 	"slices"
@@ -204,6 +206,31 @@ func (n *nodeService) UpdateStatus(ctx context.Context, req *corralpb.UpdateStat
 		}
 	}
 	return resp, nil
+}
+
+// ReportStatus answers each UpdateStatusRequest on the stream, in order,
+// as UpdateStatus would: an agent's long-lived stream saves each report a
+// call's stream setup, headers and trailers on both sides. A report that
+// fails ends the stream with UpdateStatus's error; the agent opens another
+// and reports again.
+func (n *nodeService) ReportStatus(stream corralpb.NodeAPI_ReportStatusServer) error {
+	ctx := stream.Context()
+	for {
+		req, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		resp, err := n.UpdateStatus(ctx, req)
+		if err != nil {
+			return err
+		}
+		if err := stream.Send(resp); err != nil {
+			return err
+		}
+	}
 }
 
 // statusTargets reports which of the updates name a pod that exists with

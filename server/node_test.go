@@ -2,6 +2,9 @@ package server_test
 
 import (
 	"context"
+	"errors"
+	"io"
+	"strings"
 	"testing"
 	"time"
 
@@ -218,6 +221,114 @@ spec:
 	}
 	if s := got.GetObject().GetPod().GetStatus(); s.GetPhase() != "Running" || s.GetPodIp() != "10.42.0.5" {
 		t.Fatalf("pod status after update: %v", s)
+	}
+}
+
+// TestReportStatusAnswersEachReportInOrder: the status stream answers each
+// report as UpdateStatus would, in the order sent, and a refused report
+// ends the stream with UpdateStatus's error; the agent's next stream works.
+func TestReportStatusAnswersEachReportInOrder(t *testing.T) {
+	c := framework.NewInProcess(t, 1)
+	cl := c.Client(t, 0)
+	objs := decode(t, `
+apiVersion: v1
+kind: Pod
+metadata: {name: a}
+spec:
+  nodeName: w1
+  containers: [{name: c, image: nginx:1.25}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: b}
+spec:
+  nodeName: w1
+  containers: [{name: c, image: nginx:1.25}]
+`)
+	if _, err := cl.Apply(ctx(t), &corralpb.ApplyRequest{Objects: objs}); err != nil {
+		t.Fatal(err)
+	}
+	uid := func(name string) string {
+		resp, err := cl.Get(ctx(t), &corralpb.GetRequest{Kind: "Pod", Name: name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return api.Meta(resp.GetObject()).GetUid()
+	}
+	running := func(name, ip string) *corralpb.PodStatusUpdate {
+		return &corralpb.PodStatusUpdate{Namespace: "default", Name: name, Uid: uid(name), Status: &corralpb.PodStatus{Phase: "Running", PodIp: ip}}
+	}
+	nc := nodeClient(t, c, 0, "w1")
+	open := func() corralpb.NodeAPI_ReportStatusClient {
+		sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		t.Cleanup(cancel)
+		stream, err := nc.ReportStatus(sctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return stream
+	}
+	stream := open()
+	// Two reports sent back to back are answered in order: only the
+	// second names a pod that is gone.
+	reports := []*corralpb.UpdateStatusRequest{
+		{NodeName: "w1", Pods: []*corralpb.PodStatusUpdate{running("a", "10.42.0.7")}},
+		{NodeName: "w1", Pods: []*corralpb.PodStatusUpdate{running("b", "10.42.0.8"),
+			{Namespace: "default", Name: "deleted", Uid: "deleted-pod", Status: &corralpb.PodStatus{Phase: "Running"}}}},
+	}
+	for _, r := range reports {
+		if err := stream.Send(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, want := range []string{"", "deleted"} {
+		resp, err := stream.Recv()
+		if err != nil {
+			t.Fatalf("answer %d: %v", i, err)
+		}
+		var gone []string
+		for _, g := range resp.GetGone() {
+			gone = append(gone, g.GetName())
+		}
+		if strings.Join(gone, ",") != want {
+			t.Fatalf("answer %d: gone %v, want %q", i, gone, want)
+		}
+	}
+	for name, ip := range map[string]string{"a": "10.42.0.7", "b": "10.42.0.8"} {
+		got, err := cl.Get(ctx(t), &corralpb.GetRequest{Kind: "Pod", Name: name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s := got.GetObject().GetPod().GetStatus(); s.GetPhase() != "Running" || s.GetPodIp() != ip {
+			t.Fatalf("pod %s status after its report: %v", name, s)
+		}
+	}
+	// A report for another node ends the stream with UpdateStatus's error.
+	if err := stream.Send(&corralpb.UpdateStatusRequest{NodeName: "w2"}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := stream.Recv()
+	wantCode(t, err, codes.PermissionDenied, `may not act for node "w2"`)
+	// The next stream reports again.
+	stream = open()
+	if err := stream.Send(&corralpb.UpdateStatusRequest{NodeName: "w1", Pods: []*corralpb.PodStatusUpdate{running("a", "10.42.0.9")}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := stream.Recv(); err != nil {
+		t.Fatal(err)
+	}
+	if err := stream.CloseSend(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := stream.Recv(); !errors.Is(err, io.EOF) {
+		t.Fatalf("after CloseSend the server ends the stream: got %v, want EOF", err)
+	}
+	got, err := cl.Get(ctx(t), &corralpb.GetRequest{Kind: "Pod", Name: "a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ip := got.GetObject().GetPod().GetStatus().GetPodIp(); ip != "10.42.0.9" {
+		t.Fatalf("pod a's IP after the new stream's report: %q", ip)
 	}
 }
 
