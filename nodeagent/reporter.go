@@ -2,6 +2,9 @@ package nodeagent
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"io"
 	"log/slog"
 	"runtime"
 	"sync"
@@ -14,8 +17,9 @@ import (
 
 // Reporter coalesces pod status updates: workers report as often as they
 // like, the latest status per pod wins, and the reporter sends what changed
-// in one call at most every flushInterval. Updates that fail are kept and
-// sent again; pods the server says are gone are dropped.
+// in one report at most every flushInterval, on a ReportStatus stream it
+// keeps open. Updates that fail are kept and sent again; pods the server
+// says are gone are dropped.
 type Reporter struct {
 	api  corralpb.NodeAPIClient
 	node string
@@ -25,9 +29,19 @@ type Reporter struct {
 	pending map[string]*corralpb.PodStatusUpdate
 	sent    map[string]*corralpb.PodStatus
 	kick    chan struct{}
+
+	// stream is the open status stream (nil: none); only run's goroutine
+	// uses it.
+	stream      corralpb.NodeAPI_ReportStatusClient
+	closeStream context.CancelFunc
 }
 
-const flushInterval = 500 * time.Millisecond
+const (
+	flushInterval = 500 * time.Millisecond
+	// reportTimeout bounds the wait for a report's answer: past it the
+	// stream is closed and the report sent again on a new one.
+	reportTimeout = 10 * time.Second
+)
 
 func newReporter(api corralpb.NodeAPIClient, node string, log *slog.Logger) *Reporter {
 	return &Reporter{api: api, node: node, log: log,
@@ -73,6 +87,7 @@ func (r *Reporter) forget(desired map[string]*corralpb.Pod) {
 func (r *Reporter) run(ctx context.Context) {
 	t := time.NewTicker(flushInterval)
 	defer t.Stop()
+	defer r.drop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -98,9 +113,7 @@ func (r *Reporter) flush(ctx context.Context) {
 	if len(batch) == 0 {
 		return
 	}
-	fctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	resp, err := r.api.UpdateStatus(fctx, &corralpb.UpdateStatusRequest{NodeName: r.node, Pods: batch})
+	resp, err := r.send(ctx, &corralpb.UpdateStatusRequest{NodeName: r.node, Pods: batch})
 	if err != nil {
 		r.log.Debug("report pod status", "pods", len(batch), "err", err)
 		select { // try again at the next tick
@@ -123,6 +136,44 @@ func (r *Reporter) flush(ctx context.Context) {
 		if !gone[k] {
 			r.sent[k] = u.GetStatus()
 		}
+	}
+}
+
+// send reports req on the status stream, opening one when none is open,
+// and waits at most reportTimeout for the server's answer. On an error it
+// drops the stream: the next report opens another, on whichever server
+// the connection reaches by then.
+func (r *Reporter) send(ctx context.Context, req *corralpb.UpdateStatusRequest) (*corralpb.UpdateStatusResponse, error) {
+	if r.stream == nil {
+		sctx, cancel := context.WithCancel(ctx)
+		st, err := r.api.ReportStatus(sctx)
+		if err != nil {
+			cancel()
+			return nil, err
+		}
+		r.stream, r.closeStream = st, cancel
+	}
+	timer := time.AfterFunc(reportTimeout, r.closeStream)
+	err := r.stream.Send(req)
+	var resp *corralpb.UpdateStatusResponse
+	if err == nil || errors.Is(err, io.EOF) { // EOF: the stream ended, and Recv says why
+		resp, err = r.stream.Recv()
+	}
+	if !timer.Stop() && err != nil {
+		err = fmt.Errorf("no answer within %v: %w", reportTimeout, err)
+	}
+	if err != nil {
+		r.drop()
+		return nil, err
+	}
+	return resp, nil
+}
+
+// drop closes the status stream, if one is open.
+func (r *Reporter) drop() {
+	if r.stream != nil {
+		r.closeStream()
+		r.stream, r.closeStream = nil, nil
 	}
 }
 
