@@ -72,6 +72,20 @@ func (f *floorNodeAPI) UpdateStatus(_ context.Context, req *corralpb.UpdateStatu
 	return &corralpb.UpdateStatusResponse{}, nil
 }
 
+// ReportStatus answers each report on the stream as UpdateStatus does.
+func (f *floorNodeAPI) ReportStatus(stream corralpb.NodeAPI_ReportStatusServer) error {
+	for {
+		req, err := stream.Recv()
+		if err != nil {
+			return nil // the agent closed the stream or went away
+		}
+		resp, _ := f.UpdateStatus(stream.Context(), req) // never fails
+		if err := stream.Send(resp); err != nil {
+			return err
+		}
+	}
+}
+
 // BenchmarkNodeAPIFloor is BenchmarkFleet's rollout with nothing behind the
 // node API: the same simulated agents (a child process, mutual TLS, one
 // connection each) spread over three gRPC servers in this process built

@@ -2,6 +2,8 @@ package framework
 
 import (
 	"context"
+	"errors"
+	"io"
 	"math/rand/v2"
 	"runtime"
 	"sort"
@@ -55,11 +57,12 @@ type SimAgentConfig struct {
 
 // SimAgent is a simulated node agent: it speaks the real node API over
 // real gRPC (register, heartbeats at the period the server asks, the
-// assignments stream, batched status reports) but runs nothing. Every pod
-// assigned to it is reported with the configured outcome after the
-// configured delay. It costs one goroutine (the assignments stream); its
-// heartbeats and status reports run from timers. On any error it moves to
-// the next server.
+// assignments stream, batched status reports on a status stream) but runs
+// nothing. Every pod assigned to it is reported with the configured outcome
+// after the configured delay. It costs one goroutine (the assignments
+// stream) and the one gRPC keeps for an open status stream; its heartbeats
+// and status reports run from timers. On any error it moves to the next
+// server.
 type SimAgent struct {
 	fleet  *SimFleet
 	creds  *pki.Credentials
@@ -86,6 +89,11 @@ type SimAgent struct {
 	flushAt    time.Time // when flushTimer fires; zero when idle
 	flushing   bool
 	flushAgain bool
+
+	// The status stream, used by one flush at a time.
+	status       corralpb.NodeAPI_ReportStatusClient
+	statusCancel context.CancelFunc
+	statusServer int
 }
 
 // simPod is one assigned pod and where its report stands:
@@ -555,15 +563,10 @@ func (a *SimAgent) due(now time.Time) ([]*corralpb.PodStatusUpdate, time.Time) {
 	return batch, next
 }
 
-// send reports batch in one UpdateStatus call; pods the server took or
-// says are gone count as reported.
+// send reports batch in one request on the status stream; pods the
+// server took or says are gone count as reported.
 func (a *SimAgent) send(ctx context.Context, batch []*corralpb.PodStatusUpdate) bool {
-	cl, i := a.client()
-	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	_, err := cl.UpdateStatus(sctx, &corralpb.UpdateStatusRequest{NodeName: a.cfg.Name, Pods: batch})
-	if err != nil {
-		a.failed(i)
+	if err := a.report(ctx, &corralpb.UpdateStatusRequest{NodeName: a.cfg.Name, Pods: batch}); err != nil {
 		return false
 	}
 	a.mu.Lock()
@@ -574,6 +577,36 @@ func (a *SimAgent) send(ctx context.Context, batch []*corralpb.PodStatusUpdate) 
 		}
 	}
 	return true
+}
+
+// report sends req on the agent's ReportStatus stream, opening one to the
+// server it talks to when it has none, and waits at most 10 s for the
+// answer, as a real agent does. On an error it drops the stream and moves
+// to the next server. Only a flush calls it, one at a time.
+func (a *SimAgent) report(ctx context.Context, req *corralpb.UpdateStatusRequest) error {
+	if a.status == nil {
+		cl, i := a.client()
+		sctx, cancel := context.WithCancel(ctx)
+		st, err := cl.ReportStatus(sctx)
+		if err != nil {
+			cancel()
+			a.failed(i)
+			return err
+		}
+		a.status, a.statusCancel, a.statusServer = st, cancel, i
+	}
+	t := time.AfterFunc(10*time.Second, a.statusCancel)
+	err := a.status.Send(req)
+	if err == nil || errors.Is(err, io.EOF) { // EOF: the stream ended; Recv says why
+		_, err = a.status.Recv()
+	}
+	t.Stop()
+	if err != nil {
+		a.statusCancel()
+		a.failed(a.statusServer)
+		a.status = nil
+	}
+	return err
 }
 
 // podStatus is the status reported for p at now, as a kubelet reports a
@@ -634,6 +667,10 @@ func (f failingClient) Assignments(context.Context, *corralpb.AssignmentsRequest
 }
 
 func (f failingClient) UpdateStatus(context.Context, *corralpb.UpdateStatusRequest, ...grpc.CallOption) (*corralpb.UpdateStatusResponse, error) {
+	return nil, f.err
+}
+
+func (f failingClient) ReportStatus(context.Context, ...grpc.CallOption) (grpc.BidiStreamingClient[corralpb.UpdateStatusRequest, corralpb.UpdateStatusResponse], error) {
 	return nil, f.err
 }
 
