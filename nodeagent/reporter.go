@@ -30,8 +30,9 @@ type Reporter struct {
 	sent    map[string]*corralpb.PodStatus
 	kick    chan struct{}
 
-	// stream is the open status stream (nil: none); only run's goroutine
-	// uses it.
+	// stream is the open status stream (nil: none), opened when run
+	// starts and again by the next report after one fails; only run's
+	// goroutine uses it.
 	stream      corralpb.NodeAPI_ReportStatusClient
 	closeStream context.CancelFunc
 }
@@ -88,6 +89,11 @@ func (r *Reporter) run(ctx context.Context) {
 	t := time.NewTicker(flushInterval)
 	defer t.Stop()
 	defer r.drop()
+	// Open the stream now, so that the first reports do not wait for it;
+	// if that fails, the first flush tries again.
+	if err := r.open(ctx); err != nil {
+		r.log.Debug("open the status stream", "err", err)
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -145,13 +151,9 @@ func (r *Reporter) flush(ctx context.Context) {
 // the connection reaches by then.
 func (r *Reporter) send(ctx context.Context, req *corralpb.UpdateStatusRequest) (*corralpb.UpdateStatusResponse, error) {
 	if r.stream == nil {
-		sctx, cancel := context.WithCancel(ctx)
-		st, err := r.api.ReportStatus(sctx)
-		if err != nil {
-			cancel()
+		if err := r.open(ctx); err != nil {
 			return nil, err
 		}
-		r.stream, r.closeStream = st, cancel
 	}
 	timer := time.AfterFunc(reportTimeout, r.closeStream)
 	err := r.stream.Send(req)
@@ -167,6 +169,18 @@ func (r *Reporter) send(ctx context.Context, req *corralpb.UpdateStatusRequest) 
 		return nil, err
 	}
 	return resp, nil
+}
+
+// open opens a status stream.
+func (r *Reporter) open(ctx context.Context) error {
+	sctx, cancel := context.WithCancel(ctx)
+	st, err := r.api.ReportStatus(sctx)
+	if err != nil {
+		cancel()
+		return err
+	}
+	r.stream, r.closeStream = st, cancel
+	return nil
 }
 
 // drop closes the status stream, if one is open.

@@ -90,7 +90,9 @@ type SimAgent struct {
 	flushing   bool
 	flushAgain bool
 
-	// The status stream, used by one flush at a time.
+	// The status stream: opened once registered, as a real agent's is, and
+	// again by the next report after one fails.
+	statusMu     sync.Mutex
 	status       corralpb.NodeAPI_ReportStatusClient
 	statusCancel context.CancelFunc
 	statusServer int
@@ -290,6 +292,11 @@ func (a *SimAgent) run(ctx context.Context) {
 	if !a.register(ctx) {
 		return
 	}
+	a.statusMu.Lock()
+	if a.status == nil {
+		_ = a.openStatus(ctx) // if it fails, the first report tries again
+	}
+	a.statusMu.Unlock()
 	a.mu.Lock()
 	if !a.stopped {
 		a.hbTimer = time.AfterFunc(a.period, func() { a.heartbeat(ctx) })
@@ -582,18 +589,14 @@ func (a *SimAgent) send(ctx context.Context, batch []*corralpb.PodStatusUpdate) 
 // report sends req on the agent's ReportStatus stream, opening one to the
 // server it talks to when it has none, and waits at most 10 s for the
 // answer, as a real agent does. On an error it drops the stream and moves
-// to the next server. Only a flush calls it, one at a time.
+// to the next server.
 func (a *SimAgent) report(ctx context.Context, req *corralpb.UpdateStatusRequest) error {
+	a.statusMu.Lock()
+	defer a.statusMu.Unlock()
 	if a.status == nil {
-		cl, i := a.client()
-		sctx, cancel := context.WithCancel(ctx)
-		st, err := cl.ReportStatus(sctx)
-		if err != nil {
-			cancel()
-			a.failed(i)
+		if err := a.openStatus(ctx); err != nil {
 			return err
 		}
-		a.status, a.statusCancel, a.statusServer = st, cancel, i
 	}
 	t := time.AfterFunc(10*time.Second, a.statusCancel)
 	err := a.status.Send(req)
@@ -607,6 +610,21 @@ func (a *SimAgent) report(ctx context.Context, req *corralpb.UpdateStatusRequest
 		a.status = nil
 	}
 	return err
+}
+
+// openStatus opens a status stream to the server the agent talks to,
+// moving to the next server if that fails. The caller holds statusMu.
+func (a *SimAgent) openStatus(ctx context.Context) error {
+	cl, i := a.client()
+	sctx, cancel := context.WithCancel(ctx)
+	st, err := cl.ReportStatus(sctx)
+	if err != nil {
+		cancel()
+		a.failed(i)
+		return err
+	}
+	a.status, a.statusCancel, a.statusServer = st, cancel, i
+	return nil
 }
 
 // podStatus is the status reported for p at now, as a kubelet reports a
