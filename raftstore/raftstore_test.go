@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -93,6 +94,77 @@ func TestLeaderFailoverWritesThroughSurvivors(t *testing.T) {
 				t.Errorf("%s lost before-%d", nd.name, i)
 			}
 		}
+	}
+}
+
+// TestTransferLeadershipKeepsWritesFlowing: a leader about to stop hands
+// its leadership over. When TransferLeadership returns it no longer leads,
+// and writes made through it all the while, which Raft refuses during the
+// transfer, land on the next leader instead of failing.
+func TestTransferLeadershipKeepsWritesFlowing(t *testing.T) {
+	c := newTestCluster(t, 3)
+	c.startAll()
+	l := c.leader()
+	mustWrite(t, l, put(configMap("warm", "v")))
+	var (
+		written atomic.Int64
+		wg      sync.WaitGroup
+		mu      sync.Mutex
+		failed  []error
+	)
+	stop := make(chan struct{})
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				res, err := l.srv.Write(ctx, put(configMap(fmt.Sprintf("w%d-%d", w, i), "v")))
+				cancel()
+				if err == nil && res.GetCode() != corralpb.ErrorCode_OK {
+					err = fmt.Errorf("%v %s", res.GetCode(), res.GetMessage())
+				}
+				if err != nil {
+					mu.Lock()
+					failed = append(failed, err)
+					mu.Unlock()
+					return
+				}
+				written.Add(1)
+			}
+		}()
+	}
+	defer func() { close(stop); wg.Wait() }() // if the test fails first
+	waitFor(t, "writes through the leader", 10*time.Second, func() bool { return written.Load() >= 20 })
+	if err := l.srv.TransferLeadership(); err != nil {
+		t.Fatal(err)
+	}
+	if l.srv.raft.State() == raft.Leader {
+		t.Fatal("still the leader after handing leadership over")
+	}
+	n := written.Load()
+	waitFor(t, "writes through the old leader landing on the next", 10*time.Second, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return written.Load() >= n+20 || len(failed) > 0
+	})
+	close(stop)
+	wg.Wait()
+	stop = make(chan struct{}) // for the deferred close
+	for _, err := range failed {
+		t.Errorf("a write through the leader failed during the handover: %v", err)
+	}
+	if nl := c.leader(); nl == l {
+		t.Fatal("the old leader leads again")
+	}
+	// A follower has no leadership to hand over.
+	if err := l.srv.TransferLeadership(); err != nil {
+		t.Fatalf("a follower's TransferLeadership: %v", err)
 	}
 }
 

@@ -219,6 +219,35 @@ func (s *Server) Shutdown() error {
 	return err
 }
 
+// TransferLeadership hands this server's leadership, if it leads, to the
+// most up-to-date other voter, and returns once that one has been told to
+// take over and this server has stepped down (at most the election timeout
+// later). A server about to stop calls it, so that writes move to the next
+// leader at once instead of waiting out an election timeout. Writes that
+// reach this server meanwhile wait for the next leader and go there.
+func (s *Server) TransferLeadership() error {
+	if s.raft.State() != raft.Leader {
+		return nil
+	}
+	f := s.raft.GetConfiguration()
+	if err := f.Error(); err != nil {
+		return fmt.Errorf("hand over raft leadership: %w", err)
+	}
+	alone := true
+	for _, srv := range f.Configuration().Servers {
+		if srv.Suffrage == raft.Voter && string(srv.ID) != s.cfg.Name {
+			alone = false
+		}
+	}
+	if alone {
+		return nil // no one to hand it to
+	}
+	if err := s.raft.LeadershipTransfer().Error(); err != nil {
+		return fmt.Errorf("hand over raft leadership: %w", err)
+	}
+	return nil
+}
+
 // RaftAddr returns the address Raft advertises (the bound port when the
 // configured one was 0).
 func (s *Server) RaftAddr() string { return s.cfg.RaftAddr }
@@ -332,6 +361,15 @@ func (s *Server) establishLeadership(ctx context.Context) {
 		err := s.raft.Barrier(s.cfg.ApplyTimeout).Error()
 		if err == nil {
 			break
+		}
+		if errors.Is(err, raft.ErrLeadershipTransferInProgress) {
+			// This server is handing its leadership over (it is
+			// stopping): if that fails it leads on, so try again.
+			select {
+			case <-ctx.Done():
+			case <-time.After(10 * time.Millisecond):
+			}
+			continue
 		}
 		s.log.Warn("leader barrier failed", "err", err)
 		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) || errors.Is(err, raft.ErrRaftShutdown) {

@@ -196,6 +196,11 @@ var errNotKept = fmt.Errorf("%w: leadership was lost before the entry committed,
 // an entry whose fate stays unknown (this server cut off, the entry
 // compacted into a snapshot), are returned as they are.
 func (s *Server) settle(f raft.ApplyFuture, data []byte, err error) (*corralpb.LogResult, error) {
+	if errors.Is(err, raft.ErrLeadershipTransferInProgress) {
+		// Refused before it was appended: the writers wait for the next
+		// leader and write it there.
+		return nil, fmt.Errorf("%w: %v", raft.ErrNotLeader, err)
+	}
 	if !errors.Is(err, raft.ErrLeadershipLost) {
 		return nil, err
 	}
