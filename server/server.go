@@ -177,8 +177,19 @@ func Start(cfg Config) (*Server, error) {
 	return s, nil
 }
 
+// Shutdown stops the server as SIGTERM does: a leader first hands its
+// leadership to another server, so that writes go on there at once rather
+// than after an election timeout, then Stop.
+func (s *Server) Shutdown() error {
+	if err := s.rs.TransferLeadership(); err != nil {
+		s.log.Warn("stopping without handing raft leadership over", "err", err)
+	}
+	return s.Stop()
+}
+
 // Stop stops serving and shuts the Raft node down; the data directory keeps
-// everything.
+// everything. A leader just stops: the others elect the next one once its
+// heartbeats are missed (Shutdown hands leadership over first).
 func (s *Server) Stop() error {
 	s.cancel()
 	stopped := make(chan struct{})
@@ -207,7 +218,7 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	<-ctx.Done()
-	return s.Stop()
+	return s.Shutdown()
 }
 
 // clusterService implements the cluster API over a raftstore.Server.

@@ -115,7 +115,7 @@ certificate) and DATA_DIR/token (the agent join token), both mode 0600.`,
 			}
 			agentErr := runEmbeddedAgent(ctx, srv, cfg, agentFlags, cpTaint)
 			stop()
-			if err := srv.Stop(); err != nil {
+			if err := srv.Shutdown(); err != nil {
 				return err
 			}
 			return agentErr

@@ -88,6 +88,64 @@ func BenchmarkProcessFailover(b *testing.B) {
 	b.ReportMetric(float64(total.Milliseconds())/float64(b.N), "failover-ms")
 }
 
+// BenchmarkProcessStop stops (SIGTERM) the leader of three `corral server`
+// processes, as a restart for an upgrade does, while a client writes
+// through a survivor one write after another. Reported: the longest wait
+// of a write, retries included, from before the signal until after the
+// process exited (write-gap-ms), and how long the process took to exit
+// (stop-ms). A leader hands its leadership over before it stops.
+func BenchmarkProcessStop(b *testing.B) {
+	var gap, stop time.Duration
+	for n := 0; n < b.N; n++ {
+		c := framework.NewProcesses(b, 3)
+		l := framework.Leader(b, c)
+		cl := c.Client(b, (l+1)%3)
+		write := func(name string) error {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_, err := cl.Create(ctx, &corralpb.CreateRequest{Object: configMap(name)})
+			return err
+		}
+		if err := write("warm"); err != nil {
+			b.Fatal(err)
+		}
+		stopped := make(chan time.Duration)
+		go func() {
+			t0 := time.Now()
+			c.Terminate(b, l)
+			stopped <- time.Since(t0)
+		}()
+		var took, longest time.Duration
+		// Write until ten writes after the process exited.
+		for i, after := 0, -1; after < 10; i++ {
+			t0 := time.Now()
+			for {
+				err := write(fmt.Sprintf("w-%d", i))
+				if err == nil {
+					break
+				}
+				if time.Since(t0) > 30*time.Second {
+					b.Fatalf("no write succeeded for 30 s while the leader stopped: %v", err)
+				}
+			}
+			longest = max(longest, time.Since(t0))
+			if after >= 0 {
+				after++
+				continue
+			}
+			select {
+			case took = <-stopped:
+				after = 0
+			default:
+			}
+		}
+		gap += longest
+		stop += took
+	}
+	b.ReportMetric(float64(gap.Milliseconds())/float64(b.N), "write-gap-ms")
+	b.ReportMetric(float64(stop.Milliseconds())/float64(b.N), "stop-ms")
+}
+
 // BenchmarkIdleRSS starts a single `corral server` with no flags but its
 // data dir and addresses, lets it settle, and reports its resident memory.
 func BenchmarkIdleRSS(b *testing.B) {

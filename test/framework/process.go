@@ -147,6 +147,31 @@ func (c *Processes) kill(i int) {
 	}
 }
 
+// Terminate stops server i with SIGTERM, as systemd stops a service, and
+// waits until it has exited (SIGKILL after 30 s).
+func (c *Processes) Terminate(t testing.TB, i int) {
+	t.Helper()
+	c.mu.Lock()
+	p := c.procs[i]
+	c.procs[i] = nil
+	c.mu.Unlock()
+	if p == nil {
+		return
+	}
+	if err := p.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Errorf("SIGTERM %s: %v", c.names[i], err)
+	}
+	done := make(chan struct{})
+	go func() { _ = p.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		_ = p.Process.Signal(syscall.SIGKILL)
+		<-done
+		t.Errorf("%s did not exit within 30 s of SIGTERM", c.names[i])
+	}
+}
+
 // Restart implements Cluster.
 func (c *Processes) Restart(t testing.TB, i int) {
 	t.Helper()
