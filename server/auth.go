@@ -120,6 +120,8 @@ func checkNode(ctx context.Context, name string) error {
 }
 
 func (s *Server) unaryAuth(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+	s.calls.begin()
+	defer s.calls.end()
 	if err := s.authorize(ctx, info.FullMethod); err != nil {
 		return nil, err
 	}
@@ -127,6 +129,10 @@ func (s *Server) unaryAuth(ctx context.Context, req any, info *grpc.UnaryServerI
 }
 
 func (s *Server) streamAuth(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
+	if !endless[info.FullMethod] {
+		s.calls.begin()
+		defer s.calls.end()
+	}
 	if err := s.authorize(ss.Context(), info.FullMethod); err != nil {
 		return err
 	}

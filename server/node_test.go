@@ -332,6 +332,60 @@ spec:
 	}
 }
 
+// TestStopDoesNotWaitForEndlessStreams: a stopping server lets its calls
+// finish but does not wait for the streams that end only when their client
+// leaves (an agent's assignments and status streams, a watch): it cuts
+// them, and their clients see Unavailable and go to another server.
+func TestStopDoesNotWaitForEndlessStreams(t *testing.T) {
+	defer server.SetStopGrace(time.Hour)() // only the streams ending could end Stop
+	c := framework.NewInProcess(t, 1)
+	cl := c.Client(t, 0)
+	nc := nodeClient(t, c, 0, "w1")
+	sctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	assignments, err := nc.Assignments(sctx, &corralpb.AssignmentsRequest{NodeName: "w1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := assignments.Recv(); err != nil {
+		t.Fatal(err)
+	}
+	reports, err := nc.ReportStatus(sctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := reports.Send(&corralpb.UpdateStatusRequest{NodeName: "w1"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := reports.Recv(); err != nil {
+		t.Fatal(err)
+	}
+	watch, err := cl.Watch(sctx, &corralpb.WatchRequest{Kind: "ConfigMap"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cm := decode(t, "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: seen}\n")
+	if _, err := cl.Apply(ctx(t), &corralpb.ApplyRequest{Objects: cm}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := watch.Recv(); err != nil { // the server has taken the watch
+		t.Fatal(err)
+	}
+	stopped := make(chan struct{})
+	go func() { defer close(stopped); c.Kill(t, 0) }()
+	select {
+	case <-stopped:
+	case <-time.After(30 * time.Second):
+		t.Fatal("Stop is waiting for streams that end only when their client leaves")
+	}
+	_, err = assignments.Recv()
+	wantCode(t, err, codes.Unavailable)
+	_, err = reports.Recv()
+	wantCode(t, err, codes.Unavailable)
+	_, err = watch.Recv()
+	wantCode(t, err, codes.Unavailable)
+}
+
 // TestHeartbeatPeriodIsAQuarterOfTheGracePeriod: agents are asked to
 // heartbeat four times per node monitor grace period, as the kubelet renews
 // its node lease four times per lease duration, so an agent that heartbeats

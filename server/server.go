@@ -69,6 +69,8 @@ type Server struct {
 	lis  net.Listener
 	// agents caches connections to node agents (logs, exec).
 	agents *agentConns
+	// calls counts the calls in flight that Stop lets finish.
+	calls *calls
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -112,7 +114,7 @@ func Start(cfg Config) (*Server, error) {
 		_ = lis.Close()
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, rs: rs, lis: lis, agents: newAgentConns(rs.Credentials())}
+	s := &Server{cfg: cfg, log: cfg.Logger, rs: rs, lis: lis, agents: newAgentConns(rs.Credentials()), calls: newCalls()}
 	s.cfg.APIAddr = apiAddr
 	// TLS only. A client certificate is verified when given; calls that
 	// need one and come without are refused by the interceptors (joining
@@ -188,15 +190,22 @@ func (s *Server) Shutdown() error {
 }
 
 // Stop stops serving and shuts the Raft node down; the data directory keeps
-// everything. A leader just stops: the others elect the next one once its
-// heartbeats are missed (Shutdown hands leadership over first).
+// everything. It takes no new calls, lets those in flight finish (for
+// stopGrace at most), then cuts the endless streams: agents and watchers
+// reconnect to another server. A leader just stops: the others elect the
+// next one once its heartbeats are missed (Shutdown hands leadership over
+// first).
 func (s *Server) Stop() error {
 	s.cancel()
 	stopped := make(chan struct{})
 	go func() { s.grpc.GracefulStop(); close(stopped) }()
+	grace := time.NewTimer(stopGrace)
+	defer grace.Stop()
 	select {
 	case <-stopped:
-	case <-time.After(2 * time.Second):
+	case <-s.calls.done():
+		s.grpc.Stop()
+	case <-grace.C:
 		s.grpc.Stop()
 	}
 	s.agents.close()
