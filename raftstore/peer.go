@@ -172,6 +172,16 @@ func (p *peerService) RemovePeer(ctx context.Context, req *corralpb.RemovePeerRe
 	return &corralpb.RemovePeerResponse{}, nil
 }
 
+// StoppingMsg is in the Unavailable error a stopping server refuses new
+// calls with: the call did nothing there, so a write forwarded to it may
+// go to the next leader.
+const StoppingMsg = "the server is stopping"
+
+func isStopping(err error) bool {
+	st, ok := status.FromError(err)
+	return ok && st.Code() == codes.Unavailable && strings.Contains(st.Message(), StoppingMsg)
+}
+
 func isNotLeader(err error) bool {
 	st, ok := status.FromError(err)
 	return ok && st.Code() == codes.FailedPrecondition && strings.Contains(st.Message(), notLeaderMsg)
@@ -290,6 +300,9 @@ func (pc *peerClients) forward(ctx context.Context, addr string, e *corralpb.Log
 		return nil, err
 	}
 	resp, err := c.Forward(ctx, &corralpb.ForwardRequest{Entry: e})
+	if isStopping(err) {
+		return nil, fmt.Errorf("%w: %v", errPeerUnreachable, err)
+	}
 	if err != nil {
 		return nil, err
 	}

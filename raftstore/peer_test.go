@@ -7,6 +7,9 @@ import (
 	"net"
 	"testing"
 	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // TestReadyClientGivesUpWhenTheLeaderChanges: a write forwarded to a
@@ -41,5 +44,27 @@ func TestReadyClientGivesUpWhenTheLeaderChanges(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("still waiting for the dead leader after the leader changed")
+	}
+}
+
+// TestStoppingServerErrorsAreTold: the error a stopping server refuses a
+// call with (as the server's interceptors build it) means the call did
+// nothing, and a forwarded write may go to the next leader; it is told
+// apart from the other Unavailable errors, after which a forwarded write's
+// fate is unknown.
+func TestStoppingServerErrorsAreTold(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want bool
+	}{
+		{status.Error(codes.Unavailable, StoppingMsg+": call another"), true},
+		{status.Error(codes.Unavailable, "the write may or may not have been applied: timeout"), false},
+		{status.Error(codes.FailedPrecondition, StoppingMsg), false},
+		{errors.New(StoppingMsg), false},
+		{nil, false},
+	} {
+		if got := isStopping(tc.err); got != tc.want {
+			t.Errorf("isStopping(%v) = %v, want %v", tc.err, got, tc.want)
+		}
 	}
 }

@@ -120,7 +120,9 @@ func checkNode(ctx context.Context, name string) error {
 }
 
 func (s *Server) unaryAuth(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
-	s.calls.begin()
+	if err := s.calls.begin(true); err != nil {
+		return nil, err
+	}
 	defer s.calls.end()
 	if err := s.authorize(ctx, info.FullMethod); err != nil {
 		return nil, err
@@ -129,8 +131,11 @@ func (s *Server) unaryAuth(ctx context.Context, req any, info *grpc.UnaryServerI
 }
 
 func (s *Server) streamAuth(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
-	if !endless[info.FullMethod] {
-		s.calls.begin()
+	counted := !endless[info.FullMethod]
+	if err := s.calls.begin(counted); err != nil {
+		return err
+	}
+	if counted {
 		defer s.calls.end()
 	}
 	if err := s.authorize(ss.Context(), info.FullMethod); err != nil {

@@ -4,7 +4,11 @@ import (
 	"sync"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
 	corralpb "github.com/corral-dev/corral/proto"
+	"github.com/corral-dev/corral/raftstore"
 )
 
 // stopGrace bounds how long Stop waits for the calls in flight to finish.
@@ -19,12 +23,16 @@ var endless = map[string]bool{
 	corralpb.Cluster_Watch_FullMethodName:        true,
 }
 
+// errStopping refuses the calls that reach a stopping server.
+var errStopping = status.Error(codes.Unavailable, raftstore.StoppingMsg+": call another")
+
 // calls counts the calls in flight that a stopping server lets finish:
 // every call but the endless streams.
 type calls struct {
-	mu   sync.Mutex
-	n    int
-	idle chan struct{} // closed while n is 0
+	mu       sync.Mutex
+	n        int
+	idle     chan struct{} // closed while n is 0
+	stopping bool
 }
 
 func newCalls() *calls {
@@ -33,13 +41,21 @@ func newCalls() *calls {
 	return c
 }
 
-func (c *calls) begin() {
+// begin counts a call in; once the server is stopping it refuses it with
+// errStopping. A counted call must end.
+func (c *calls) begin(counted bool) error {
 	c.mu.Lock()
-	if c.n == 0 {
-		c.idle = make(chan struct{})
+	defer c.mu.Unlock()
+	if c.stopping {
+		return errStopping
 	}
-	c.n++
-	c.mu.Unlock()
+	if counted {
+		if c.n == 0 {
+			c.idle = make(chan struct{})
+		}
+		c.n++
+	}
+	return nil
 }
 
 func (c *calls) end() {
@@ -51,9 +67,11 @@ func (c *calls) end() {
 	c.mu.Unlock()
 }
 
-// done is closed once no call is in flight (at once if none is now).
-func (c *calls) done() <-chan struct{} {
+// stop refuses every call from now on and returns a channel closed once
+// the counted calls in flight have ended.
+func (c *calls) stop() <-chan struct{} {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.stopping = true
 	return c.idle
 }

@@ -190,20 +190,21 @@ func (s *Server) Shutdown() error {
 }
 
 // Stop stops serving and shuts the Raft node down; the data directory keeps
-// everything. It takes no new calls, lets those in flight finish (for
-// stopGrace at most), then cuts the endless streams: agents and watchers
-// reconnect to another server. A leader just stops: the others elect the
+// everything. It refuses new calls (Unavailable), lets those in flight
+// finish (for stopGrace at most), then cuts the endless streams: agents
+// and watchers reconnect to another server. A leader just stops: the others elect the
 // next one once its heartbeats are missed (Shutdown hands leadership over
 // first).
 func (s *Server) Stop() error {
 	s.cancel()
+	idle := s.calls.stop()
 	stopped := make(chan struct{})
 	go func() { s.grpc.GracefulStop(); close(stopped) }()
 	grace := time.NewTimer(stopGrace)
 	defer grace.Stop()
 	select {
 	case <-stopped:
-	case <-s.calls.done():
+	case <-idle:
 		s.grpc.Stop()
 	case <-grace.C:
 		s.grpc.Stop()
