@@ -137,11 +137,7 @@ func (c *Processes) Client(t testing.TB, i int) corralpb.ClusterClient {
 func (c *Processes) Kill(t testing.TB, i int) { c.kill(i) }
 
 func (c *Processes) kill(i int) {
-	c.mu.Lock()
-	p := c.procs[i]
-	c.procs[i] = nil
-	c.mu.Unlock()
-	if p != nil {
+	if p := c.take(i); p != nil {
 		_ = p.Process.Signal(syscall.SIGKILL)
 		_ = p.Wait()
 	}
@@ -151,10 +147,7 @@ func (c *Processes) kill(i int) {
 // waits until it has exited (SIGKILL after 30 s).
 func (c *Processes) Terminate(t testing.TB, i int) {
 	t.Helper()
-	c.mu.Lock()
-	p := c.procs[i]
-	c.procs[i] = nil
-	c.mu.Unlock()
+	p := c.take(i)
 	if p == nil {
 		return
 	}
@@ -170,6 +163,16 @@ func (c *Processes) Terminate(t testing.TB, i int) {
 		<-done
 		t.Errorf("%s did not exit within 30 s of SIGTERM", c.names[i])
 	}
+}
+
+// take returns server i's process, if it runs, and forgets it: the
+// caller stops it.
+func (c *Processes) take(i int) *exec.Cmd {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	p := c.procs[i]
+	c.procs[i] = nil
+	return p
 }
 
 // Restart implements Cluster.
