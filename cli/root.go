@@ -108,6 +108,7 @@ func newRootCommand(g *globals, extra ...*cobra.Command) *cobra.Command {
 // commands returns every CLI verb, one constructor per file.
 func (g *globals) commands() []*cobra.Command {
 	return []*cobra.Command{
+		newAnnotateCommand(g),
 		newAPIResourcesCommand(g),
 		newApplyCommand(g),
 		newClusterCommand(g),

@@ -193,7 +193,7 @@ func TestBadInputIsRefusedWithItsPath(t *testing.T) {
 }
 
 // TestNodesLabelsTaintsCordon applies a Node (agents come later) and edits
-// it with label, taint, cordon and uncordon as kubectl does.
+// it with label, taint, cordon, uncordon and annotate as kubectl does.
 func TestNodesLabelsTaintsCordon(t *testing.T) {
 	c := framework.NewProcesses(t, 1)
 	conf := c.AdminConf()
@@ -216,12 +216,28 @@ func TestNodesLabelsTaintsCordon(t *testing.T) {
 	if !strings.Contains(node, `"unschedulable": true`) || !strings.Contains(node, `"key": "dedicated"`) {
 		t.Errorf("node after taint and cordon:\n%s", node)
 	}
+	if out := ok(t, conf, "annotate", "node/node1", "rack=r1 (row 2)"); strings.TrimSpace(out) != "node/node1 annotated" {
+		t.Errorf("annotate: %q", out)
+	}
+	errOut = fails(t, conf, "annotate", "nodes", "node1", "rack=r2")
+	if !strings.Contains(errOut, "--overwrite is false but found the following declared annotation(s): 'rack' already has a value (r1 (row 2))") {
+		t.Errorf("annotate without --overwrite: %q", errOut)
+	}
+	// The server checks the key, names the field, and stores nothing.
+	errOut = fails(t, conf, "annotate", "nodes", "node1", "a/b/c=x", "ok=1")
+	if !strings.Contains(errOut, "metadata.annotations") || !strings.Contains(errOut, "a/b/c") {
+		t.Errorf("annotate with an invalid key: %q", errOut)
+	}
+	if out := ok(t, conf, "annotate", "nodes", "node1", "--list"); out != "rack=r1 (row 2)\n" {
+		t.Errorf("annotate --list: %q", out)
+	}
 	ok(t, conf, "uncordon", "node1")
 	ok(t, conf, "taint", "nodes", "node1", "dedicated:NoSchedule-")
 	ok(t, conf, "label", "nodes", "node1", "disktype-")
+	ok(t, conf, "annotate", "nodes", "node1", "rack-")
 	node = ok(t, conf, "get", "node", "node1", "-o", "json")
-	if strings.Contains(node, "unschedulable") || strings.Contains(node, "dedicated") || strings.Contains(node, "disktype") {
-		t.Errorf("node after uncordon, untaint and unlabel:\n%s", node)
+	if strings.Contains(node, "unschedulable") || strings.Contains(node, "dedicated") || strings.Contains(node, "disktype") || strings.Contains(node, "rack") {
+		t.Errorf("node after uncordon, untaint, unlabel and the annotation's removal:\n%s", node)
 	}
 }
 
