@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -136,10 +137,31 @@ func (s *Server) streamAuth(srv any, ss grpc.ServerStream, info *grpc.StreamServ
 		return err
 	}
 	if counted {
-		defer s.calls.end()
+		var once sync.Once
+		end := func() { once.Do(s.calls.end) }
+		defer end()
+		if info.FullMethod == corralpb.Cluster_Logs_FullMethodName {
+			ss = &logsStream{ServerStream: ss, follows: end}
+		}
 	}
 	if err := s.authorize(ss.Context(), info.FullMethod); err != nil {
 		return err
 	}
 	return h(srv, ss)
+}
+
+// logsStream is a Logs call's stream, which stops counting among the calls
+// a stopping server waits for once its request asks to follow: from then
+// on the call ends only when its client leaves, as a watch does.
+type logsStream struct {
+	grpc.ServerStream
+	follows func()
+}
+
+func (l *logsStream) RecvMsg(m any) error {
+	err := l.ServerStream.RecvMsg(m)
+	if req, ok := m.(*corralpb.LogsRequest); ok && err == nil && req.GetFollow() {
+		l.follows()
+	}
+	return err
 }

@@ -15,12 +15,15 @@ import (
 var stopGrace = 2 * time.Second
 
 // endless are the streams that end only when their client leaves: an
-// agent's assignments and status streams, a watch. A stopping server does
-// not wait for them; their clients reconnect to another server.
+// agent's assignments and status streams, a watch, an exec session (and a
+// Logs call that follows, see logsStream). A stopping server does not wait
+// for them, as kube-apiserver does not wait for its long-running requests;
+// their clients reconnect to another server.
 var endless = map[string]bool{
 	corralpb.NodeAPI_Assignments_FullMethodName:  true,
 	corralpb.NodeAPI_ReportStatus_FullMethodName: true,
 	corralpb.Cluster_Watch_FullMethodName:        true,
+	corralpb.Cluster_Exec_FullMethodName:         true,
 }
 
 // errStopping refuses the calls that reach a stopping server.

@@ -21,6 +21,7 @@ import (
 	"github.com/corral-dev/corral/nodeagent"
 	"github.com/corral-dev/corral/pki"
 	corralpb "github.com/corral-dev/corral/proto"
+	"github.com/corral-dev/corral/server"
 	"github.com/corral-dev/corral/test/framework"
 )
 
@@ -360,4 +361,54 @@ func listenBelowEphemeral(t *testing.T) net.Listener {
 	}
 	t.Fatalf("no free port in %d-%d", start, start+1999)
 	return nil
+}
+
+// TestStopDoesNotWaitForFollowedLogsOrExec: a `logs -f` and an exec
+// session end only when their user leaves, like a watch; a stopping server
+// cuts them rather than wait, as kube-apiserver does its long-running
+// requests, and each ends with Unavailable.
+func TestStopDoesNotWaitForFollowedLogsOrExec(t *testing.T) {
+	defer server.SetStopGrace(time.Hour)() // only the streams ending could end Stop
+	c := framework.NewInProcess(t, 1)
+	root := t.TempDir()
+	agent := &hostContainers{root: root, pods: map[string][]string{"default/web": {"app"}}}
+	registerNode(t, c, "w1", serveAgent(t, c, agent, "w1"))
+	applyPod(t, c, "web", "w1", "app")
+	writeCRILog(t, filepath.Join(root, "default", "web", "app", "current"), "one")
+	cl := c.Client(t, 0)
+	sctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	logs, err := cl.Logs(sctx, &corralpb.LogsRequest{Pod: "web", Follow: true, TailLines: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if chunk, err := logs.Recv(); err != nil || !strings.Contains(string(chunk.GetData()), "one") {
+		t.Fatalf("first chunk: %q, %v", chunk.GetData(), err)
+	}
+	exec, err := cl.Exec(sctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, in := range []*corralpb.ExecInput{
+		{Msg: &corralpb.ExecInput_Start{Start: &corralpb.ExecStart{Pod: "web", Command: []string{"cat"}, Stdin: true}}},
+		{Msg: &corralpb.ExecInput_Stdin{Stdin: []byte("hi\n")}},
+	} {
+		if err := exec.Send(in); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if out, err := exec.Recv(); err != nil || string(out.GetStdout()) != "hi\n" { // the session runs
+		t.Fatalf("exec output: %v, %v", out, err)
+	}
+	stopped := make(chan struct{})
+	go func() { defer close(stopped); c.Kill(t, 0) }()
+	select {
+	case <-stopped:
+	case <-time.After(30 * time.Second):
+		t.Fatal("Stop is waiting for a followed log and an exec session")
+	}
+	_, err = logs.Recv()
+	wantCode(t, err, codes.Unavailable)
+	_, err = exec.Recv()
+	wantCode(t, err, codes.Unavailable)
 }

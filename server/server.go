@@ -192,7 +192,8 @@ func (s *Server) Shutdown() error {
 // Stop stops serving and shuts the Raft node down; the data directory keeps
 // everything. It refuses new calls (Unavailable), lets those in flight
 // finish (for stopGrace at most), then cuts the endless streams: agents
-// and watchers reconnect to another server. A leader just stops: the
+// and watchers reconnect to another server; a followed log or an exec
+// session ends with Unavailable. A leader just stops: the
 // others elect the next one once its heartbeats are missed (Shutdown hands
 // leadership over first).
 func (s *Server) Stop() error {
