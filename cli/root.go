@@ -124,6 +124,7 @@ func (g *globals) commands() []*cobra.Command {
 		newLabelCommand(g),
 		newLogsCommand(g),
 		newRolloutCommand(g),
+		newSetCommand(g),
 		newSnapshotCommand(g),
 		newTaintCommand(g),
 		newTokenCommand(g),

@@ -146,4 +146,23 @@ func TestRollingUpdateHistoryUndoOnDelete(t *testing.T) {
 		}
 		return len(now) == 3 && n126 == 1
 	})
+	// set image changes the template like an edit would (OnDelete: no pod
+	// changes), and the new revision records the DaemonSet's change cause.
+	before = podImages(t, conf, "app=nginx-daemon")
+	ok(t, conf, "annotate", "ds/nginx-daemonset", "kubernetes.io/change-cause=nginx 1.27 by set image")
+	if out := ok(t, conf, "set", "image", "ds/nginx-daemonset", "nginx=nginx:1.27"); strings.TrimSpace(out) != "daemonset.apps/nginx-daemonset image updated" {
+		t.Fatalf("set image: %q", out)
+	}
+	if img := ok(t, conf, "get", "ds", "nginx-daemonset", "-o", "jsonpath={.spec.template.spec.containers[0].image}"); img != "nginx:1.27" {
+		t.Fatalf("template image after set image: %q", img)
+	}
+	if _, errOut, code := corral(t, conf, "", "set", "image", "ds/nginx-daemonset", "nope=nginx:1.27"); code == 0 || !strings.Contains(errOut, `unable to find container named "nope"`) {
+		t.Fatalf("set image of a missing container: exit %d, %s", code, errOut)
+	}
+	framework.WaitFor(t, "the revision of nginx:1.27 with its change cause", 10*time.Second, func() bool {
+		return regexp.MustCompile(`(?m)^\d+\s+nginx 1.27 by set image$`).MatchString(ok(t, conf, "rollout", "history", "ds/nginx-daemonset"))
+	})
+	if now := podImages(t, conf, "app=nginx-daemon"); fmt.Sprint(now) != fmt.Sprint(before) {
+		t.Fatalf("set image under OnDelete changed pods: before %v, after %v", before, now)
+	}
 }
