@@ -104,37 +104,19 @@ func (o *annotateOptions) run(ctx context.Context, args []string, mode string) e
 			return err
 		}
 	}
-	sels, err := parseResourceArgs(resArgs)
-	if err != nil {
-		return err
-	}
-	if len(sels) == 0 {
-		return errors.New("one or more resources must be specified as <resource> <name> or <resource>/<name>")
-	}
-	targets, err := o.g.targetObjects(ctx, sels, o.selector, o.all, o.allNamespaces)
+	targets, err := o.g.selectTargets(ctx, resArgs, o.selector, o.all, o.allNamespaces)
 	if err != nil {
 		return err
 	}
 	if o.resourceVersion != "" && len(targets) != 1 {
 		return errors.New("--resource-version may only be used with a single resource")
 	}
-	failed := false
-	for _, t := range targets {
-		var err error
+	return o.g.eachTarget(targets, func(t target) error {
 		if o.list {
-			err = o.listOne(ctx, t, len(targets) > 1)
-		} else {
-			err = o.annotateOne(ctx, t, change, mode)
+			return o.listOne(ctx, t, len(targets) > 1)
 		}
-		if err != nil {
-			o.g.printErr(err)
-			failed = true
-		}
-	}
-	if failed {
-		return errReported
-	}
-	return nil
+		return o.annotateOne(ctx, t, change, mode)
+	})
 }
 
 // annotateOne applies the change to one object and prints kubectl's

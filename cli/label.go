@@ -68,28 +68,11 @@ func (o *labelOptions) run(ctx context.Context, args []string, mode string) erro
 	if err != nil {
 		return err
 	}
-	sels, err := parseResourceArgs(resArgs)
+	targets, err := o.g.selectTargets(ctx, resArgs, o.selector, o.all, o.allNamespaces)
 	if err != nil {
 		return err
 	}
-	if len(sels) == 0 {
-		return errors.New("one or more resources must be specified as <resource> <name> or <resource>/<name>")
-	}
-	targets, err := o.g.targetObjects(ctx, sels, o.selector, o.all, o.allNamespaces)
-	if err != nil {
-		return err
-	}
-	failed := false
-	for _, t := range targets {
-		if err := o.labelOne(ctx, t, change, mode); err != nil {
-			o.g.printErr(err)
-			failed = true
-		}
-	}
-	if failed {
-		return errReported
-	}
-	return nil
+	return o.g.eachTarget(targets, func(t target) error { return o.labelOne(ctx, t, change, mode) })
 }
 
 // labelOne applies the change to one object and prints the outcome.

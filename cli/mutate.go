@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"google.golang.org/grpc/codes"
@@ -55,6 +56,36 @@ func (g *globals) mutateOnce(ctx context.Context, cur *corralpb.Object, dryRun b
 		stored = obj
 	}
 	return stored, true, nil
+}
+
+// selectTargets resolves resource arguments (TYPE NAME..., TYPE/NAME...,
+// or TYPE with -l or --all) into the objects a label-like command changes.
+func (g *globals) selectTargets(ctx context.Context, resArgs []string, selector string, all, allNamespaces bool) ([]target, error) {
+	sels, err := parseResourceArgs(resArgs)
+	if err != nil {
+		return nil, err
+	}
+	if len(sels) == 0 {
+		return nil, errors.New("one or more resources must be specified as <resource> <name> or <resource>/<name>")
+	}
+	return g.targetObjects(ctx, sels, selector, all, allNamespaces)
+}
+
+// eachTarget runs change on every target, printing each failure as it
+// comes, as kubectl goes on past one object's error; it returns
+// errReported when any failed.
+func (g *globals) eachTarget(targets []target, change func(target) error) error {
+	failed := false
+	for _, t := range targets {
+		if err := change(t); err != nil {
+			g.printErr(err)
+			failed = true
+		}
+	}
+	if failed {
+		return errReported
+	}
+	return nil
 }
 
 // targetObjects resolves the objects a label/taint-like command works on:

@@ -80,28 +80,11 @@ func (o *setImageOptions) run(ctx context.Context, args []string, mode string) e
 	if _, ok := images["*"]; ok && len(images) > 1 {
 		return errors.New("all containers are already specified by *, but saw more than one container_name=container_image pairs")
 	}
-	sels, err := parseResourceArgs(resArgs)
+	targets, err := o.g.selectTargets(ctx, resArgs, o.selector, o.all, o.allNamespaces)
 	if err != nil {
 		return err
 	}
-	if len(sels) == 0 {
-		return errors.New("one or more resources must be specified as <resource> <name> or <resource>/<name>")
-	}
-	targets, err := o.g.targetObjects(ctx, sels, o.selector, o.all, o.allNamespaces)
-	if err != nil {
-		return err
-	}
-	failed := false
-	for _, t := range targets {
-		if err := o.setOne(ctx, t, images, mode); err != nil {
-			o.g.printErr(err)
-			failed = true
-		}
-	}
-	if failed {
-		return errReported
-	}
-	return nil
+	return o.g.eachTarget(targets, func(t target) error { return o.setOne(ctx, t, images, mode) })
 }
 
 // setOne sets the images of one object's containers. Like kubectl, it

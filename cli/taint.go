@@ -88,17 +88,7 @@ func (o *taintOptions) run(ctx context.Context, args []string, mode string) erro
 	if err != nil {
 		return err
 	}
-	failed := false
-	for _, t := range targets {
-		if err := o.taintOne(ctx, t, add, remove, mode); err != nil {
-			o.g.printErr(err)
-			failed = true
-		}
-	}
-	if failed {
-		return errReported
-	}
-	return nil
+	return o.g.eachTarget(targets, func(t target) error { return o.taintOne(ctx, t, add, remove, mode) })
 }
 
 // taintOne applies the taint changes to one node.
