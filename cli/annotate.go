@@ -89,7 +89,7 @@ func (o *annotateOptions) run(ctx context.Context, args []string, mode string) e
 		// Listing changes nothing: KEY=VALUE arguments would be dropped
 		// without a word, so they are refused.
 		for i, a := range args {
-			if i > 0 && (strings.Contains(a, "=") || strings.HasSuffix(a, "-")) {
+			if isPairArg(i, a) {
 				return fmt.Errorf("--list shows annotations and changes none: remove %q, or drop --list", a)
 			}
 		}

@@ -107,9 +107,8 @@ func (o *labelOptions) labelOne(ctx context.Context, t target, change labelChang
 func splitResourcesAndPairs(args []string, what string) (resources, pairs []string, err error) {
 	inPairs := false
 	for i, a := range args {
-		isPair := i > 0 && (strings.Contains(a, "=") || strings.HasSuffix(a, "-"))
 		switch {
-		case isPair:
+		case isPairArg(i, a):
 			inPairs = true
 			pairs = append(pairs, a)
 		case inPairs:
@@ -122,6 +121,12 @@ func splitResourcesAndPairs(args []string, what string) (resources, pairs []stri
 		return nil, nil, fmt.Errorf("at least one %s update is required", what)
 	}
 	return resources, pairs, nil
+}
+
+// isPairArg reports whether a, the i-th argument, is a KEY=VALUE or KEY-
+// change rather than a resource argument. The first is always a resource.
+func isPairArg(i int, a string) bool {
+	return i > 0 && (strings.Contains(a, "=") || strings.HasSuffix(a, "-"))
 }
 
 // parseLabelChanges parses KEY=VALUE and KEY- arguments with kubectl's
