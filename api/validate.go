@@ -52,8 +52,8 @@ func Validate(o *corralpb.Object) error {
 
 // ValidateUpdate checks newObj as Validate does, and that the update changes
 // no immutable field of oldObj: metadata name, namespace and uid (a uid left
-// empty in newObj is not a change), a DaemonSet's selector, and the data of
-// a ConfigMap marked immutable. It returns nil, an *InvalidError, or an
+// empty in newObj is not a change), a DaemonSet's selector, a pod's spec,
+// and the data of a ConfigMap marked immutable. It returns nil, an *InvalidError, or an
 // error when the two objects are of different kinds.
 func ValidateUpdate(newObj, oldObj *corralpb.Object) error {
 	k, ok := kindInfo(newObj)
@@ -72,6 +72,8 @@ func ValidateUpdate(newObj, oldObj *corralpb.Object) error {
 		errs = append(errs, validateConfigMapUpdate(v.ConfigMap, oldObj.GetConfigMap())...)
 	case *corralpb.Object_Node:
 		errs = append(errs, validateNodeUpdate(v.Node, oldObj.GetNode())...)
+	case *corralpb.Object_Pod:
+		errs = append(errs, validatePodUpdate(v.Pod, oldObj.GetPod())...)
 	}
 	return invalid(k, newObj, errs)
 }

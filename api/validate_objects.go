@@ -265,6 +265,20 @@ func validateNodeUpdate(newNode, oldNode *corralpb.Node) field.ErrorList {
 	return errs
 }
 
+// podSpecUpdateMsg refuses a change to a pod's spec. Kubernetes lets an
+// update change a few of its fields (containers' images, tolerations added,
+// activeDeadlineSeconds) and the kubelet acts on them; corral's agent runs
+// a pod as it was created, so a changed spec would be stored and never run.
+const podSpecUpdateMsg = "pod updates may not change the spec: corral runs a pod as it was created; " +
+	"delete the pod and create it anew (a DaemonSet replaces its own pods when its template changes)"
+
+func validatePodUpdate(newPod, oldPod *corralpb.Pod) field.ErrorList {
+	if proto.Equal(newPod.GetSpec(), oldPod.GetSpec()) {
+		return nil
+	}
+	return field.ErrorList{field.Forbidden(field.NewPath("spec"), podSpecUpdateMsg)}
+}
+
 func validateConfigMapUpdate(newCM, oldCM *corralpb.ConfigMap) field.ErrorList {
 	if !oldCM.GetImmutable() {
 		return nil

@@ -356,6 +356,20 @@ func TestValidateUpdate(t *testing.T) {
 		checkRule(t, oldNode, r, nodeUpdate)
 	}
 
+	oldPod := Wrap(&corralpb.Pod{Metadata: &corralpb.ObjectMeta{Name: "p", Namespace: "default", Labels: map[string]string{"app": "a"}},
+		Spec: &corralpb.PodSpec{NodeName: "n1", Containers: []*corralpb.Container{{Name: "c", Image: "nginx:1.25"}}}})
+	podUpdate := func(newObj *corralpb.Object) error { return ValidateUpdate(newObj, oldPod) }
+	for _, r := range []rule{
+		{"pod metadata changed", func(o *corralpb.Object) { Meta(o).Labels["app"] = "b"; Meta(o).Annotations = map[string]string{"x": "y"} }, "", "", ""},
+		{"pod image changed", func(o *corralpb.Object) { o.GetPod().Spec.Containers[0].Image = "nginx:1.26" }, "spec", field.ErrorTypeForbidden, "pod updates may not change the spec"},
+		{"pod node changed", func(o *corralpb.Object) { o.GetPod().Spec.NodeName = "n2" }, "spec", field.ErrorTypeForbidden, ""},
+		{"pod toleration added", func(o *corralpb.Object) {
+			o.GetPod().Spec.Tolerations = []*corralpb.Toleration{{Key: "k", Operator: "Exists"}}
+		}, "spec", field.ErrorTypeForbidden, ""},
+	} {
+		checkRule(t, oldPod, r, podUpdate)
+	}
+
 	if err := ValidateUpdate(oldCM, old); err == nil || errors.As(err, new(*InvalidError)) {
 		t.Errorf("kind change: want a plain error, got %v", err)
 	}

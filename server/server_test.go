@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/corral-dev/corral/api"
 	corralpb "github.com/corral-dev/corral/proto"
@@ -250,4 +251,37 @@ type: Normal
 	}
 	_, err = cl.List(ctx(t), &corralpb.ListRequest{Kind: "Event", FieldSelector: "spec.bogus=1"})
 	wantCode(t, err, codes.InvalidArgument, "field label not supported: spec.bogus")
+}
+
+// TestPodSpecIsImmutable: an agent runs a pod as it was created, so apply
+// and update refuse a change to a pod's spec, naming the field, and store
+// nothing; its metadata may change.
+func TestPodSpecIsImmutable(t *testing.T) {
+	c := framework.NewInProcess(t, 1)
+	cl := c.Client(t, 0)
+	const pod = "apiVersion: v1\nkind: Pod\nmetadata: {name: web, labels: {app: web}}\nspec:\n  nodeName: w1\n  containers:\n  - {name: app, image: nginx:1.25}\n"
+	for _, tc := range []struct{ doc, action string }{{pod, "created"}, {pod, "unchanged"},
+		{strings.Replace(pod, "{app: web}", "{app: web, tier: edge}", 1), "configured"}} {
+		resp, err := cl.Apply(ctx(t), &corralpb.ApplyRequest{Objects: decode(t, tc.doc)})
+		if err != nil || resp.GetResults()[0].GetAction() != tc.action {
+			t.Fatalf("apply: %v, %v; want %s", resp, err, tc.action)
+		}
+	}
+	_, err := cl.Apply(ctx(t), &corralpb.ApplyRequest{Objects: decode(t, strings.Replace(pod, "nginx:1.25", "nginx:1.26", 1))})
+	wantCode(t, err, codes.InvalidArgument, `Pod "web" is invalid`, "spec: Forbidden: pod updates may not change the spec")
+	got, err := cl.Get(ctx(t), &corralpb.GetRequest{Kind: "Pod", Name: "web"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	changed := proto.Clone(got.GetObject()).(*corralpb.Object)
+	changed.GetPod().Spec.NodeName = "w2"
+	_, err = cl.Update(ctx(t), &corralpb.UpdateRequest{Object: changed})
+	wantCode(t, err, codes.InvalidArgument, "spec: Forbidden")
+	after, err := cl.Get(ctx(t), &corralpb.GetRequest{Kind: "Pod", Name: "web"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !proto.Equal(after.GetObject(), got.GetObject()) {
+		t.Fatalf("a refused update changed the pod:\n%v\nwas\n%v", after.GetObject(), got.GetObject())
+	}
 }
