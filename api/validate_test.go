@@ -360,7 +360,10 @@ func TestValidateUpdate(t *testing.T) {
 		Spec: &corralpb.PodSpec{NodeName: "n1", Containers: []*corralpb.Container{{Name: "c", Image: "nginx:1.25"}}}})
 	podUpdate := func(newObj *corralpb.Object) error { return ValidateUpdate(newObj, oldPod) }
 	for _, r := range []rule{
-		{"pod metadata changed", func(o *corralpb.Object) { Meta(o).Labels["app"] = "b"; Meta(o).Annotations = map[string]string{"x": "y"} }, "", "", ""},
+		{"pod metadata changed", func(o *corralpb.Object) {
+			Meta(o).Labels["app"] = "b"
+			Meta(o).Annotations = map[string]string{"x": "y"}
+		}, "", "", ""},
 		{"pod image changed", func(o *corralpb.Object) { o.GetPod().Spec.Containers[0].Image = "nginx:1.26" }, "spec", field.ErrorTypeForbidden, "pod updates may not change the spec"},
 		{"pod node changed", func(o *corralpb.Object) { o.GetPod().Spec.NodeName = "n2" }, "spec", field.ErrorTypeForbidden, ""},
 		{"pod toleration added", func(o *corralpb.Object) {
