@@ -62,17 +62,7 @@ func (o *cordonOptions) run(ctx context.Context, args []string, mode string) err
 	if err != nil {
 		return err
 	}
-	failed := false
-	for _, t := range targets {
-		if err := o.one(ctx, t, mode); err != nil {
-			o.g.printErr(err)
-			failed = true
-		}
-	}
-	if failed {
-		return errReported
-	}
-	return nil
+	return o.g.eachTarget(targets, func(t target) error { return o.one(ctx, t, mode) })
 }
 
 // one cordons or uncordons one node; a node already in the wanted state

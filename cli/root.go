@@ -117,6 +117,7 @@ func (g *globals) commands() []*cobra.Command {
 		newCordonCommand(g, false),
 		newCreateCommand(g),
 		newDeleteCommand(g),
+		newDrainCommand(g),
 		newDescribeCommand(g),
 		newEditCommand(g),
 		newExecCommand(g),

@@ -37,6 +37,7 @@ func TestDaemonSet(t *testing.T) {
 		{"StatusCounts", testStatusCounts},
 		{"FailedPodReplaced", testFailedPodReplaced},
 		{"RollingUpdateFleet", testRollingUpdateFleet},
+		{"Drain", testDrain},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, f) })
 	}
