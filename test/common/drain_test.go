@@ -24,7 +24,7 @@ func testDrain(t *testing.T, f *dsFixture) {
 	f.agents(t, "drain", 2, sel)
 	apply(t, cl, daemonSet(t, "drain", sel, 0))
 	before := byNode(waitPodsOn(t, cl, "drain", "drain-1", "drain-2"))["drain-1"][0]
-	bare, err := api.Decode([]byte("apiVersion: v1\nkind: Pod\nmetadata: {name: drain-bare, namespace: default}\n" +
+	bare, err := api.Decode([]byte("apiVersion: v1\nkind: Pod\nmetadata: {name: drain-bare, namespace: default}\n"+
 		"spec:\n  nodeName: drain-1\n  containers:\n  - {name: c, image: busybox:1.36}\n"), "drain-bare.yaml")
 	if err != nil {
 		t.Fatal(err)
