@@ -131,6 +131,7 @@ func (g *globals) commands() []*cobra.Command {
 		newTokenCommand(g),
 		newUserCommand(g),
 		newVersionCommand(g),
+		newWaitCommand(g),
 	}
 }
 

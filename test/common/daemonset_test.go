@@ -38,6 +38,7 @@ func TestDaemonSet(t *testing.T) {
 		{"FailedPodReplaced", testFailedPodReplaced},
 		{"RollingUpdateFleet", testRollingUpdateFleet},
 		{"Drain", testDrain},
+		{"Wait", testWait},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, f) })
 	}

@@ -3,6 +3,7 @@ package common
 import (
 	"bytes"
 	"strings"
+	"sync"
 	"testing"
 
 	"google.golang.org/grpc/codes"
@@ -30,21 +31,7 @@ func testDrain(t *testing.T, f *dsFixture) {
 		t.Fatal(err)
 	}
 	apply(t, cl, bare...)
-	run := func(args ...string) (string, string, int) {
-		t.Helper()
-		server := ""
-		for i := 0; i < f.c.Size(); i++ {
-			if f.c.Running(i) {
-				server = f.c.APIAddr(i)
-				break
-			}
-		}
-		var out, errOut bytes.Buffer
-		root := cli.NewRootCommand(strings.NewReader(""), &out, &errOut)
-		root.SetArgs(append([]string{"--config", f.c.AdminConf(), "--server", server}, args...))
-		code := cli.ExitCode(root.ExecuteContext(ctx(t)))
-		return out.String(), errOut.String(), code
-	}
+	run := func(args ...string) (string, string, int) { t.Helper(); return f.cli(t, args...) }
 
 	out, errOut, code := run("drain", "drain-1")
 	for _, want := range []string{
@@ -85,4 +72,42 @@ func testDrain(t *testing.T, f *dsFixture) {
 	if out, _, code := run("uncordon", "drain-1"); code != 0 || out != "node/drain-1 uncordoned\n" {
 		t.Fatalf("uncordon: exit %d %q", code, out)
 	}
+}
+
+// cli runs the corral CLI in this process against a running server of
+// the cluster, with its admin credentials; it returns stdout, stderr and
+// the exit code.
+func (f *dsFixture) cli(t *testing.T, args ...string) (string, string, int) {
+	t.Helper()
+	server := ""
+	for i := 0; i < f.c.Size(); i++ {
+		if f.c.Running(i) {
+			server = f.c.APIAddr(i)
+			break
+		}
+	}
+	var out, errOut syncBuffer
+	root := cli.NewRootCommand(strings.NewReader(""), &out, &errOut)
+	root.SetArgs(append([]string{"--config", f.c.AdminConf(), "--server", server}, args...))
+	code := cli.ExitCode(root.ExecuteContext(ctx(t)))
+	return out.String(), errOut.String(), code
+}
+
+// syncBuffer is a bytes.Buffer safe for a command writing to it while a
+// test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
