@@ -412,3 +412,65 @@ func TestStopDoesNotWaitForFollowedLogsOrExec(t *testing.T) {
 	_, err = exec.Recv()
 	wantCode(t, err, codes.Unavailable)
 }
+
+// TestLogsOfEveryPodASelectorPicks: `logs -l` reads each pod's logs from
+// its node's agent, through any server; --prefix names each line's pod and
+// container, and -f follows them all at once until interrupted.
+func TestLogsOfEveryPodASelectorPicks(t *testing.T) {
+	c := framework.NewInProcess(t, 1)
+	server := c.APIAddr(0)
+	root := t.TempDir()
+	agent := &hostContainers{root: root, pods: map[string][]string{"default/a": {"app"}, "default/b": {"app"}}}
+	registerNode(t, c, "w1", serveAgent(t, c, agent, "w1"))
+	for _, name := range []string{"a", "b"} {
+		doc := "apiVersion: v1\nkind: Pod\nmetadata: {name: " + name + ", labels: {tier: edge}}\nspec:\n  nodeName: w1\n  containers:\n  - {name: app, image: busybox:1.36}\n"
+		if _, err := c.Client(t, 0).Apply(ctx(t), &corralpb.ApplyRequest{Objects: decode(t, doc)}); err != nil {
+			t.Fatal(err)
+		}
+		writeCRILog(t, filepath.Join(root, "default", name, "app", "current"), "one from "+name, "two from "+name)
+	}
+	var out syncBuffer
+	errOut, code := corralCLI(ctx(t), c, server, "", &out, "logs", "-l", "tier=edge", "--prefix", "--tail=1")
+	if want := "[pod/a/app] two from a\n[pod/b/app] two from b\n"; code != 0 || out.String() != want {
+		t.Fatalf("logs -l --prefix: exit %d, stdout %q, stderr %q; want %q", code, out.String(), errOut, want)
+	}
+
+	fctx, cancel := context.WithCancel(ctx(t))
+	defer cancel()
+	var follow syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		_, code := corralCLI(fctx, c, server, "", &follow, "logs", "-f", "-l", "tier=edge", "--prefix")
+		done <- code
+	}()
+	framework.WaitFor(t, "both pods' lines", 10*time.Second, func() bool { return strings.Count(follow.String(), "\n") == 4 })
+	for _, name := range []string{"a", "b"} {
+		f, err := os.OpenFile(filepath.Join(root, "default", name, "app", "current", "container.log"), os.O_APPEND|os.O_WRONLY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = f.WriteString(time.Now().UTC().Format(time.RFC3339Nano) + " stdout F three from " + name + "\n")
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	framework.WaitFor(t, "the followed lines of both pods", 10*time.Second, func() bool {
+		s := follow.String()
+		return strings.Contains(s, "[pod/a/app] three from a\n") && strings.Contains(s, "[pod/b/app] three from b\n")
+	})
+	cancel()
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Fatalf("interrupted logs -f -l: exit %d", code)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("logs -f -l did not end when interrupted")
+	}
+	for _, line := range strings.Split(strings.TrimSuffix(follow.String(), "\n"), "\n") {
+		if !strings.HasPrefix(line, "[pod/a/app] ") && !strings.HasPrefix(line, "[pod/b/app] ") {
+			t.Errorf("a followed line without its pod's prefix, or cut: %q", line)
+		}
+	}
+}
