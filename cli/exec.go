@@ -36,7 +36,7 @@ const execChunk = 32 << 10
 func newExecCommand(g *globals) *cobra.Command {
 	o := &execOptions{g: g}
 	cmd := &cobra.Command{
-		Use:   "exec (POD | pod/NAME) [-c CONTAINER] [flags] -- COMMAND [args...]",
+		Use:   "exec (POD | TYPE/NAME) [-c CONTAINER] [flags] -- COMMAND [args...]",
 		Short: "Execute a command in a container",
 		Example: `  # Get output from running the 'date' command in pod mypod, using the first container by default
   corral exec mypod -- date
@@ -45,12 +45,22 @@ func newExecCommand(g *globals) *cobra.Command {
   corral exec mypod -c ruby-container -- date
 
   # Switch to raw terminal mode; sends stdin to 'bash' in ruby-container from pod mypod
-  corral exec mypod -c ruby-container -i -t -- bash -il`,
+  corral exec mypod -c ruby-container -i -t -- bash -il
+
+  # Get output from running 'date' in one pod of DaemonSet fluentd-elasticsearch
+  corral exec ds/fluentd-elasticsearch -n kube-system -- date`,
 	}
 	cmd.RunE = g.runE(func(ctx context.Context, args []string) error {
-		start, err := o.start(args, cmd.ArgsLenAtDash())
+		start, target, err := o.start(args, cmd.ArgsLenAtDash())
 		if err != nil {
 			return err
+		}
+		if target.kind == "DaemonSet" {
+			p, err := g.daemonSetPod(ctx, start.GetNamespace(), target.name)
+			if err != nil {
+				return err
+			}
+			start.Pod = p.GetMetadata().GetName()
 		}
 		return o.run(ctx, start)
 	})
@@ -64,22 +74,26 @@ func newExecCommand(g *globals) *cobra.Command {
 // start checks the arguments (dash is where "--" was, -1 if absent) and
 // builds the start message. A TTY needs stdin (-i) and a terminal to read
 // from; without them -t is dropped, as kubectl does.
-func (o *execOptions) start(args []string, dash int) (*corralpb.ExecStart, error) {
+func (o *execOptions) start(args []string, dash int) (*corralpb.ExecStart, podTarget, error) {
 	podArgs, command := args, []string(nil)
 	if dash >= 0 {
 		podArgs, command = args[:dash], args[dash:]
 	}
 	switch {
 	case len(podArgs) == 0:
-		return nil, errors.New("pod, type/name or --filename must be specified")
+		return nil, podTarget{}, errors.New("pod, type/name or --filename must be specified")
 	case len(podArgs) > 1:
-		return nil, errors.New("exec [POD] [COMMAND] is not supported anymore. Use exec [POD] -- [COMMAND] instead\nSee 'corral exec -h' for help and examples")
+		return nil, podTarget{}, errors.New("exec [POD] [COMMAND] is not supported anymore. Use exec [POD] -- [COMMAND] instead\nSee 'corral exec -h' for help and examples")
 	case len(command) == 0:
-		return nil, errors.New("you must specify at least one command for the container")
+		return nil, podTarget{}, errors.New("you must specify at least one command for the container")
 	}
-	pod, err := podArg(podArgs[0], "exec into")
+	target, err := podTargetArg(podArgs[0], "exec into")
 	if err != nil {
-		return nil, err
+		return nil, target, err
+	}
+	pod := ""
+	if target.kind == "Pod" {
+		pod = target.name
 	}
 	tty := o.tty && o.stdin
 	if tty && !o.stdinTerminal() {
@@ -93,7 +107,7 @@ func (o *execOptions) start(args []string, dash int) (*corralpb.ExecStart, error
 		Command:   command,
 		Tty:       tty,
 		Stdin:     o.stdin,
-	}, nil
+	}, target, nil
 }
 
 // stdinTerminal reports whether the CLI's input is a terminal.

@@ -103,6 +103,16 @@ func TestExecStdinOutputAndExitCode(t *testing.T) {
 	if out != "" || errOut != "failing\ncommand terminated with exit code 3\n" || code != 3 {
 		t.Fatalf("failing command: exit %d, stdout %q, stderr %q", code, out, errOut)
 	}
+	// ds/NAME runs in the DaemonSet's pod that logs would read.
+	fake.put(objs(seedDaemonSet())[0])
+	fake.put(objs(seedPod("nginx-daemonset-aaaaa", "node1", "10.42.1.2"))[0])
+	if out, errOut, code := h.run("exec", "ds/nginx-daemonset", "--", "upper"); code != 0 || out != "" || errOut != "" {
+		t.Fatalf("exec ds/: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	want = &corralpb.ExecStart{Namespace: "default", Pod: "nginx-daemonset-aaaaa", Command: []string{"upper"}}
+	if !proto.Equal(ef.last(), want) {
+		t.Fatalf("exec ds/: start %v, want %v", ef.last(), want)
+	}
 }
 
 func TestExecTTY(t *testing.T) {
@@ -136,7 +146,8 @@ func TestExecErrors(t *testing.T) {
 		{[]string{"exec", "web"}, "error: you must specify at least one command for the container\n"},
 		{[]string{"exec", "web", "--"}, "error: you must specify at least one command for the container\n"},
 		{[]string{"exec", "web", "date"}, "error: exec [POD] [COMMAND] is not supported anymore. Use exec [POD] -- [COMMAND] instead\n"},
-		{[]string{"exec", "ds/web", "--", "date"}, "error: cannot exec into daemonset.apps/web: only pods are supported\n"},
+		{[]string{"exec", "node/web", "--", "date"}, "error: cannot exec into node/web: only pods are supported\n"},
+		{[]string{"exec", "ds/web", "--", "date"}, `Error from server (NotFound): daemonsets.apps "web" not found` + "\n"},
 		{[]string{"exec", "web", "--", "unbound"}, "Error from server (BadRequest): pod web does not have a host assigned\n"},
 		{[]string{"exec", "web", "--", "nopod"}, "Error from server (NotFound): pods \"web\" not found\n"},
 	}

@@ -92,9 +92,9 @@ and -f follows them all at once (--max-log-requests at most).`,
 	return cmd
 }
 
-// logTarget is what the arguments name: a pod, one pod of a DaemonSet,
-// or (with -l) neither.
-type logTarget struct {
+// podTarget is what the arguments of logs and exec name: a pod, one pod
+// of a DaemonSet, or (logs -l) neither.
+type podTarget struct {
 	kind string // "Pod" or "DaemonSet"; empty with -l
 	name string
 }
@@ -102,8 +102,8 @@ type logTarget struct {
 // request checks the arguments and flags and builds the request every
 // stream starts from, and names what to read. As kubectl still accepts,
 // a second argument names the container.
-func (o *logsOptions) request(args []string) (*corralpb.LogsRequest, logTarget, error) {
-	var target logTarget
+func (o *logsOptions) request(args []string) (*corralpb.LogsRequest, podTarget, error) {
+	var target podTarget
 	if o.selector != "" {
 		if len(args) > 0 {
 			return nil, target, errors.New("only a selector (-l) or a POD name is allowed")
@@ -114,7 +114,7 @@ func (o *logsOptions) request(args []string) (*corralpb.LogsRequest, logTarget, 
 				"POD or TYPE/NAME is a required argument for the logs command\nSee 'corral logs -h' for help and examples")
 		}
 		var err error
-		if target, err = logsArg(args[0]); err != nil {
+		if target, err = podTargetArg(args[0], "get the logs from"); err != nil {
 			return nil, target, err
 		}
 	}
@@ -156,7 +156,7 @@ func (o *logsOptions) request(args []string) (*corralpb.LogsRequest, logTarget, 
 // sources lists the log streams to read, each a request of its own: one
 // per pod (the named one, the DaemonSet's pick, or each -l picks), or one
 // per container of each with --all-containers.
-func (o *logsOptions) sources(ctx context.Context, base *corralpb.LogsRequest, target logTarget) ([]*corralpb.LogsRequest, error) {
+func (o *logsOptions) sources(ctx context.Context, base *corralpb.LogsRequest, target podTarget) ([]*corralpb.LogsRequest, error) {
 	var pods []*corralpb.Pod
 	switch target.kind {
 	case "Pod":
@@ -171,7 +171,7 @@ func (o *logsOptions) sources(ctx context.Context, base *corralpb.LogsRequest, t
 		}
 		pods = []*corralpb.Pod{obj.GetPod()}
 	case "DaemonSet":
-		p, err := o.daemonSetPod(ctx, base.GetNamespace(), target.name)
+		p, err := o.g.daemonSetPod(ctx, base.GetNamespace(), target.name)
 		if err != nil {
 			return nil, err
 		}
@@ -210,10 +210,11 @@ func (o *logsOptions) sources(ctx context.Context, base *corralpb.LogsRequest, t
 	return out, nil
 }
 
-// daemonSetPod picks the pod of DaemonSet name whose logs kubectl would
-// show (see logPodFirst), and says which when there are several.
-func (o *logsOptions) daemonSetPod(ctx context.Context, ns, name string) (*corralpb.Pod, error) {
-	obj, err := o.g.getObject(ctx, "DaemonSet", ns, name)
+// daemonSetPod picks the pod of DaemonSet name that kubectl would show
+// the logs of or exec into (see logPodFirst), and says which when there
+// are several.
+func (g *globals) daemonSetPod(ctx context.Context, ns, name string) (*corralpb.Pod, error) {
+	obj, err := g.getObject(ctx, "DaemonSet", ns, name)
 	if err != nil {
 		return nil, err
 	}
@@ -222,7 +223,7 @@ func (o *logsOptions) daemonSetPod(ctx context.Context, ns, name string) (*corra
 	if err != nil {
 		return nil, fmt.Errorf("daemonset.apps/%s: %w", name, err)
 	}
-	resp, err := o.g.listObjects(ctx, &corralpb.ListRequest{Kind: "Pod", Namespace: ns, LabelSelector: sel.String()})
+	resp, err := g.listObjects(ctx, &corralpb.ListRequest{Kind: "Pod", Namespace: ns, LabelSelector: sel.String()})
 	if err != nil {
 		return nil, err
 	}
@@ -237,7 +238,7 @@ func (o *logsOptions) daemonSetPod(ctx context.Context, ns, name string) (*corra
 	}
 	sort.SliceStable(pods, func(i, j int) bool { return logPodFirst(pods[i], pods[j]) })
 	if len(pods) > 1 {
-		o.g.warnf("Found %d pods, using pod/%s\n", len(pods), pods[0].GetMetadata().GetName())
+		g.warnf("Found %d pods, using pod/%s\n", len(pods), pods[0].GetMetadata().GetName())
 	}
 	return pods[0], nil
 }
@@ -437,16 +438,16 @@ func podArg(arg, verb string) (string, error) {
 	return name, nil
 }
 
-// logsArg resolves the logs command's argument: POD, pod/NAME or a
-// DaemonSet's TYPE/NAME.
-func logsArg(arg string) (logTarget, error) {
+// podTargetArg resolves the argument of logs and exec: POD, pod/NAME or
+// a DaemonSet's TYPE/NAME; verb says what other types cannot do.
+func podTargetArg(arg, verb string) (podTarget, error) {
 	if typ, name, ok := strings.Cut(arg, "/"); ok && typ != "" && name != "" && !strings.Contains(name, "/") {
 		if k, err := lookupKind(typ); err == nil && k.Kind == "DaemonSet" {
-			return logTarget{kind: "DaemonSet", name: name}, nil
+			return podTarget{kind: "DaemonSet", name: name}, nil
 		}
 	}
-	pod, err := podArg(arg, "get the logs from")
-	return logTarget{kind: "Pod", name: pod}, err
+	pod, err := podArg(arg, verb)
+	return podTarget{kind: "Pod", name: pod}, err
 }
 
 // asBadRequest makes an InvalidArgument status from logs or exec print as

@@ -79,7 +79,7 @@ func TestMakeRawAndRestore(t *testing.T) {
 func TestExecTTYFromTerminal(t *testing.T) {
 	_, pts := openPTY(t)
 	o := &execOptions{g: &globals{in: pts, errOut: os.Stderr}, stdin: true, tty: true}
-	start, err := o.start([]string{"web", "sh"}, 1)
+	start, _, err := o.start([]string{"web", "sh"}, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
