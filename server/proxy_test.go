@@ -1,7 +1,6 @@
 package server_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -11,7 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -159,28 +157,10 @@ func writeCRILog(t *testing.T, dir string, lines ...string) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe to read while a command writes it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // corralCLI runs the CLI against server (by API address) with the admin
 // credentials of c, until it returns or ctx ends.
 func corralCLI(ctx context.Context, c *framework.InProcess, server, stdin string, stdout io.Writer, args ...string) (string, int) {
-	var errOut syncBuffer
+	var errOut framework.SyncBuffer
 	root := cli.NewRootCommand(strings.NewReader(stdin), stdout, &errOut)
 	root.SetArgs(append([]string{"--config", c.AdminConf(), "--server", server}, args...))
 	code := cli.ExitCode(root.ExecuteContext(ctx))
@@ -203,7 +183,7 @@ func TestLogsAndExecFromCLIThroughServerToAgent(t *testing.T) {
 
 	run := func(stdin string, args ...string) (string, string, int) {
 		t.Helper()
-		var out syncBuffer
+		var out framework.SyncBuffer
 		errOut, code := corralCLI(ctx(t), c, server, stdin, &out, args...)
 		return out.String(), errOut, code
 	}
@@ -240,7 +220,7 @@ func TestLogsAndExecFromCLIThroughServerToAgent(t *testing.T) {
 	// Follow: lines appended later arrive until the user interrupts.
 	fctx, cancel := context.WithCancel(ctx(t))
 	defer cancel()
-	var out syncBuffer
+	var out framework.SyncBuffer
 	done := make(chan int, 1)
 	go func() {
 		_, code := corralCLI(fctx, c, server, "", &out, "logs", "-f", "--tail", "1", "web")
@@ -429,7 +409,7 @@ func TestLogsOfEveryPodASelectorPicks(t *testing.T) {
 		}
 		writeCRILog(t, filepath.Join(root, "default", name, "app", "current"), "one from "+name, "two from "+name)
 	}
-	var out syncBuffer
+	var out framework.SyncBuffer
 	errOut, code := corralCLI(ctx(t), c, server, "", &out, "logs", "-l", "tier=edge", "--prefix", "--tail=1")
 	if want := "[pod/a/app] two from a\n[pod/b/app] two from b\n"; code != 0 || out.String() != want {
 		t.Fatalf("logs -l --prefix: exit %d, stdout %q, stderr %q; want %q", code, out.String(), errOut, want)
@@ -437,7 +417,7 @@ func TestLogsOfEveryPodASelectorPicks(t *testing.T) {
 
 	fctx, cancel := context.WithCancel(ctx(t))
 	defer cancel()
-	var follow syncBuffer
+	var follow framework.SyncBuffer
 	done := make(chan int, 1)
 	go func() {
 		_, code := corralCLI(fctx, c, server, "", &follow, "logs", "-f", "-l", "tier=edge", "--prefix")

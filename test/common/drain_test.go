@@ -1,9 +1,7 @@
 package common
 
 import (
-	"bytes"
 	"strings"
-	"sync"
 	"testing"
 
 	"google.golang.org/grpc/codes"
@@ -12,6 +10,7 @@ import (
 	"github.com/corral-dev/corral/api"
 	"github.com/corral-dev/corral/cli"
 	corralpb "github.com/corral-dev/corral/proto"
+	"github.com/corral-dev/corral/test/framework"
 )
 
 // Draining a node with the CLI, as an operator does before maintenance. It
@@ -86,28 +85,9 @@ func (f *dsFixture) cli(t *testing.T, args ...string) (string, string, int) {
 			break
 		}
 	}
-	var out, errOut syncBuffer
+	var out, errOut framework.SyncBuffer
 	root := cli.NewRootCommand(strings.NewReader(""), &out, &errOut)
 	root.SetArgs(append([]string{"--config", f.c.AdminConf(), "--server", server}, args...))
 	code := cli.ExitCode(root.ExecuteContext(ctx(t)))
 	return out.String(), errOut.String(), code
-}
-
-// syncBuffer is a bytes.Buffer safe for a command writing to it while a
-// test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
