@@ -315,6 +315,9 @@ func (o *logsOptions) run(ctx context.Context, srcs []*corralpb.LogsRequest) err
 		return fmt.Errorf("you are attempting to follow %d log streams, but maximum allowed concurrency is %d, use --max-log-requests to increase the limit",
 			len(srcs), o.maxLogRequests)
 	}
+	// As kubectl, one stream's error ends them all.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	var mu sync.Mutex
 	errs := make(chan error, len(srcs))
 	for _, req := range srcs {
@@ -324,6 +327,7 @@ func (o *logsOptions) run(ctx context.Context, srcs []*corralpb.LogsRequest) err
 	for range srcs {
 		if err := <-errs; err != nil && first == nil {
 			first = err
+			cancel()
 		}
 	}
 	return first

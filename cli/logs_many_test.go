@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	corralpb "github.com/corral-dev/corral/proto"
@@ -21,10 +23,19 @@ func TestLogsOfManyPods(t *testing.T) {
 	fake := newFakeCluster()
 	var mu sync.Mutex
 	var reqs []string
+	var failing string // a pod whose followed stream fails; the others' then never end
 	fake.logs = func(req *corralpb.LogsRequest, st grpc.ServerStreamingServer[corralpb.LogsChunk]) error {
 		mu.Lock()
 		reqs = append(reqs, fmt.Sprintf("%s/%s tail=%d follow=%v", req.GetPod(), req.GetContainer(), req.GetTailLines(), req.GetFollow()))
+		fail := failing
 		mu.Unlock()
+		if fail != "" && req.GetFollow() {
+			if req.GetPod() == fail {
+				return status.Error(codes.Unavailable, "the agent of node \"node2\" is unreachable")
+			}
+			<-st.Context().Done()
+			return nil
+		}
 		// Chunks of 4 bytes cut lines apart; the last line has no end.
 		out := req.GetPod() + " says hi\n" + req.GetPod() + " says bye"
 		for i := 0; i < len(out); i += 4 {
@@ -99,6 +110,32 @@ func TestLogsOfManyPods(t *testing.T) {
 	if got := taken(); len(got) != 3 || !strings.HasSuffix(got[0], "follow=true") {
 		t.Fatalf("logs -f -l requests: %v", got)
 	}
+
+	// One followed stream's error ends them all, as in kubectl.
+	mu.Lock()
+	failing = "nginx-daemonset-bbbbb"
+	mu.Unlock()
+	type result struct {
+		errOut string
+		code   int
+	}
+	done := make(chan result, 1)
+	go func() {
+		_, errOut, code := h.run("logs", "-f", "-l", "app=nginx-daemon")
+		done <- result{errOut, code}
+	}()
+	select {
+	case r := <-done:
+		if r.code != 1 || !strings.Contains(r.errOut, `the agent of node "node2" is unreachable`) {
+			t.Fatalf("logs -f -l with a failing stream: exit %d, stderr %q", r.code, r.errOut)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("logs -f -l went on following after one stream failed")
+	}
+	mu.Lock()
+	failing = ""
+	mu.Unlock()
+	taken()
 
 	// --all-containers: init containers first, then the others.
 	multi := seedPod("multi", "node1", "10.42.1.9")
