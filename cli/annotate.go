@@ -60,11 +60,7 @@ the command fails and changes nothing.`,
   # Show a DaemonSet's annotations
   corral annotate ds fluentd-elasticsearch --list`,
 	}
-	cmd.RunE = g.runE(func(ctx context.Context, args []string) error {
-		mode, err := dryRunMode(cmd)
-		if err != nil {
-			return err
-		}
+	cmd.RunE = g.dryRunE(cmd, func(ctx context.Context, args []string, mode string) error {
 		return o.run(ctx, args, mode)
 	})
 	fs := cmd.Flags()

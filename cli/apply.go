@@ -41,11 +41,7 @@ are then applied atomically in one request: all of them, or none.`,
   corral apply -f manifests/ -R
   cat ds.yaml | corral apply -f -`,
 	}
-	cmd.RunE = g.runE(func(ctx context.Context, _ []string) error {
-		mode, err := dryRunMode(cmd)
-		if err != nil {
-			return err
-		}
+	cmd.RunE = g.dryRunE(cmd, func(ctx context.Context, _ []string, mode string) error {
 		return o.apply(ctx, mode)
 	})
 	fs := cmd.Flags()
@@ -77,6 +73,18 @@ func dryRunMode(cmd *cobra.Command) (string, error) {
 		return dryRunClient, nil
 	}
 	return "", kubectlErrorf(`Invalid dry-run value (%v). Must be "none", "server", or "client".`, v)
+}
+
+// dryRunE adapts the body of a command with --dry-run to cobra, as runE
+// does, handing it the mode read and checked from cmd's flag.
+func (g *globals) dryRunE(cmd *cobra.Command, fn func(ctx context.Context, args []string, mode string) error) func(*cobra.Command, []string) error {
+	return g.runE(func(ctx context.Context, args []string) error {
+		mode, err := dryRunMode(cmd)
+		if err != nil {
+			return err
+		}
+		return fn(ctx, args, mode)
+	})
 }
 
 // dryRunSuffix is what kubectl appends to its messages in dry-run mode.

@@ -28,11 +28,7 @@ func newCordonCommand(g *globals, cordon bool) *cobra.Command {
 	if !cordon {
 		cmd.Use, cmd.Short, cmd.Example = "uncordon NODE", "Mark node as schedulable", "  corral uncordon node1"
 	}
-	cmd.RunE = g.runE(func(ctx context.Context, args []string) error {
-		mode, err := dryRunMode(cmd)
-		if err != nil {
-			return err
-		}
+	cmd.RunE = g.dryRunE(cmd, func(ctx context.Context, args []string, mode string) error {
 		return o.run(ctx, args, mode)
 	})
 	cmd.Flags().StringVarP(&o.selector, "selector", "l", "", "Selector (label query) to filter on")

@@ -31,11 +31,7 @@ func newCreateCommand(g *globals) *cobra.Command {
   corral create namespace monitoring
   corral create configmap kube-proxy --from-file=config.conf`,
 	}
-	cmd.RunE = g.runE(func(ctx context.Context, args []string) error {
-		mode, err := dryRunMode(cmd)
-		if err != nil {
-			return err
-		}
+	cmd.RunE = g.dryRunE(cmd, func(ctx context.Context, args []string, mode string) error {
 		if len(args) > 0 {
 			return fmt.Errorf("unknown command %q for %q", args[0], cmd.CommandPath())
 		}
@@ -118,11 +114,7 @@ func newCreateNamespaceCommand(g *globals) *cobra.Command {
 		Short:   "Create a namespace with the specified name",
 		Example: "  corral create namespace monitoring",
 	}
-	cmd.RunE = g.runE(func(ctx context.Context, args []string) error {
-		mode, err := dryRunMode(cmd)
-		if err != nil {
-			return err
-		}
+	cmd.RunE = g.dryRunE(cmd, func(ctx context.Context, args []string, mode string) error {
 		if len(args) != 1 {
 			return errors.New("exactly one NAME is required, got " + fmt.Sprint(len(args)))
 		}

@@ -38,11 +38,7 @@ func newCreateConfigMapCommand(g *globals) *cobra.Command {
   corral create configmap my-config --from-literal=key1=config1 --from-literal=key2=config2
   corral create configmap my-config --from-env-file=path/to/foo.env`,
 	}
-	cmd.RunE = g.runE(func(ctx context.Context, args []string) error {
-		mode, err := dryRunMode(cmd)
-		if err != nil {
-			return err
-		}
+	cmd.RunE = g.dryRunE(cmd, func(ctx context.Context, args []string, mode string) error {
 		if len(args) != 1 {
 			return errors.New("exactly one NAME is required, got " + fmt.Sprint(len(args)))
 		}

@@ -35,11 +35,7 @@ func newDeleteCommand(g *globals) *cobra.Command {
   corral delete -f daemonset-basic.yml
   corral delete pods -l app=nginx-daemon`,
 	}
-	cmd.RunE = g.runE(func(ctx context.Context, args []string) error {
-		mode, err := dryRunMode(cmd)
-		if err != nil {
-			return err
-		}
+	cmd.RunE = g.dryRunE(cmd, func(ctx context.Context, args []string, mode string) error {
 		return o.run(ctx, args, mode)
 	})
 	fs := cmd.Flags()

@@ -47,11 +47,7 @@ When maintenance is done, 'corral uncordon NODE' makes the node schedulable agai
   # Drain every node labelled zone=b, bare pods too
   corral drain -l zone=b --ignore-daemonsets --force`,
 	}
-	cmd.RunE = g.runE(func(ctx context.Context, args []string) error {
-		mode, err := dryRunMode(cmd)
-		if err != nil {
-			return err
-		}
+	cmd.RunE = g.dryRunE(cmd, func(ctx context.Context, args []string, mode string) error {
 		return o.run(ctx, args, mode)
 	})
 	fs := cmd.Flags()

@@ -42,11 +42,7 @@ overwrite a label will result in an error. KEY- removes the label KEY.`,
   corral label nodes node1 disktype=hdd --overwrite
   corral label nodes node1 disktype-`,
 	}
-	cmd.RunE = g.runE(func(ctx context.Context, args []string) error {
-		mode, err := dryRunMode(cmd)
-		if err != nil {
-			return err
-		}
+	cmd.RunE = g.dryRunE(cmd, func(ctx context.Context, args []string, mode string) error {
 		return o.run(ctx, args, mode)
 	})
 	fs := cmd.Flags()

@@ -48,11 +48,7 @@ CONTAINER_NAME may name an init container too; * sets the image of every contain
   # Update every container of every DaemonSet labelled app=monitoring
   corral set image ds -l app=monitoring '*=busybox:1.37'`,
 	}
-	cmd.RunE = g.runE(func(ctx context.Context, args []string) error {
-		mode, err := dryRunMode(cmd)
-		if err != nil {
-			return err
-		}
+	cmd.RunE = g.dryRunE(cmd, func(ctx context.Context, args []string, mode string) error {
 		return o.run(ctx, args, mode)
 	})
 	fs := cmd.Flags()

@@ -47,11 +47,7 @@ taint with that key.`,
   corral taint nodes node1 dedicated:NoSchedule-
   corral taint nodes node1 dedicated-`,
 	}
-	cmd.RunE = g.runE(func(ctx context.Context, args []string) error {
-		mode, err := dryRunMode(cmd)
-		if err != nil {
-			return err
-		}
+	cmd.RunE = g.dryRunE(cmd, func(ctx context.Context, args []string, mode string) error {
 		return o.run(ctx, args, mode)
 	})
 	fs := cmd.Flags()
