@@ -89,14 +89,14 @@ func (o *drainOptions) run(ctx context.Context, args []string, mode string) erro
 	var pending, failures []string
 	failed := false
 	for _, t := range targets {
-		// A node that is not there is an error of its own, as kubectl
-		// reports it before it drains anything.
-		if _, err := o.g.getObject(ctx, "Node", "", t.name); err != nil {
+		err := cordon.one(ctx, t, mode)
+		if isCode(err, codes.NotFound) {
+			// A node that is not there is an error of its own, as
+			// kubectl reports it, not a node left to drain.
 			o.g.printErr(err)
 			failed = true
 			continue
 		}
-		err := cordon.one(ctx, t, mode)
 		if err == nil {
 			err = o.drainOne(ctx, t.name, mode)
 		}
