@@ -50,6 +50,9 @@ type fakeCluster struct {
 	// and exec_test.go).
 	logs func(*corralpb.LogsRequest, grpc.ServerStreamingServer[corralpb.LogsChunk]) error
 	exec func(grpc.BidiStreamingServer[corralpb.ExecInput, corralpb.ExecOutput]) error
+	// list, when set, runs before each List is served; an error it
+	// returns is List's answer (see wait_test.go).
+	list func(context.Context, *corralpb.ListRequest) error
 
 	// ca signs CreateUser's requests (newHarness sets it).
 	ca *pki.CA
@@ -274,6 +277,11 @@ func (f *fakeCluster) Get(ctx context.Context, req *corralpb.GetRequest) (*corra
 }
 
 func (f *fakeCluster) List(ctx context.Context, req *corralpb.ListRequest) (*corralpb.ListResponse, error) {
+	if f.list != nil {
+		if err := f.list(ctx, req); err != nil {
+			return nil, err
+		}
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.noteAuth(ctx)

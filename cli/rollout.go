@@ -144,7 +144,7 @@ func (o *rolloutStatusOptions) run(ctx context.Context, name string) error {
 	switch {
 	case finished:
 		return nil
-	case status.Code(err) == codes.DeadlineExceeded || errors.Is(ctx.Err(), context.DeadlineExceeded):
+	case status.Code(err) == codes.DeadlineExceeded || timeIsUp(ctx):
 		return errors.New("timed out waiting for the condition")
 	case err != nil:
 		return err

@@ -203,8 +203,10 @@ func (o *waitOptions) waitOne(ctx context.Context, t target, cond waitCondition,
 		resp, err := o.g.listObjects(ctx, &corralpb.ListRequest{Kind: t.kind.Kind, Namespace: t.namespace,
 			FieldSelector: "metadata.name=" + t.name})
 		if err != nil {
-			if !first && ctx.Err() != nil {
-				break
+			if timeIsUp(ctx) {
+				// The time ran out during the read: a timeout, however
+				// the server's answer put it.
+				return waitTimedOut, nil
 			}
 			return 0, err
 		}
@@ -222,6 +224,8 @@ func (o *waitOptions) waitOne(ctx context.Context, t target, cond waitCondition,
 			_, err := o.g.getObject(ctx, t.kind.Kind, t.namespace, t.name)
 			if err == nil {
 				err = fmt.Errorf("%s %q not found", kindString(t.kind), t.name)
+			} else if status.Code(err) != codes.NotFound && timeIsUp(ctx) {
+				return waitTimedOut, nil
 			}
 			return 0, err
 		}
@@ -234,14 +238,21 @@ func (o *waitOptions) waitOne(ctx context.Context, t target, cond waitCondition,
 			return waitMet, nil
 		case err != nil && status.Code(err) != codes.DeadlineExceeded && !errors.Is(err, context.DeadlineExceeded):
 			return 0, err
-		case ctx.Err() != nil && !errors.Is(ctx.Err(), context.DeadlineExceeded):
-			return 0, ctx.Err() // interrupted
-		case ctx.Err() != nil:
+		case timeIsUp(ctx):
 			return waitTimedOut, nil
+		case ctx.Err() != nil:
+			return 0, ctx.Err() // interrupted
 		}
 		// The server ended the watch with time left: list and watch again.
 	}
-	return waitTimedOut, nil
+}
+
+// timeIsUp reports whether ctx's deadline has passed. It asks the clock,
+// not ctx.Err(): a call cut by the deadline can return before the
+// context's own timer has fired.
+func timeIsUp(ctx context.Context) bool {
+	d, ok := ctx.Deadline()
+	return ok && !time.Now().Before(d)
 }
 
 // follow watches t from version rv until it meets cond, the watch ends or
