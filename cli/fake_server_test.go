@@ -51,7 +51,8 @@ type fakeCluster struct {
 	logs func(*corralpb.LogsRequest, grpc.ServerStreamingServer[corralpb.LogsChunk]) error
 	exec func(grpc.BidiStreamingServer[corralpb.ExecInput, corralpb.ExecOutput]) error
 	// list, when set, runs before each List is served; an error it
-	// returns is List's answer (see wait_test.go).
+	// returns is List's answer (see wait_test.go). Set it with setList:
+	// a call the client gave up on may still be reading it.
 	list func(context.Context, *corralpb.ListRequest) error
 
 	// ca signs CreateUser's requests (newHarness sets it).
@@ -70,6 +71,13 @@ var _ corralpb.ClusterServer = (*fakeCluster)(nil)
 // newFakeCluster returns an empty fake.
 func newFakeCluster() *fakeCluster {
 	return &fakeCluster{objs: map[string]*corralpb.Object{}, watch: make(chan *corralpb.WatchEvent, 16)}
+}
+
+// setList sets the list hook.
+func (f *fakeCluster) setList(hook func(context.Context, *corralpb.ListRequest) error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.list = hook
 }
 
 // fakeKey is the map key of an object.
@@ -277,8 +285,11 @@ func (f *fakeCluster) Get(ctx context.Context, req *corralpb.GetRequest) (*corra
 }
 
 func (f *fakeCluster) List(ctx context.Context, req *corralpb.ListRequest) (*corralpb.ListResponse, error) {
-	if f.list != nil {
-		if err := f.list(ctx, req); err != nil {
+	f.mu.Lock()
+	hook := f.list
+	f.mu.Unlock()
+	if hook != nil {
+		if err := hook(ctx, req); err != nil {
 			return nil, err
 		}
 	}

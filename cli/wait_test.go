@@ -101,18 +101,18 @@ func TestWaitTimesOutDuringTheRead(t *testing.T) {
 	fake := newFakeCluster()
 	h := newHarness(t, fake)
 	fake.put(objs(seedDaemonSet())[0])
-	fake.list = func(ctx context.Context, _ *corralpb.ListRequest) error {
+	fake.setList(func(ctx context.Context, _ *corralpb.ListRequest) error {
 		<-ctx.Done() // a server too slow to answer in time
 		return status.FromContextError(ctx.Err()).Err()
-	}
+	})
 	out, errOut, code := h.run("wait", "ds/nginx-daemonset", "--for=jsonpath={.status.numberReady}=3", "--timeout=200ms")
 	if code != 1 || out != "" || errOut != "error: timed out waiting for the condition on daemonsets/nginx-daemonset\n" {
 		t.Fatalf("timeout during the read: exit %d, stdout %q, stderr %q", code, out, errOut)
 	}
 
-	fake.list = func(context.Context, *corralpb.ListRequest) error {
+	fake.setList(func(context.Context, *corralpb.ListRequest) error {
 		return status.Error(codes.PermissionDenied, `daemonsets is forbidden: User "viewer" cannot list resource "daemonsets"`)
-	}
+	})
 	out, errOut, code = h.run("wait", "ds/nginx-daemonset", "--for=jsonpath={.status.numberReady}=3", "--timeout=60s")
 	if code != 1 || out != "" || !strings.Contains(errOut, "forbidden") || strings.Contains(errOut, "timed out") {
 		t.Fatalf("a refused read: exit %d, stdout %q, stderr %q", code, out, errOut)
