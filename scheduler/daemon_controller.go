@@ -335,6 +335,15 @@ func (c *DaemonSetController) syncOnce(ctx context.Context, key string) error {
 		return c.collectOrphans(ctx, view, index, ns)
 	}
 	ds := obj.GetDaemonSet()
+	if sel := ds.GetSpec().GetSelector(); sel != nil && len(sel.GetMatchLabels())+len(sel.GetMatchExpressions()) == 0 &&
+		ds.GetMetadata().GetDeletionTimestamp() == nil {
+		// Kubernetes' SelectingAll guard: a DaemonSet that selects every
+		// pod of its namespace would adopt them all; it is left alone.
+		// The API refuses such a selector, so only a store written some
+		// other way holds one.
+		c.events.Event(api.Wrap(ds), "Warning", "SelectingAll", "This daemon set is selecting all pods. A non-empty selector is required.")
+		return nil
+	}
 	facts := c.facts[key]
 	if facts == nil {
 		facts = &PodFacts{}
