@@ -2,6 +2,7 @@ package scheduler
 
 import (
 	"fmt"
+	"regexp"
 	"testing"
 	"time"
 
@@ -58,6 +59,25 @@ func TestNodeShouldRunDaemonPod(t *testing.T) {
 		{"not-ready tolerated automatically", nil, nodeWith("n", nil, &corralpb.Taint{Key: TaintNotReady, Effect: "NoExecute"}), true, true},
 		{"network-unavailable stops pod networking", nil, nodeWith("n", nil, &corralpb.Taint{Key: taintNetworkUnavailable, Effect: "NoSchedule"}), false, true},
 		{"network-unavailable tolerated with hostNetwork", &corralpb.PodSpec{HostNetwork: true}, nodeWith("n", nil, &corralpb.Taint{Key: taintNetworkUnavailable, Effect: "NoSchedule"}), true, true},
+		{"disk-pressure tolerated automatically", nil, nodeWith("n", nil, &corralpb.Taint{Key: taintDiskPressure, Effect: "NoSchedule"}), true, true},
+		{"memory-pressure tolerated automatically", nil, nodeWith("n", nil, &corralpb.Taint{Key: taintMemoryPressure, Effect: "NoSchedule"}), true, true},
+		{"pid-pressure tolerated automatically", nil, nodeWith("n", nil, &corralpb.Taint{Key: taintPIDPressure, Effect: "NoSchedule"}), true, true},
+		{"disk-pressure NoExecute is not tolerated", nil, nodeWith("n", nil, &corralpb.Taint{Key: taintDiskPressure, Effect: "NoExecute"}), false, false},
+		{"affinity NotIn excludes", &corralpb.PodSpec{Affinity: affinityOf(expr("environment", "NotIn", "dev"))}, nodeWith("n", map[string]string{"environment": "dev"}), false, false},
+		{"affinity NotIn admits", &corralpb.PodSpec{Affinity: affinityOf(expr("environment", "NotIn", "dev"))}, nodeWith("n", map[string]string{"environment": "production"}), true, true},
+		{"affinity Exists", &corralpb.PodSpec{Affinity: affinityOf(expr("gpu", "Exists"))}, nodeWith("n", map[string]string{"gpu": ""}), true, true},
+		{"affinity DoesNotExist", &corralpb.PodSpec{Affinity: affinityOf(expr("gpu", "DoesNotExist"))}, nodeWith("n", map[string]string{"gpu": ""}), false, false},
+		{"affinity Gt", &corralpb.PodSpec{Affinity: affinityOf(expr("cores", "Gt", "4"))}, nodeWith("n", map[string]string{"cores": "8"}), true, true},
+		{"affinity Lt", &corralpb.PodSpec{Affinity: affinityOf(expr("cores", "Lt", "4"))}, nodeWith("n", map[string]string{"cores": "8"}), false, false},
+		{"affinity matchFields metadata.name", &corralpb.PodSpec{Affinity: &corralpb.Affinity{NodeAffinity: &corralpb.NodeAffinity{RequiredDuringSchedulingIgnoredDuringExecution: &corralpb.NodeSelector{
+			NodeSelectorTerms: []*corralpb.NodeSelectorTerm{{MatchFields: []*corralpb.NodeSelectorRequirement{expr("metadata.name", "In", "n")}}}}}}}, nodeWith("n", nil), true, true},
+		{"affinity matchFields another node", &corralpb.PodSpec{Affinity: &corralpb.Affinity{NodeAffinity: &corralpb.NodeAffinity{RequiredDuringSchedulingIgnoredDuringExecution: &corralpb.NodeSelector{
+			NodeSelectorTerms: []*corralpb.NodeSelectorTerm{{MatchFields: []*corralpb.NodeSelectorRequirement{expr("metadata.name", "In", "m")}}}}}}}, nodeWith("n", nil), false, false},
+		{"affinity terms are ORed", &corralpb.PodSpec{Affinity: &corralpb.Affinity{NodeAffinity: &corralpb.NodeAffinity{RequiredDuringSchedulingIgnoredDuringExecution: &corralpb.NodeSelector{
+			NodeSelectorTerms: []*corralpb.NodeSelectorTerm{{MatchExpressions: []*corralpb.NodeSelectorRequirement{expr("zone", "In", "a")}},
+				{MatchExpressions: []*corralpb.NodeSelectorRequirement{expr("zone", "In", "b")}}}}}}}, nodeWith("n", map[string]string{"zone": "b"}), true, true},
+		{"nodeSelector and affinity must both match", &corralpb.PodSpec{NodeSelector: map[string]string{"disktype": "ssd"}, Affinity: affinityIn("environment", "production")},
+			nodeWith("n", map[string]string{"environment": "production"}), false, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			run, cont := NodeShouldRunDaemonPod(tc.node, dsFor(tc.spec))
@@ -71,6 +91,15 @@ func TestNodeShouldRunDaemonPod(t *testing.T) {
 func affinityIn(key string, values ...string) *corralpb.Affinity {
 	return &corralpb.Affinity{NodeAffinity: &corralpb.NodeAffinity{RequiredDuringSchedulingIgnoredDuringExecution: &corralpb.NodeSelector{
 		NodeSelectorTerms: []*corralpb.NodeSelectorTerm{{MatchExpressions: []*corralpb.NodeSelectorRequirement{{Key: key, Operator: "In", Values: values}}}}}}}
+}
+
+func expr(key, op string, values ...string) *corralpb.NodeSelectorRequirement {
+	return &corralpb.NodeSelectorRequirement{Key: key, Operator: op, Values: values}
+}
+
+func affinityOf(reqs ...*corralpb.NodeSelectorRequirement) *corralpb.Affinity {
+	return &corralpb.Affinity{NodeAffinity: &corralpb.NodeAffinity{RequiredDuringSchedulingIgnoredDuringExecution: &corralpb.NodeSelector{
+		NodeSelectorTerms: []*corralpb.NodeSelectorTerm{{MatchExpressions: reqs}}}}}
 }
 
 // daemonPod is a pod of ds on node, created age ago, in phase, ready or not.
@@ -102,6 +131,7 @@ func TestPlanDaemonSet(t *testing.T) {
 	evict := nodeWith("n3", nil, &corralpb.Taint{Key: "k", Effect: "NoExecute"})
 	orphan := daemonPod(ds, "orphan", "n2", time.Hour, "Running", true)
 	orphan.Metadata.OwnerReferences = nil
+	affine := dsFor(&corralpb.PodSpec{Affinity: affinityIn("environment", "production")})
 	for _, tc := range []struct {
 		name         string
 		ds           *corralpb.DaemonSet
@@ -123,6 +153,8 @@ func TestPlanDaemonSet(t *testing.T) {
 		{"failed pod deleted, replacement backs off", ds, []*corralpb.Node{n1}, []*corralpb.Pod{daemonPod(ds, "f", "n1", time.Minute, "Failed", false)}, 0, []string{"f@n1"}, 0, 1, 0, 0, 0},
 		{"succeeded pod replaced", ds, []*corralpb.Node{n1}, []*corralpb.Pod{daemonPod(ds, "s", "n1", time.Minute, "Succeeded", false)}, 0, []string{"s@n1"}, 0, 1, 0, 0, 0},
 		{"orphan adopted, not duplicated", ds, []*corralpb.Node{n2}, []*corralpb.Pod{orphan}, 0, nil, 1, 1, 0, 1, 1},
+		{"affinity no longer matches: the pod goes", affine, []*corralpb.Node{nodeWith("n1", map[string]string{"environment": "dev"})},
+			[]*corralpb.Pod{daemonPod(affine, "a", "n1", time.Hour, "Running", true)}, 0, []string{"a@n1"}, 0, 0, 0, 0, 0},
 		{"not ready is not available", ds, []*corralpb.Node{n1}, []*corralpb.Pod{daemonPod(ds, "a", "n1", time.Hour, "Running", false)}, 0, nil, 0, 1, 0, 1, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -163,6 +195,77 @@ func TestPlanFailedPodBackOff(t *testing.T) {
 		Pods: []*corralpb.Pod{daemonPod(ds, "f2", "n1", 0, "Failed", false)}, Now: planNow.Add(3 * time.Second)})
 	if d := again.BackOff["n1"].Delay; d != 2*time.Second {
 		t.Fatalf("second failure delay %v, want 2s", d)
+	}
+	// Doubling stops at 15 minutes.
+	long := map[string]BackOff{"n1": {Until: planNow.Add(-time.Second), Delay: 10 * time.Minute}}
+	capped := PlanDaemonSet(DaemonPlanInput{DaemonSet: ds, Nodes: []*corralpb.Node{n1}, FailedBackOff: long,
+		Pods: []*corralpb.Pod{daemonPod(ds, "f3", "n1", 0, "Failed", false)}, Now: planNow})
+	if b := capped.BackOff["n1"]; b.Delay != 15*time.Minute || !b.Until.Equal(planNow.Add(15*time.Minute)) {
+		t.Fatalf("failure after a 10m back-off: %+v, want 15m", b)
+	}
+}
+
+// A Succeeded pod is deleted with Kubernetes' SucceededDaemonPod event and
+// replaced at once: it did not fail, so no back-off.
+func TestPlanSucceededPod(t *testing.T) {
+	ds := dsFor(nil)
+	plan := PlanDaemonSet(DaemonPlanInput{DaemonSet: ds, Nodes: []*corralpb.Node{nodeWith("n1", nil)},
+		Pods: []*corralpb.Pod{daemonPod(ds, "s", "n1", time.Minute, "Succeeded", false)}, Now: planNow})
+	want := PlanEvent{Type: "Normal", Reason: "SucceededDaemonPod", Message: "Found succeeded daemon pod default/s on node n1, will try to delete it"}
+	if len(plan.Events) != 1 || plan.Events[0] != want || len(plan.BackOff) != 0 {
+		t.Fatalf("events %+v, back-off %v; want %+v and none", plan.Events, plan.BackOff, want)
+	}
+	next := PlanDaemonSet(DaemonPlanInput{DaemonSet: ds, Nodes: []*corralpb.Node{nodeWith("n1", nil)}, FailedBackOff: plan.BackOff, Now: planNow})
+	if len(next.Create) != 1 {
+		t.Fatalf("after the succeeded pod went: %d creates, want 1", len(next.Create))
+	}
+}
+
+// The pod a DaemonSet runs on a node, as Kubernetes' controller makes it.
+func TestNewDaemonPod(t *testing.T) {
+	ds := dsFor(&corralpb.PodSpec{Affinity: affinityIn("environment", "production"),
+		Tolerations: []*corralpb.Toleration{{Key: TaintNotReady, Operator: "Exists", Effect: "NoExecute"}}})
+	ds.Metadata.Generation = 3
+	ds.Spec.Template.Metadata.Annotations = map[string]string{"note": "x"}
+	hash := TemplateHash(ds)
+	p := NewDaemonPod(ds, "n1", hash)
+	m := p.GetMetadata()
+	if m.GetGenerateName() != "ds-" || m.GetNamespace() != "default" || p.GetApiVersion() != "v1" || p.GetKind() != "Pod" {
+		t.Fatalf("metadata %v", m)
+	}
+	wantLabels := map[string]string{"app": "x", LabelRevisionHash: hash, LabelTemplateGeneration: "3"}
+	if fmt.Sprint(m.GetLabels()) != fmt.Sprint(wantLabels) || m.GetAnnotations()["note"] != "x" {
+		t.Fatalf("labels %v annotations %v, want labels %v", m.GetLabels(), m.GetAnnotations(), wantLabels)
+	}
+	refs := m.GetOwnerReferences()
+	if len(refs) != 1 || refs[0].GetApiVersion() != "apps/v1" || refs[0].GetKind() != "DaemonSet" || refs[0].GetName() != "ds" ||
+		refs[0].GetUid() != "ds-uid" || !refs[0].GetController() || !refs[0].GetBlockOwnerDeletion() {
+		t.Fatalf("owner references %v", refs)
+	}
+	spec := p.GetSpec()
+	terms := spec.GetAffinity().GetNodeAffinity().GetRequiredDuringSchedulingIgnoredDuringExecution().GetNodeSelectorTerms()
+	if spec.GetNodeName() != "n1" || len(terms) != 1 || len(terms[0].GetMatchExpressions()) != 0 || len(terms[0].GetMatchFields()) != 1 ||
+		fmt.Sprint(terms[0].GetMatchFields()[0]) != fmt.Sprint(expr("metadata.name", "In", "n1")) {
+		t.Fatalf("node %q, required affinity %v; want n1 and only the matchFields metadata.name term", spec.GetNodeName(), terms)
+	}
+	var tols []string
+	for _, tol := range spec.GetTolerations() {
+		tols = append(tols, tol.GetKey()+":"+tol.GetEffect())
+	}
+	wantTols := []string{TaintNotReady + ":NoExecute", TaintUnreachable + ":NoExecute", taintDiskPressure + ":NoSchedule",
+		taintMemoryPressure + ":NoSchedule", taintPIDPressure + ":NoSchedule", TaintUnschedulable + ":NoSchedule"}
+	if fmt.Sprint(tols) != fmt.Sprint(wantTols) {
+		t.Fatalf("tolerations %v, want %v (the template's not-ready one not repeated)", tols, wantTols)
+	}
+	if ds.GetSpec().GetTemplate().GetSpec().GetNodeName() != "" || len(ds.GetSpec().GetTemplate().GetSpec().GetTolerations()) != 1 {
+		t.Fatal("NewDaemonPod changed the DaemonSet's template")
+	}
+	// Names: the DaemonSet's name and five characters of Kubernetes'
+	// alphabet for generated names.
+	for range 20 {
+		if s := randomSuffix(5); !regexp.MustCompile(`^[bcdfghjklmnpqrstvwxz2456789]{5}$`).MatchString(s) {
+			t.Fatalf("suffix %q", s)
+		}
 	}
 }
 

@@ -343,7 +343,8 @@ func testNodeLabelChange(t *testing.T, f *dsFixture) {
 	waitEvents(t, cl, "labels", "daemonset-controller/SuccessfulDelete: Deleted pod: "+pods[0].GetMetadata().GetName())
 }
 
-// An untolerated NoExecute taint evicts the node's pod.
+// An untolerated NoExecute taint evicts the node's pod; once the taint is
+// removed the node gets a new one.
 func testNoExecuteTaint(t *testing.T, f *dsFixture) {
 	cl := f.client(t)
 	sel := map[string]string{"suite": "noexecute"}
@@ -355,6 +356,14 @@ func testNoExecuteTaint(t *testing.T, f *dsFixture) {
 	waitAgentPods(t, a)
 	waitStatus(t, cl, "noexecute", dsStatus{ObservedGeneration: 1})
 	waitEvents(t, cl, "noexecute", "daemonset-controller/SuccessfulDelete: Deleted pod: "+pods[0].GetMetadata().GetName())
+
+	// The taint removed, the node is eligible again: a new pod.
+	updateNode(t, cl, "noexecute-1", func(n *corralpb.Node) { n.Spec.Taints = nil })
+	again := waitPodsOn(t, cl, "noexecute", "noexecute-1")
+	if again[0].GetMetadata().GetUid() == pods[0].GetMetadata().GetUid() {
+		t.Fatalf("pod %s is the evicted one", again[0].GetMetadata().GetName())
+	}
+	waitStatus(t, cl, "noexecute", dsStatus{Desired: 1, Current: 1, Ready: 1, Available: 1, Updated: 1, ObservedGeneration: 1})
 }
 
 // An untolerated NoSchedule taint added after the pod started leaves the
