@@ -39,6 +39,7 @@ func TestDaemonSet(t *testing.T) {
 		{"RollingUpdateFleet", testRollingUpdateFleet},
 		{"Drain", testDrain},
 		{"Wait", testWait},
+		{"DeleteModes", testDeleteModes},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, f) })
 	}
