@@ -544,3 +544,54 @@ func TestServerCertificatesRenewThemselves(t *testing.T) {
 		}
 	}
 }
+
+// A new leader tells its subscribers (the DaemonSet controller and the
+// other leader-only loops) that it leads only after its barrier: by then
+// its store has applied every entry the old leader committed, even those
+// the old leader died before telling the followers were committed. A
+// controller planning from less could miss the pods the old leader made.
+func TestLeadershipIsPublishedAfterTheBarrier(t *testing.T) {
+	c := newTestCluster(t, 3)
+	c.startAll()
+	l := c.leader()
+	var survivors []*node
+	var subs []<-chan bool
+	for _, nd := range c.nodes {
+		if nd == l {
+			continue
+		}
+		ch := nd.srv.SubscribeLeadership()
+		if <-ch {
+			t.Fatalf("follower %s was told it leads", nd.name)
+		}
+		survivors, subs = append(survivors, nd), append(subs, ch)
+	}
+	for i := range 20 {
+		mustWrite(t, l, put(configMap(fmt.Sprintf("last-%d", i), "x")))
+	}
+	committed := l.srv.State().LatestIndex()
+	c.stop(l) // at once: no hand-over, nor a heartbeat telling the last commit
+	timeout := time.After(15 * time.Second)
+	for {
+		var nd *node
+		var v bool
+		select {
+		case v = <-subs[0]:
+			nd = survivors[0]
+		case v = <-subs[1]:
+			nd = survivors[1]
+		case <-timeout:
+			t.Fatal("no survivor was told it leads")
+		}
+		if !v {
+			continue
+		}
+		if applied := nd.srv.State().LatestIndex(); applied < committed {
+			t.Fatalf("%s was told it leads with index %d applied, before the old leader's last commit at %d", nd.name, applied, committed)
+		}
+		if mustRead(t, nd, "last-19") != "x" {
+			t.Fatalf("%s lost the old leader's last write", nd.name)
+		}
+		return
+	}
+}
