@@ -114,7 +114,7 @@ func (o *applyOptions) apply(ctx context.Context, mode string) error {
 	if len(objs) == 0 {
 		return errors.New("no objects passed to apply")
 	}
-	if err := o.prepare(objs); err != nil {
+	if err := o.g.prepareObjects(objs); err != nil {
 		return err
 	}
 	results, err := o.send(ctx, objs, mode)
@@ -138,17 +138,18 @@ func (o *applyOptions) apply(ctx context.Context, mode string) error {
 	return nil
 }
 
-// prepare sets namespaces, defaults and validates every object; all
-// validation errors are printed and nothing is sent if any object fails.
-func (o *applyOptions) prepare(objs []*corralpb.Object) error {
+// prepareObjects sets namespaces, defaults and validates every object (of
+// apply or create); all validation errors are printed and nothing is sent
+// if any object fails.
+func (g *globals) prepareObjects(objs []*corralpb.Object) error {
 	invalid := false
 	for _, obj := range objs {
-		if err := setNamespace(obj, o.g.namespace); err != nil {
+		if err := setNamespace(obj, g.namespace); err != nil {
 			return err
 		}
 		api.SetDefaults(obj)
 		if err := api.Validate(obj); err != nil {
-			o.g.printErr(err)
+			g.printErr(err)
 			invalid = true
 		}
 	}

@@ -55,19 +55,8 @@ func (o *createOptions) fromFiles(ctx context.Context, mode string) error {
 	if err != nil {
 		return err
 	}
-	invalid := false
-	for _, obj := range objs {
-		if err := setNamespace(obj, o.g.namespace); err != nil {
-			return err
-		}
-		api.SetDefaults(obj)
-		if err := api.Validate(obj); err != nil {
-			o.g.printErr(err)
-			invalid = true
-		}
-	}
-	if invalid {
-		return errReported
+	if err := o.g.prepareObjects(objs); err != nil {
+		return err
 	}
 	failed := false
 	for _, obj := range objs {
