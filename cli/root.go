@@ -124,6 +124,7 @@ func (g *globals) commands() []*cobra.Command {
 		newGetCommand(g),
 		newLabelCommand(g),
 		newLogsCommand(g),
+		newPatchCommand(g),
 		newRolloutCommand(g),
 		newSetCommand(g),
 		newSnapshotCommand(g),

@@ -40,6 +40,7 @@ func TestDaemonSet(t *testing.T) {
 		{"Drain", testDrain},
 		{"Wait", testWait},
 		{"DeleteModes", testDeleteModes},
+		{"Patch", testPatch},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, f) })
 	}
