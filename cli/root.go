@@ -119,6 +119,7 @@ func (g *globals) commands() []*cobra.Command {
 		newDeleteCommand(g),
 		newDrainCommand(g),
 		newDescribeCommand(g),
+		newDiffCommand(g),
 		newEditCommand(g),
 		newExecCommand(g),
 		newGetCommand(g),

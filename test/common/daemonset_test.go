@@ -41,6 +41,7 @@ func TestDaemonSet(t *testing.T) {
 		{"Wait", testWait},
 		{"DeleteModes", testDeleteModes},
 		{"Patch", testPatch},
+		{"Diff", testDiff},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, f) })
 	}
