@@ -42,6 +42,7 @@ func TestDaemonSet(t *testing.T) {
 		{"DeleteModes", testDeleteModes},
 		{"Patch", testPatch},
 		{"Diff", testDiff},
+		{"Replace", testReplace},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, f) })
 	}
