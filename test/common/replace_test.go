@@ -44,7 +44,9 @@ func testReplace(t *testing.T, f *dsFixture) {
 		}
 		return resp.GetObject().GetDaemonSet()
 	}
-	image := func(ds *corralpb.DaemonSet) string { return ds.GetSpec().GetTemplate().GetSpec().GetContainers()[0].GetImage() }
+	image := func(ds *corralpb.DaemonSet) string {
+		return ds.GetSpec().GetTemplate().GetSpec().GetContainers()[0].GetImage()
+	}
 	newImage := write("image.yaml", func(ds *corralpb.DaemonSet) { ds.Spec.Template.Spec.Containers[0].Image = "nginx:1.27" })
 
 	if out, errOut, code := f.cli(t, "replace", "-f", newImage, "--dry-run=server"); code != 0 || out != "daemonset.apps/replace replaced (server dry run)\n" || image(get()) != "nginx:1.25" {
