@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/corral-dev/corral/api"
 	corralpb "github.com/corral-dev/corral/proto"
@@ -102,6 +103,7 @@ func (o *patchOptions) run(ctx context.Context, args []string, mode string) erro
 			if api.KindOf(patched) != api.KindOf(obj) || pm.GetName() != om.GetName() || pm.GetNamespace() != om.GetNamespace() {
 				return false, fmt.Errorf("%s: a patch may not change apiVersion, kind, name or namespace", objectRef(t.kind, t.name))
 			}
+			keepStatus(patched, obj)
 			api.SetDefaults(patched)
 			if proto.Equal(patched, obj) {
 				patched = nil
@@ -130,4 +132,20 @@ func (o *patchOptions) run(ctx context.Context, args []string, mode string) erro
 		o.g.printf("%s patched%s\n", objectRef(t.kind, t.name), dryRunSuffix(mode))
 		return nil
 	})
+}
+
+// keepStatus gives dst src's status: the status is the server's, which an
+// update leaves as it is (as the apiserver ignores a patch's status
+// without --subresource=status), so a patch of it changes nothing.
+func keepStatus(dst, src *corralpb.Object) {
+	d, s := api.Inner(dst).ProtoReflect(), api.Inner(src).ProtoReflect()
+	f := d.Descriptor().Fields().ByName("status")
+	if f == nil {
+		return
+	}
+	if !s.Has(f) {
+		d.Clear(f)
+		return
+	}
+	d.Set(f, protoreflect.ValueOfMessage(proto.Clone(s.Get(f).Message().Interface()).ProtoReflect()))
 }

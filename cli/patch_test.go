@@ -30,6 +30,10 @@ func TestPatch(t *testing.T) {
 	if out := h.mustRun("patch", "ds/nginx-daemonset", "-p", `spec: {template: {spec: {nodeSelector: {disktype: ssd}}}}`); out != "daemonset.apps/nginx-daemonset patched (no change)\n" || fake.updates != before {
 		t.Fatalf("same patch: %q, %d updates", out, fake.updates-before)
 	}
+	// The status is the server's: a patch of it changes nothing.
+	if out := h.mustRun("patch", "ds", "nginx-daemonset", "--type=merge", "-p", `{"status":{"numberReady":42}}`); out != "daemonset.apps/nginx-daemonset patched (no change)\n" || fake.updates != before {
+		t.Fatalf("status patch: %q, %d updates", out, fake.updates-before)
+	}
 	// Containers merge by name; dry runs store nothing; -o prints the result.
 	image := `{"spec":{"template":{"spec":{"containers":[{"name":"nginx","image":"nginx:1.27"}]}}}}`
 	if out := h.mustRun("patch", "ds", "nginx-daemonset", "-p", image, "--dry-run=client"); out != "daemonset.apps/nginx-daemonset patched (dry run)\n" {
