@@ -7,6 +7,8 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
@@ -102,6 +104,13 @@ func (o *patchOptions) run(ctx context.Context, args []string, mode string) erro
 			om, pm := api.Meta(obj), api.Meta(patched)
 			if api.KindOf(patched) != api.KindOf(obj) || pm.GetName() != om.GetName() || pm.GetNamespace() != om.GetNamespace() {
 				return false, fmt.Errorf("%s: a patch may not change apiVersion, kind, name or namespace", objectRef(t.kind, t.name))
+			}
+			if rv := pm.GetResourceVersion(); rv != om.GetResourceVersion() {
+				// A patch that names a resourceVersion is conditional on
+				// it, as on the apiserver: not current, it is refused
+				// rather than applied again to the newer version.
+				return false, status.Errorf(codes.Aborted, "Operation cannot be fulfilled on %s %q: the object has been modified; please apply your changes to the latest version and try again",
+					t.kind.GroupResource(), t.name)
 			}
 			keepStatus(patched, obj)
 			api.SetDefaults(patched)

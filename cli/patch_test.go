@@ -30,6 +30,16 @@ func TestPatch(t *testing.T) {
 	if out := h.mustRun("patch", "ds/nginx-daemonset", "-p", `spec: {template: {spec: {nodeSelector: {disktype: ssd}}}}`); out != "daemonset.apps/nginx-daemonset patched (no change)\n" || fake.updates != before {
 		t.Fatalf("same patch: %q, %d updates", out, fake.updates-before)
 	}
+	// A patch naming a resourceVersion is conditional on it.
+	rv := fake.object("DaemonSet", "default", "nginx-daemonset").GetDaemonSet().GetMetadata().GetResourceVersion()
+	if _, errOut, code := h.run("patch", "ds", "nginx-daemonset", "-p", `{"metadata":{"resourceVersion":"1"},"spec":{"minReadySeconds":5}}`); code != 1 ||
+		errOut != `Error from server (Conflict): Operation cannot be fulfilled on daemonsets.apps "nginx-daemonset": the object has been modified; please apply your changes to the latest version and try again`+"\n" || fake.updates != before {
+		t.Fatalf("stale resourceVersion: exit %d, stderr %q, %d updates", code, errOut, fake.updates-before)
+	}
+	if out := h.mustRun("patch", "ds", "nginx-daemonset", "-p", `{"metadata":{"resourceVersion":"`+rv+`"},"spec":{"minReadySeconds":5}}`); out != "daemonset.apps/nginx-daemonset patched\n" {
+		t.Fatalf("current resourceVersion: %q", out)
+	}
+	before = fake.updates
 	// The status is the server's: a patch of it changes nothing.
 	if out := h.mustRun("patch", "ds", "nginx-daemonset", "--type=merge", "-p", `{"status":{"numberReady":42}}`); out != "daemonset.apps/nginx-daemonset patched (no change)\n" || fake.updates != before {
 		t.Fatalf("status patch: %q, %d updates", out, fake.updates-before)
