@@ -126,6 +126,7 @@ func (g *globals) commands() []*cobra.Command {
 		newLabelCommand(g),
 		newLogsCommand(g),
 		newPatchCommand(g),
+		newPortForwardCommand(g),
 		newReplaceCommand(g),
 		newRolloutCommand(g),
 		newSetCommand(g),

@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"net"
 	"sync"
 	"time"
 
@@ -20,7 +21,7 @@ import (
 
 // The agent API is what an agent serves on its node address (port in
 // Node.status.daemonEndpoints.kubeletEndpoint) for the servers, which proxy
-// the CLI's `logs` and `exec` to it. It is served over mutual TLS with the
+// the CLI's `logs`, `exec` and `port-forward` to it. It is served over mutual TLS with the
 // node's certificate, and the listener lets only servers of the cluster
 // connect (tls.RequireAndVerifyClientCert, pki.OnlyRole(pki.RoleServer)):
 // authentication is the TLS layer's, and the API checks nothing more.
@@ -42,6 +43,9 @@ type Containers interface {
 	// DefaultContainer is the container used when none is named: the only one, or an error
 	// listing them as kubectl does ("a container name must be specified for pod x, choose one of: [a b]").
 	DefaultContainer(namespace, pod string) (string, error)
+	// DialPod opens a TCP connection to port on the pod's loopback, from
+	// inside its network namespace (the node's own for a hostNetwork pod).
+	DialPod(ctx context.Context, namespace, pod string, port int) (net.Conn, error)
 }
 
 var (
@@ -295,4 +299,95 @@ func (s *execSender) send(m *corralpb.ExecOutput) error {
 // writer returns a writer that sends chunks wrapped by msg.
 func (s *execSender) writer(msg func([]byte) *corralpb.ExecOutput) io.Writer {
 	return &chunkSender{send: func(b []byte) error { return s.send(msg(b)) }}
+}
+
+// PortForward carries one TCP connection to a port of a pod: the first
+// frame must be start; data frames are written to the connection, and
+// close_write or the end of the caller's stream half-closes it; what the
+// pod sends comes back as data frames, then close_write once it has sent
+// all, and the call ends when both directions are done. The caller
+// cancelling closes the connection.
+func (a *agentAPI) PortForward(stream corralpb.AgentAPI_PortForwardServer) error {
+	ctx, cancel := context.WithCancel(stream.Context())
+	defer cancel()
+	first, err := stream.Recv()
+	if err != nil {
+		if errors.Is(err, io.EOF) {
+			return status.Error(codes.InvalidArgument, "port-forward: the stream ended before its start message")
+		}
+		return err
+	}
+	start := first.GetStart()
+	if start == nil {
+		return status.Error(codes.InvalidArgument, "port-forward: the first message must be start")
+	}
+	port := int(start.GetPort())
+	if port < 1 || port > 65535 {
+		return status.Errorf(codes.InvalidArgument, "port-forward: port: Invalid value: %d: must be between 1 and 65535, inclusive", port)
+	}
+	ns, pod := namespaceOrDefault(start.GetNamespace()), start.GetPod()
+	conn, err := a.c.DialPod(ctx, ns, pod, port)
+	if err != nil {
+		if errors.Is(err, ErrPodNotFound) {
+			return agentAPIStatus(err, pod, "")
+		}
+		// kubelet's words for a port nothing listens on; not Unavailable,
+		// which the servers read as this agent being unreachable.
+		return status.Errorf(codes.FailedPrecondition, "error forwarding port %d to pod %s: %v", port, pod, err)
+	}
+	defer conn.Close()
+	go func() {
+		<-ctx.Done()
+		conn.Close() // unblocks the reads and writes below
+	}()
+	upDone := make(chan error, 1)
+	go func() { upDone <- forwardUp(stream, conn) }()
+	buf := make([]byte, logChunkSize)
+	for {
+		n, rerr := conn.Read(buf)
+		if n > 0 {
+			if err := stream.Send(&corralpb.PortForwardFrame{Msg: &corralpb.PortForwardFrame_Data{Data: bytes.Clone(buf[:n])}}); err != nil {
+				return fmt.Errorf("send to caller: %w", err)
+			}
+		}
+		if rerr != nil {
+			if !errors.Is(rerr, io.EOF) {
+				if ctx.Err() != nil {
+					return status.FromContextError(ctx.Err()).Err()
+				}
+				return status.Errorf(codes.Internal, "read from port %d of pod %s: %v", port, pod, rerr)
+			}
+			break
+		}
+	}
+	// The pod has sent all: say so, and end once the caller has too.
+	if err := stream.Send(&corralpb.PortForwardFrame{Msg: &corralpb.PortForwardFrame_CloseWrite{CloseWrite: true}}); err != nil {
+		return fmt.Errorf("send to caller: %w", err)
+	}
+	select {
+	case err := <-upDone:
+		return err
+	case <-ctx.Done():
+		return status.FromContextError(ctx.Err()).Err()
+	}
+}
+
+// forwardUp writes the caller's data frames to conn until close_write or
+// the end of the caller's stream, then half-closes conn.
+func forwardUp(stream corralpb.AgentAPI_PortForwardServer, conn net.Conn) error {
+	for {
+		in, err := stream.Recv()
+		if errors.Is(err, io.EOF) || (err == nil && in.GetCloseWrite()) {
+			if cw, ok := conn.(interface{ CloseWrite() error }); ok {
+				_ = cw.CloseWrite() // fails only on a connection already closed
+			}
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if _, err := conn.Write(in.GetData()); err != nil {
+			return status.Errorf(codes.Internal, "write to the pod: %v", err)
+		}
+	}
 }

@@ -10,7 +10,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -29,6 +31,7 @@ type apiFake struct {
 	logDir   func(ns, pod, ctr string, previous bool) (string, error)
 	exec     func(ctx context.Context, cmd []string, stdin io.Reader, stdout, stderr io.Writer, tty bool) (int, error)
 	defaultC func(ns, pod string) (string, error)
+	dial     func(ctx context.Context, ns, pod string, port int) (net.Conn, error)
 }
 
 var _ Containers = (*apiFake)(nil)
@@ -43,6 +46,10 @@ func (f *apiFake) Exec(ctx context.Context, _, _, _ string, cmd []string, stdin 
 
 func (f *apiFake) DefaultContainer(ns, pod string) (string, error) {
 	return f.defaultC(ns, pod)
+}
+
+func (f *apiFake) DialPod(ctx context.Context, ns, pod string, port int) (net.Conn, error) {
+	return f.dial(ctx, ns, pod, port)
 }
 
 // apiTLS is a cluster CA and the agent's credentials (node w1) for the
@@ -494,4 +501,114 @@ func TestAgentAPIExecCancelKills(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("cancelling the caller did not end the command")
 	}
+}
+
+// apiForward runs one PortForward call: frames sent in order, then the
+// end of the caller's stream; it returns the data that came back, whether
+// close_write came after it, and the call's error.
+func apiForward(t *testing.T, cl corralpb.AgentAPIClient, frames ...*corralpb.PortForwardFrame) (string, bool, error) {
+	t.Helper()
+	st, err := cl.PortForward(apiCtx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range frames {
+		if err := st.Send(f); err != nil {
+			break // the agent ended the call: Recv tells why
+		}
+	}
+	_ = st.CloseSend()
+	var data strings.Builder
+	closed := false
+	for {
+		f, err := st.Recv()
+		if errors.Is(err, io.EOF) {
+			return data.String(), closed, nil
+		}
+		if err != nil {
+			return data.String(), closed, err
+		}
+		if f.GetCloseWrite() {
+			closed = true
+			continue
+		}
+		if closed {
+			t.Fatal("data after close_write")
+		}
+		data.Write(f.GetData())
+	}
+}
+
+func TestAgentAPIPortForward(t *testing.T) {
+	app, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer app.Close()
+	go func() {
+		for {
+			conn, err := app.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer conn.Close()
+				in, _ := io.ReadAll(conn) // to the caller's half-close
+				_, _ = conn.Write(append([]byte("got: "), in...))
+			}()
+		}
+	}()
+	c := apiContainers(t.TempDir())
+	var mu sync.Mutex
+	var dialled []string
+	c.dial = func(ctx context.Context, ns, pod string, port int) (net.Conn, error) {
+		if pod != "web" {
+			return nil, fmt.Errorf("dial: %w", ErrPodNotFound)
+		}
+		mu.Lock()
+		dialled = append(dialled, fmt.Sprintf("%s/%s:%d", ns, pod, port))
+		mu.Unlock()
+		var d net.Dialer
+		return d.DialContext(ctx, "tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+	}
+	cl := serveAgentAPI(t, c)
+	appPort := int32(app.Addr().(*net.TCPAddr).Port)
+	start := func(pod string, port int32) *corralpb.PortForwardFrame {
+		return &corralpb.PortForwardFrame{Msg: &corralpb.PortForwardFrame_Start{Start: &corralpb.PortForwardStart{Pod: pod, Port: port}}}
+	}
+	data := func(s string) *corralpb.PortForwardFrame {
+		return &corralpb.PortForwardFrame{Msg: &corralpb.PortForwardFrame_Data{Data: []byte(s)}}
+	}
+	closeWrite := &corralpb.PortForwardFrame{Msg: &corralpb.PortForwardFrame_CloseWrite{CloseWrite: true}}
+
+	// close_write half-closes the connection: the app answers all it got.
+	got, closed, err := apiForward(t, cl, start("web", appPort), data("hello "), data("world"), closeWrite)
+	if err != nil || got != "got: hello world" || !closed {
+		t.Fatalf("forward: %q, close_write %v, %v", got, closed, err)
+	}
+	// So does the end of the caller's stream; a big answer comes in chunks.
+	big := strings.Repeat("x", 100_000)
+	if got, closed, err := apiForward(t, cl, start("web", appPort), data(big)); err != nil || got != "got: "+big || !closed {
+		t.Fatalf("forward of 100 kB: %d bytes, close_write %v, %v", len(got), closed, err)
+	}
+	mu.Lock()
+	if want := fmt.Sprintf("default/web:%d", appPort); len(dialled) != 2 || dialled[0] != want {
+		t.Fatalf("dialled %v, want %s twice (namespace defaulted)", dialled, want)
+	}
+	mu.Unlock()
+
+	_, _, err = apiForward(t, cl, data("x"))
+	apiWantStatus(t, err, codes.InvalidArgument, "the first message must be start")
+	_, _, err = apiForward(t, cl, start("web", 0))
+	apiWantStatus(t, err, codes.InvalidArgument, "port: Invalid value: 0")
+	_, _, err = apiForward(t, cl, start("gone", appPort))
+	apiWantStatus(t, err, codes.NotFound, `pods "gone" not found`)
+	closedPort, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadPort := int32(closedPort.Addr().(*net.TCPAddr).Port)
+	_ = closedPort.Close()
+	_, _, err = apiForward(t, cl, start("web", deadPort))
+	apiWantStatus(t, err, codes.FailedPrecondition, fmt.Sprintf("error forwarding port %d to pod web", deadPort))
 }

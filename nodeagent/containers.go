@@ -4,8 +4,11 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
+	"strconv"
 	"strings"
 
+	"github.com/corral-dev/corral/nodeagent/probe"
 	"github.com/corral-dev/corral/nodeagent/runtime"
 	corralpb "github.com/corral-dev/corral/proto"
 )
@@ -96,4 +99,31 @@ func (m *PodManager) DefaultContainer(namespace, pod string) (string, error) {
 		names[i] = c.GetName()
 	}
 	return "", fmt.Errorf("a container name must be specified for pod %s, choose one of: [%s]", pod, strings.Join(names, " "))
+}
+
+// DialPod implements Containers: a TCP connection to the pod's loopback
+// at port, made from inside the pod's network namespace, as the kubelet's
+// port-forward does, so that a port bound to 127.0.0.1 in the pod is
+// reached too. A hostNetwork pod shares the node's namespace.
+func (m *PodManager) DialPod(ctx context.Context, namespace, name string, port int) (net.Conn, error) {
+	p, _, err := m.pod(namespace, name)
+	if err != nil {
+		return nil, err
+	}
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	if p.GetSpec().GetHostNetwork() {
+		var d net.Dialer
+		return d.DialContext(ctx, "tcp", addr)
+	}
+	sbs, err := m.cfg.Runtime.ListSandboxes(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, sb := range sbs {
+		if sb.PodUID == p.GetMetadata().GetUid() && sb.NetNSPath != "" {
+			d := &probe.NetNSDialer{Path: sb.NetNSPath}
+			return d.DialContext(ctx, "tcp", addr)
+		}
+	}
+	return nil, fmt.Errorf("pod %s/%s has no network namespace yet", namespace, name)
 }

@@ -1531,7 +1531,7 @@ const file_cluster_proto_rawDesc = "" +
 	"\x12CreateUserResponse\x12\x19\n" +
 	"\bcert_pem\x18\x01 \x01(\fR\acertPem\x12\x15\n" +
 	"\x06ca_pem\x18\x02 \x01(\fR\x05caPem\x12\x18\n" +
-	"\aservers\x18\x03 \x03(\tR\aservers2\xc0\a\n" +
+	"\aservers\x18\x03 \x03(\tR\aservers2\x8d\b\n" +
 	"\aCluster\x12:\n" +
 	"\x05Apply\x12\x17.corral.v1.ApplyRequest\x1a\x18.corral.v1.ApplyResponse\x12=\n" +
 	"\x06Create\x12\x18.corral.v1.CreateRequest\x1a\x19.corral.v1.ObjectResponse\x12=\n" +
@@ -1545,7 +1545,8 @@ const file_cluster_proto_rawDesc = "" +
 	"\bSnapshot\x12\x1a.corral.v1.SnapshotRequest\x1a\x18.corral.v1.SnapshotChunk0\x01\x12@\n" +
 	"\aVersion\x12\x19.corral.v1.VersionRequest\x1a\x1a.corral.v1.VersionResponse\x126\n" +
 	"\x04Logs\x12\x16.corral.v1.LogsRequest\x1a\x14.corral.v1.LogsChunk0\x01\x127\n" +
-	"\x04Exec\x12\x14.corral.v1.ExecInput\x1a\x15.corral.v1.ExecOutput(\x010\x01\x12:\n" +
+	"\x04Exec\x12\x14.corral.v1.ExecInput\x1a\x15.corral.v1.ExecOutput(\x010\x01\x12K\n" +
+	"\vPortForward\x12\x1b.corral.v1.PortForwardFrame\x1a\x1b.corral.v1.PortForwardFrame(\x010\x01\x12:\n" +
 	"\x05Token\x12\x17.corral.v1.TokenRequest\x1a\x18.corral.v1.TokenResponse\x12I\n" +
 	"\n" +
 	"CreateUser\x12\x1c.corral.v1.CreateUserRequest\x1a\x1d.corral.v1.CreateUserResponseB-Z+github.com/corral-dev/corral/proto;corralpbb\x06proto3"
@@ -1593,8 +1594,9 @@ var file_cluster_proto_goTypes = []any{
 	(*Object)(nil),               // 26: corral.v1.Object
 	(*LogsRequest)(nil),          // 27: corral.v1.LogsRequest
 	(*ExecInput)(nil),            // 28: corral.v1.ExecInput
-	(*LogsChunk)(nil),            // 29: corral.v1.LogsChunk
-	(*ExecOutput)(nil),           // 30: corral.v1.ExecOutput
+	(*PortForwardFrame)(nil),     // 29: corral.v1.PortForwardFrame
+	(*LogsChunk)(nil),            // 30: corral.v1.LogsChunk
+	(*ExecOutput)(nil),           // 31: corral.v1.ExecOutput
 }
 var file_cluster_proto_depIdxs = []int32{
 	26, // 0: corral.v1.ApplyRequest.objects:type_name -> corral.v1.Object
@@ -1620,25 +1622,27 @@ var file_cluster_proto_depIdxs = []int32{
 	20, // 20: corral.v1.Cluster.Version:input_type -> corral.v1.VersionRequest
 	27, // 21: corral.v1.Cluster.Logs:input_type -> corral.v1.LogsRequest
 	28, // 22: corral.v1.Cluster.Exec:input_type -> corral.v1.ExecInput
-	22, // 23: corral.v1.Cluster.Token:input_type -> corral.v1.TokenRequest
-	24, // 24: corral.v1.Cluster.CreateUser:input_type -> corral.v1.CreateUserRequest
-	2,  // 25: corral.v1.Cluster.Apply:output_type -> corral.v1.ApplyResponse
-	5,  // 26: corral.v1.Cluster.Create:output_type -> corral.v1.ObjectResponse
-	5,  // 27: corral.v1.Cluster.Update:output_type -> corral.v1.ObjectResponse
-	10, // 28: corral.v1.Cluster.Delete:output_type -> corral.v1.DeleteResponse
-	5,  // 29: corral.v1.Cluster.Get:output_type -> corral.v1.ObjectResponse
-	8,  // 30: corral.v1.Cluster.List:output_type -> corral.v1.ListResponse
-	12, // 31: corral.v1.Cluster.Watch:output_type -> corral.v1.WatchEvent
-	15, // 32: corral.v1.Cluster.Members:output_type -> corral.v1.MembersResponse
-	17, // 33: corral.v1.Cluster.RemoveServer:output_type -> corral.v1.RemoveServerResponse
-	19, // 34: corral.v1.Cluster.Snapshot:output_type -> corral.v1.SnapshotChunk
-	21, // 35: corral.v1.Cluster.Version:output_type -> corral.v1.VersionResponse
-	29, // 36: corral.v1.Cluster.Logs:output_type -> corral.v1.LogsChunk
-	30, // 37: corral.v1.Cluster.Exec:output_type -> corral.v1.ExecOutput
-	23, // 38: corral.v1.Cluster.Token:output_type -> corral.v1.TokenResponse
-	25, // 39: corral.v1.Cluster.CreateUser:output_type -> corral.v1.CreateUserResponse
-	25, // [25:40] is the sub-list for method output_type
-	10, // [10:25] is the sub-list for method input_type
+	29, // 23: corral.v1.Cluster.PortForward:input_type -> corral.v1.PortForwardFrame
+	22, // 24: corral.v1.Cluster.Token:input_type -> corral.v1.TokenRequest
+	24, // 25: corral.v1.Cluster.CreateUser:input_type -> corral.v1.CreateUserRequest
+	2,  // 26: corral.v1.Cluster.Apply:output_type -> corral.v1.ApplyResponse
+	5,  // 27: corral.v1.Cluster.Create:output_type -> corral.v1.ObjectResponse
+	5,  // 28: corral.v1.Cluster.Update:output_type -> corral.v1.ObjectResponse
+	10, // 29: corral.v1.Cluster.Delete:output_type -> corral.v1.DeleteResponse
+	5,  // 30: corral.v1.Cluster.Get:output_type -> corral.v1.ObjectResponse
+	8,  // 31: corral.v1.Cluster.List:output_type -> corral.v1.ListResponse
+	12, // 32: corral.v1.Cluster.Watch:output_type -> corral.v1.WatchEvent
+	15, // 33: corral.v1.Cluster.Members:output_type -> corral.v1.MembersResponse
+	17, // 34: corral.v1.Cluster.RemoveServer:output_type -> corral.v1.RemoveServerResponse
+	19, // 35: corral.v1.Cluster.Snapshot:output_type -> corral.v1.SnapshotChunk
+	21, // 36: corral.v1.Cluster.Version:output_type -> corral.v1.VersionResponse
+	30, // 37: corral.v1.Cluster.Logs:output_type -> corral.v1.LogsChunk
+	31, // 38: corral.v1.Cluster.Exec:output_type -> corral.v1.ExecOutput
+	29, // 39: corral.v1.Cluster.PortForward:output_type -> corral.v1.PortForwardFrame
+	23, // 40: corral.v1.Cluster.Token:output_type -> corral.v1.TokenResponse
+	25, // 41: corral.v1.Cluster.CreateUser:output_type -> corral.v1.CreateUserResponse
+	26, // [26:42] is the sub-list for method output_type
+	10, // [10:26] is the sub-list for method input_type
 	10, // [10:10] is the sub-list for extension type_name
 	10, // [10:10] is the sub-list for extension extendee
 	0,  // [0:10] is the sub-list for field type_name

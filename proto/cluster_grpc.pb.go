@@ -36,6 +36,7 @@ const (
 	Cluster_Version_FullMethodName      = "/corral.v1.Cluster/Version"
 	Cluster_Logs_FullMethodName         = "/corral.v1.Cluster/Logs"
 	Cluster_Exec_FullMethodName         = "/corral.v1.Cluster/Exec"
+	Cluster_PortForward_FullMethodName  = "/corral.v1.Cluster/PortForward"
 	Cluster_Token_FullMethodName        = "/corral.v1.Cluster/Token"
 	Cluster_CreateUser_FullMethodName   = "/corral.v1.Cluster/CreateUser"
 )
@@ -60,6 +61,9 @@ type ClusterClient interface {
 	// Exec runs a command in a container through the pod's node agent: the
 	// first message must be start; stdin follows; exit_code ends the output.
 	Exec(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[ExecInput, ExecOutput], error)
+	// PortForward carries one TCP connection to a port of a pod through the
+	// pod's node agent: the first frame must be start.
+	PortForward(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[PortForwardFrame, PortForwardFrame], error)
 	// Token shows or rotates a join token (admin only).
 	Token(ctx context.Context, in *TokenRequest, opts ...grpc.CallOption) (*TokenResponse, error)
 	// CreateUser signs a user's certificate (admin only).
@@ -234,6 +238,19 @@ func (c *clusterClient) Exec(ctx context.Context, opts ...grpc.CallOption) (grpc
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Cluster_ExecClient = grpc.BidiStreamingClient[ExecInput, ExecOutput]
 
+func (c *clusterClient) PortForward(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[PortForwardFrame, PortForwardFrame], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Cluster_ServiceDesc.Streams[4], Cluster_PortForward_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[PortForwardFrame, PortForwardFrame]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Cluster_PortForwardClient = grpc.BidiStreamingClient[PortForwardFrame, PortForwardFrame]
+
 func (c *clusterClient) Token(ctx context.Context, in *TokenRequest, opts ...grpc.CallOption) (*TokenResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(TokenResponse)
@@ -274,6 +291,9 @@ type ClusterServer interface {
 	// Exec runs a command in a container through the pod's node agent: the
 	// first message must be start; stdin follows; exit_code ends the output.
 	Exec(grpc.BidiStreamingServer[ExecInput, ExecOutput]) error
+	// PortForward carries one TCP connection to a port of a pod through the
+	// pod's node agent: the first frame must be start.
+	PortForward(grpc.BidiStreamingServer[PortForwardFrame, PortForwardFrame]) error
 	// Token shows or rotates a join token (admin only).
 	Token(context.Context, *TokenRequest) (*TokenResponse, error)
 	// CreateUser signs a user's certificate (admin only).
@@ -326,6 +346,9 @@ func (UnimplementedClusterServer) Logs(*LogsRequest, grpc.ServerStreamingServer[
 }
 func (UnimplementedClusterServer) Exec(grpc.BidiStreamingServer[ExecInput, ExecOutput]) error {
 	return status.Error(codes.Unimplemented, "method Exec not implemented")
+}
+func (UnimplementedClusterServer) PortForward(grpc.BidiStreamingServer[PortForwardFrame, PortForwardFrame]) error {
+	return status.Error(codes.Unimplemented, "method PortForward not implemented")
 }
 func (UnimplementedClusterServer) Token(context.Context, *TokenRequest) (*TokenResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Token not implemented")
@@ -556,6 +579,13 @@ func _Cluster_Exec_Handler(srv interface{}, stream grpc.ServerStream) error {
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Cluster_ExecServer = grpc.BidiStreamingServer[ExecInput, ExecOutput]
 
+func _Cluster_PortForward_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(ClusterServer).PortForward(&grpc.GenericServerStream[PortForwardFrame, PortForwardFrame]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Cluster_PortForwardServer = grpc.BidiStreamingServer[PortForwardFrame, PortForwardFrame]
+
 func _Cluster_Token_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(TokenRequest)
 	if err := dec(in); err != nil {
@@ -663,6 +693,12 @@ var Cluster_ServiceDesc = grpc.ServiceDesc{
 		{
 			StreamName:    "Exec",
 			Handler:       _Cluster_Exec_Handler,
+			ServerStreams: true,
+			ClientStreams: true,
+		},
+		{
+			StreamName:    "PortForward",
+			Handler:       _Cluster_PortForward_Handler,
 			ServerStreams: true,
 			ClientStreams: true,
 		},

@@ -1380,6 +1380,171 @@ func (*ExecOutput_Stderr) isExecOutput_Msg() {}
 
 func (*ExecOutput_ExitCode) isExecOutput_Msg() {}
 
+// PortForwardStart opens one TCP connection to port on the pod's loopback,
+// dialled inside the pod's network namespace (on the node's own loopback
+// for a hostNetwork pod), as the kubelet's port-forward does.
+type PortForwardStart struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Namespace     string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	Pod           string                 `protobuf:"bytes,2,opt,name=pod,proto3" json:"pod,omitempty"`
+	Port          int32                  `protobuf:"varint,3,opt,name=port,proto3" json:"port,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PortForwardStart) Reset() {
+	*x = PortForwardStart{}
+	mi := &file_node_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PortForwardStart) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PortForwardStart) ProtoMessage() {}
+
+func (x *PortForwardStart) ProtoReflect() protoreflect.Message {
+	mi := &file_node_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PortForwardStart.ProtoReflect.Descriptor instead.
+func (*PortForwardStart) Descriptor() ([]byte, []int) {
+	return file_node_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *PortForwardStart) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *PortForwardStart) GetPod() string {
+	if x != nil {
+		return x.Pod
+	}
+	return ""
+}
+
+func (x *PortForwardStart) GetPort() int32 {
+	if x != nil {
+		return x.Port
+	}
+	return 0
+}
+
+// PortForwardFrame is one message of a forwarded connection, either way:
+// start first (from the caller), then the bytes; close_write says its
+// sender will send no more (TCP's half-close), the end of the stream that
+// the connection is closed.
+type PortForwardFrame struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Msg:
+	//
+	//	*PortForwardFrame_Start
+	//	*PortForwardFrame_Data
+	//	*PortForwardFrame_CloseWrite
+	Msg           isPortForwardFrame_Msg `protobuf_oneof:"msg"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PortForwardFrame) Reset() {
+	*x = PortForwardFrame{}
+	mi := &file_node_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PortForwardFrame) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PortForwardFrame) ProtoMessage() {}
+
+func (x *PortForwardFrame) ProtoReflect() protoreflect.Message {
+	mi := &file_node_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PortForwardFrame.ProtoReflect.Descriptor instead.
+func (*PortForwardFrame) Descriptor() ([]byte, []int) {
+	return file_node_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *PortForwardFrame) GetMsg() isPortForwardFrame_Msg {
+	if x != nil {
+		return x.Msg
+	}
+	return nil
+}
+
+func (x *PortForwardFrame) GetStart() *PortForwardStart {
+	if x != nil {
+		if x, ok := x.Msg.(*PortForwardFrame_Start); ok {
+			return x.Start
+		}
+	}
+	return nil
+}
+
+func (x *PortForwardFrame) GetData() []byte {
+	if x != nil {
+		if x, ok := x.Msg.(*PortForwardFrame_Data); ok {
+			return x.Data
+		}
+	}
+	return nil
+}
+
+func (x *PortForwardFrame) GetCloseWrite() bool {
+	if x != nil {
+		if x, ok := x.Msg.(*PortForwardFrame_CloseWrite); ok {
+			return x.CloseWrite
+		}
+	}
+	return false
+}
+
+type isPortForwardFrame_Msg interface {
+	isPortForwardFrame_Msg()
+}
+
+type PortForwardFrame_Start struct {
+	Start *PortForwardStart `protobuf:"bytes,1,opt,name=start,proto3,oneof"`
+}
+
+type PortForwardFrame_Data struct {
+	Data []byte `protobuf:"bytes,2,opt,name=data,proto3,oneof"`
+}
+
+type PortForwardFrame_CloseWrite struct {
+	CloseWrite bool `protobuf:"varint,3,opt,name=close_write,json=closeWrite,proto3,oneof"`
+}
+
+func (*PortForwardFrame_Start) isPortForwardFrame_Msg() {}
+
+func (*PortForwardFrame_Data) isPortForwardFrame_Msg() {}
+
+func (*PortForwardFrame_CloseWrite) isPortForwardFrame_Msg() {}
+
 var File_node_proto protoreflect.FileDescriptor
 
 const file_node_proto_rawDesc = "" +
@@ -1477,6 +1642,16 @@ const file_node_proto_rawDesc = "" +
 	"\x06stdout\x18\x01 \x01(\fH\x00R\x06stdout\x12\x18\n" +
 	"\x06stderr\x18\x02 \x01(\fH\x00R\x06stderr\x12\x1d\n" +
 	"\texit_code\x18\x03 \x01(\x05H\x00R\bexitCodeB\x05\n" +
+	"\x03msg\"V\n" +
+	"\x10PortForwardStart\x12\x1c\n" +
+	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x10\n" +
+	"\x03pod\x18\x02 \x01(\tR\x03pod\x12\x12\n" +
+	"\x04port\x18\x03 \x01(\x05R\x04port\"\x87\x01\n" +
+	"\x10PortForwardFrame\x123\n" +
+	"\x05start\x18\x01 \x01(\v2\x1b.corral.v1.PortForwardStartH\x00R\x05start\x12\x14\n" +
+	"\x04data\x18\x02 \x01(\fH\x00R\x04data\x12!\n" +
+	"\vclose_write\x18\x03 \x01(\bH\x00R\n" +
+	"closeWriteB\x05\n" +
 	"\x03msg2P\n" +
 	"\fCertificates\x12@\n" +
 	"\aCertify\x12\x19.corral.v1.CertifyRequest\x1a\x1a.corral.v1.CertifyResponse2\xdc\x03\n" +
@@ -1486,10 +1661,11 @@ const file_node_proto_rawDesc = "" +
 	"\vAssignments\x12\x1d.corral.v1.AssignmentsRequest\x1a\x1d.corral.v1.AssignmentsMessage0\x01\x12O\n" +
 	"\fUpdateStatus\x12\x1e.corral.v1.UpdateStatusRequest\x1a\x1f.corral.v1.UpdateStatusResponse\x12S\n" +
 	"\fReportStatus\x12\x1e.corral.v1.UpdateStatusRequest\x1a\x1f.corral.v1.UpdateStatusResponse(\x010\x01\x12O\n" +
-	"\fRecordEvents\x12\x1e.corral.v1.RecordEventsRequest\x1a\x1f.corral.v1.RecordEventsResponse2{\n" +
+	"\fRecordEvents\x12\x1e.corral.v1.RecordEventsRequest\x1a\x1f.corral.v1.RecordEventsResponse2\xc8\x01\n" +
 	"\bAgentAPI\x126\n" +
 	"\x04Logs\x12\x16.corral.v1.LogsRequest\x1a\x14.corral.v1.LogsChunk0\x01\x127\n" +
-	"\x04Exec\x12\x14.corral.v1.ExecInput\x1a\x15.corral.v1.ExecOutput(\x010\x01B-Z+github.com/corral-dev/corral/proto;corralpbb\x06proto3"
+	"\x04Exec\x12\x14.corral.v1.ExecInput\x1a\x15.corral.v1.ExecOutput(\x010\x01\x12K\n" +
+	"\vPortForward\x12\x1b.corral.v1.PortForwardFrame\x1a\x1b.corral.v1.PortForwardFrame(\x010\x01B-Z+github.com/corral-dev/corral/proto;corralpbb\x06proto3"
 
 var (
 	file_node_proto_rawDescOnce sync.Once
@@ -1503,7 +1679,7 @@ func file_node_proto_rawDescGZIP() []byte {
 	return file_node_proto_rawDescData
 }
 
-var file_node_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_node_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
 var file_node_proto_goTypes = []any{
 	(*RegisterRequest)(nil),      // 0: corral.v1.RegisterRequest
 	(*RegisterResponse)(nil),     // 1: corral.v1.RegisterResponse
@@ -1525,51 +1701,56 @@ var file_node_proto_goTypes = []any{
 	(*ExecStart)(nil),            // 17: corral.v1.ExecStart
 	(*ExecInput)(nil),            // 18: corral.v1.ExecInput
 	(*ExecOutput)(nil),           // 19: corral.v1.ExecOutput
-	(*Node)(nil),                 // 20: corral.v1.Node
-	(*Pod)(nil),                  // 21: corral.v1.Pod
-	(*ConfigMap)(nil),            // 22: corral.v1.ConfigMap
-	(*ObjectKey)(nil),            // 23: corral.v1.ObjectKey
-	(*PodStatus)(nil),            // 24: corral.v1.PodStatus
-	(*NodeStatus)(nil),           // 25: corral.v1.NodeStatus
-	(*Event)(nil),                // 26: corral.v1.Event
+	(*PortForwardStart)(nil),     // 20: corral.v1.PortForwardStart
+	(*PortForwardFrame)(nil),     // 21: corral.v1.PortForwardFrame
+	(*Node)(nil),                 // 22: corral.v1.Node
+	(*Pod)(nil),                  // 23: corral.v1.Pod
+	(*ConfigMap)(nil),            // 24: corral.v1.ConfigMap
+	(*ObjectKey)(nil),            // 25: corral.v1.ObjectKey
+	(*PodStatus)(nil),            // 26: corral.v1.PodStatus
+	(*NodeStatus)(nil),           // 27: corral.v1.NodeStatus
+	(*Event)(nil),                // 28: corral.v1.Event
 }
 var file_node_proto_depIdxs = []int32{
-	20, // 0: corral.v1.RegisterRequest.node:type_name -> corral.v1.Node
-	20, // 1: corral.v1.RegisterResponse.node:type_name -> corral.v1.Node
-	21, // 2: corral.v1.Assignment.pod:type_name -> corral.v1.Pod
-	22, // 3: corral.v1.Assignment.config_map:type_name -> corral.v1.ConfigMap
-	23, // 4: corral.v1.Assignment.removed:type_name -> corral.v1.ObjectKey
+	22, // 0: corral.v1.RegisterRequest.node:type_name -> corral.v1.Node
+	22, // 1: corral.v1.RegisterResponse.node:type_name -> corral.v1.Node
+	23, // 2: corral.v1.Assignment.pod:type_name -> corral.v1.Pod
+	24, // 3: corral.v1.Assignment.config_map:type_name -> corral.v1.ConfigMap
+	25, // 4: corral.v1.Assignment.removed:type_name -> corral.v1.ObjectKey
 	5,  // 5: corral.v1.Assignment.route:type_name -> corral.v1.NodeRoute
 	6,  // 6: corral.v1.AssignmentsMessage.items:type_name -> corral.v1.Assignment
-	24, // 7: corral.v1.PodStatusUpdate.status:type_name -> corral.v1.PodStatus
+	26, // 7: corral.v1.PodStatusUpdate.status:type_name -> corral.v1.PodStatus
 	8,  // 8: corral.v1.UpdateStatusRequest.pods:type_name -> corral.v1.PodStatusUpdate
-	25, // 9: corral.v1.UpdateStatusRequest.node_status:type_name -> corral.v1.NodeStatus
-	23, // 10: corral.v1.UpdateStatusResponse.gone:type_name -> corral.v1.ObjectKey
-	26, // 11: corral.v1.RecordEventsRequest.events:type_name -> corral.v1.Event
+	27, // 9: corral.v1.UpdateStatusRequest.node_status:type_name -> corral.v1.NodeStatus
+	25, // 10: corral.v1.UpdateStatusResponse.gone:type_name -> corral.v1.ObjectKey
+	28, // 11: corral.v1.RecordEventsRequest.events:type_name -> corral.v1.Event
 	17, // 12: corral.v1.ExecInput.start:type_name -> corral.v1.ExecStart
-	13, // 13: corral.v1.Certificates.Certify:input_type -> corral.v1.CertifyRequest
-	0,  // 14: corral.v1.NodeAPI.Register:input_type -> corral.v1.RegisterRequest
-	2,  // 15: corral.v1.NodeAPI.Heartbeat:input_type -> corral.v1.HeartbeatRequest
-	4,  // 16: corral.v1.NodeAPI.Assignments:input_type -> corral.v1.AssignmentsRequest
-	9,  // 17: corral.v1.NodeAPI.UpdateStatus:input_type -> corral.v1.UpdateStatusRequest
-	9,  // 18: corral.v1.NodeAPI.ReportStatus:input_type -> corral.v1.UpdateStatusRequest
-	11, // 19: corral.v1.NodeAPI.RecordEvents:input_type -> corral.v1.RecordEventsRequest
-	15, // 20: corral.v1.AgentAPI.Logs:input_type -> corral.v1.LogsRequest
-	18, // 21: corral.v1.AgentAPI.Exec:input_type -> corral.v1.ExecInput
-	14, // 22: corral.v1.Certificates.Certify:output_type -> corral.v1.CertifyResponse
-	1,  // 23: corral.v1.NodeAPI.Register:output_type -> corral.v1.RegisterResponse
-	3,  // 24: corral.v1.NodeAPI.Heartbeat:output_type -> corral.v1.HeartbeatResponse
-	7,  // 25: corral.v1.NodeAPI.Assignments:output_type -> corral.v1.AssignmentsMessage
-	10, // 26: corral.v1.NodeAPI.UpdateStatus:output_type -> corral.v1.UpdateStatusResponse
-	10, // 27: corral.v1.NodeAPI.ReportStatus:output_type -> corral.v1.UpdateStatusResponse
-	12, // 28: corral.v1.NodeAPI.RecordEvents:output_type -> corral.v1.RecordEventsResponse
-	16, // 29: corral.v1.AgentAPI.Logs:output_type -> corral.v1.LogsChunk
-	19, // 30: corral.v1.AgentAPI.Exec:output_type -> corral.v1.ExecOutput
-	22, // [22:31] is the sub-list for method output_type
-	13, // [13:22] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	20, // 13: corral.v1.PortForwardFrame.start:type_name -> corral.v1.PortForwardStart
+	13, // 14: corral.v1.Certificates.Certify:input_type -> corral.v1.CertifyRequest
+	0,  // 15: corral.v1.NodeAPI.Register:input_type -> corral.v1.RegisterRequest
+	2,  // 16: corral.v1.NodeAPI.Heartbeat:input_type -> corral.v1.HeartbeatRequest
+	4,  // 17: corral.v1.NodeAPI.Assignments:input_type -> corral.v1.AssignmentsRequest
+	9,  // 18: corral.v1.NodeAPI.UpdateStatus:input_type -> corral.v1.UpdateStatusRequest
+	9,  // 19: corral.v1.NodeAPI.ReportStatus:input_type -> corral.v1.UpdateStatusRequest
+	11, // 20: corral.v1.NodeAPI.RecordEvents:input_type -> corral.v1.RecordEventsRequest
+	15, // 21: corral.v1.AgentAPI.Logs:input_type -> corral.v1.LogsRequest
+	18, // 22: corral.v1.AgentAPI.Exec:input_type -> corral.v1.ExecInput
+	21, // 23: corral.v1.AgentAPI.PortForward:input_type -> corral.v1.PortForwardFrame
+	14, // 24: corral.v1.Certificates.Certify:output_type -> corral.v1.CertifyResponse
+	1,  // 25: corral.v1.NodeAPI.Register:output_type -> corral.v1.RegisterResponse
+	3,  // 26: corral.v1.NodeAPI.Heartbeat:output_type -> corral.v1.HeartbeatResponse
+	7,  // 27: corral.v1.NodeAPI.Assignments:output_type -> corral.v1.AssignmentsMessage
+	10, // 28: corral.v1.NodeAPI.UpdateStatus:output_type -> corral.v1.UpdateStatusResponse
+	10, // 29: corral.v1.NodeAPI.ReportStatus:output_type -> corral.v1.UpdateStatusResponse
+	12, // 30: corral.v1.NodeAPI.RecordEvents:output_type -> corral.v1.RecordEventsResponse
+	16, // 31: corral.v1.AgentAPI.Logs:output_type -> corral.v1.LogsChunk
+	19, // 32: corral.v1.AgentAPI.Exec:output_type -> corral.v1.ExecOutput
+	21, // 33: corral.v1.AgentAPI.PortForward:output_type -> corral.v1.PortForwardFrame
+	24, // [24:34] is the sub-list for method output_type
+	14, // [14:24] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_node_proto_init() }
@@ -1595,13 +1776,18 @@ func file_node_proto_init() {
 		(*ExecOutput_Stderr)(nil),
 		(*ExecOutput_ExitCode)(nil),
 	}
+	file_node_proto_msgTypes[21].OneofWrappers = []any{
+		(*PortForwardFrame_Start)(nil),
+		(*PortForwardFrame_Data)(nil),
+		(*PortForwardFrame_CloseWrite)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_node_proto_rawDesc), len(file_node_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   20,
+			NumMessages:   22,
 			NumExtensions: 0,
 			NumServices:   3,
 		},

@@ -434,8 +434,9 @@ var NodeAPI_ServiceDesc = grpc.ServiceDesc{
 }
 
 const (
-	AgentAPI_Logs_FullMethodName = "/corral.v1.AgentAPI/Logs"
-	AgentAPI_Exec_FullMethodName = "/corral.v1.AgentAPI/Exec"
+	AgentAPI_Logs_FullMethodName        = "/corral.v1.AgentAPI/Logs"
+	AgentAPI_Exec_FullMethodName        = "/corral.v1.AgentAPI/Exec"
+	AgentAPI_PortForward_FullMethodName = "/corral.v1.AgentAPI/PortForward"
 )
 
 // AgentAPIClient is the client API for AgentAPI service.
@@ -447,6 +448,7 @@ const (
 type AgentAPIClient interface {
 	Logs(ctx context.Context, in *LogsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[LogsChunk], error)
 	Exec(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[ExecInput, ExecOutput], error)
+	PortForward(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[PortForwardFrame, PortForwardFrame], error)
 }
 
 type agentAPIClient struct {
@@ -489,6 +491,19 @@ func (c *agentAPIClient) Exec(ctx context.Context, opts ...grpc.CallOption) (grp
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type AgentAPI_ExecClient = grpc.BidiStreamingClient[ExecInput, ExecOutput]
 
+func (c *agentAPIClient) PortForward(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[PortForwardFrame, PortForwardFrame], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &AgentAPI_ServiceDesc.Streams[2], AgentAPI_PortForward_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[PortForwardFrame, PortForwardFrame]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type AgentAPI_PortForwardClient = grpc.BidiStreamingClient[PortForwardFrame, PortForwardFrame]
+
 // AgentAPIServer is the server API for AgentAPI service.
 // All implementations must embed UnimplementedAgentAPIServer
 // for forward compatibility.
@@ -498,6 +513,7 @@ type AgentAPI_ExecClient = grpc.BidiStreamingClient[ExecInput, ExecOutput]
 type AgentAPIServer interface {
 	Logs(*LogsRequest, grpc.ServerStreamingServer[LogsChunk]) error
 	Exec(grpc.BidiStreamingServer[ExecInput, ExecOutput]) error
+	PortForward(grpc.BidiStreamingServer[PortForwardFrame, PortForwardFrame]) error
 	mustEmbedUnimplementedAgentAPIServer()
 }
 
@@ -513,6 +529,9 @@ func (UnimplementedAgentAPIServer) Logs(*LogsRequest, grpc.ServerStreamingServer
 }
 func (UnimplementedAgentAPIServer) Exec(grpc.BidiStreamingServer[ExecInput, ExecOutput]) error {
 	return status.Error(codes.Unimplemented, "method Exec not implemented")
+}
+func (UnimplementedAgentAPIServer) PortForward(grpc.BidiStreamingServer[PortForwardFrame, PortForwardFrame]) error {
+	return status.Error(codes.Unimplemented, "method PortForward not implemented")
 }
 func (UnimplementedAgentAPIServer) mustEmbedUnimplementedAgentAPIServer() {}
 func (UnimplementedAgentAPIServer) testEmbeddedByValue()                  {}
@@ -553,6 +572,13 @@ func _AgentAPI_Exec_Handler(srv interface{}, stream grpc.ServerStream) error {
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type AgentAPI_ExecServer = grpc.BidiStreamingServer[ExecInput, ExecOutput]
 
+func _AgentAPI_PortForward_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(AgentAPIServer).PortForward(&grpc.GenericServerStream[PortForwardFrame, PortForwardFrame]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type AgentAPI_PortForwardServer = grpc.BidiStreamingServer[PortForwardFrame, PortForwardFrame]
+
 // AgentAPI_ServiceDesc is the grpc.ServiceDesc for AgentAPI service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -569,6 +595,12 @@ var AgentAPI_ServiceDesc = grpc.ServiceDesc{
 		{
 			StreamName:    "Exec",
 			Handler:       _AgentAPI_Exec_Handler,
+			ServerStreams: true,
+			ClientStreams: true,
+		},
+		{
+			StreamName:    "PortForward",
+			Handler:       _AgentAPI_PortForward_Handler,
 			ServerStreams: true,
 			ClientStreams: true,
 		},

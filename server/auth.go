@@ -52,7 +52,7 @@ var methodAccess = func() map[string]access {
 	}
 	cluster := corralpb.Cluster_ServiceDesc.ServiceName
 	add(cluster, accessRead, "Get", "List", "Watch", "Members", "Version", "Logs")
-	add(cluster, accessWrite, "Apply", "Create", "Update", "Delete", "RemoveServer", "Snapshot", "Exec", "Token", "CreateUser")
+	add(cluster, accessWrite, "Apply", "Create", "Update", "Delete", "RemoveServer", "Snapshot", "Exec", "PortForward", "Token", "CreateUser")
 	node := corralpb.NodeAPI_ServiceDesc.ServiceName
 	add(node, accessNode, "Register", "Heartbeat", "Assignments", "UpdateStatus", "ReportStatus", "RecordEvents")
 	peer := corralpb.Peer_ServiceDesc.ServiceName

@@ -15,7 +15,8 @@ import (
 var stopGrace = 2 * time.Second
 
 // endless are the streams that end only when their client leaves: an
-// agent's assignments and status streams, a watch, an exec session (and a
+// agent's assignments and status streams, a watch, an exec session, a
+// forwarded connection (and a
 // Logs call that follows, see logsStream). A stopping server does not wait
 // for them, as kube-apiserver does not wait for its long-running requests;
 // their clients reconnect to another server.
@@ -24,6 +25,7 @@ var endless = map[string]bool{
 	corralpb.NodeAPI_ReportStatus_FullMethodName: true,
 	corralpb.Cluster_Watch_FullMethodName:        true,
 	corralpb.Cluster_Exec_FullMethodName:         true,
+	corralpb.Cluster_PortForward_FullMethodName:  true,
 }
 
 // errStopping refuses the calls that reach a stopping server.

@@ -23,7 +23,7 @@ import (
 	corralpb "github.com/corral-dev/corral/proto"
 )
 
-// Logs and exec reach a container through the agent of the pod's node:
+// Logs, exec and port-forward reach a pod through the agent of its node:
 // CLI → any server → that agent's AgentAPI, at the node's InternalIP and
 // status.daemonEndpoints.kubeletEndpoint.Port, over mutual TLS: the server
 // presents its server certificate and accepts only the node certificate of
@@ -120,11 +120,66 @@ func (s *clusterService) Exec(stream corralpb.Cluster_ExecServer) error {
 	}
 }
 
-// relayUp passes the caller's exec messages to the agent until the
+// PortForward carries one TCP connection to a port of a pod through the
+// agent of the pod's node. The first frame must be start; the rest are
+// relayed as they come, both ways.
+func (s *clusterService) PortForward(stream corralpb.Cluster_PortForwardServer) error {
+	ctx, cancel := context.WithCancel(stream.Context())
+	defer cancel()
+	first, err := stream.Recv()
+	if err != nil {
+		if errors.Is(err, io.EOF) {
+			return invalidf("port-forward: the stream ended before its start message")
+		}
+		return err
+	}
+	start := first.GetStart()
+	if start == nil {
+		return invalidf("port-forward: the first message must be start")
+	}
+	if p := start.GetPort(); p < 1 || p > 65535 {
+		return invalidf("port-forward: port: Invalid value: %d: must be between 1 and 65535, inclusive", p)
+	}
+	if start.GetNamespace() == "" {
+		first = proto.Clone(first).(*corralpb.PortForwardFrame)
+		first.GetStart().Namespace = "default"
+		start = first.GetStart()
+	}
+	target, err := s.agentFor(ctx, start.GetNamespace(), start.GetPod())
+	if err != nil {
+		return err
+	}
+	conn, err := s.agents.get(target.node, target.addr)
+	if err != nil {
+		return target.unreachable(err)
+	}
+	up, err := corralpb.NewAgentAPIClient(conn).PortForward(ctx)
+	if err != nil {
+		return target.upstream(conn, err)
+	}
+	if err := up.Send(first); err != nil && !errors.Is(err, io.EOF) {
+		return target.upstream(conn, err)
+	}
+	go relayUp(stream, up, cancel)
+	for {
+		out, err := up.Recv()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return target.upstream(conn, err)
+		}
+		if err := stream.Send(out); err != nil {
+			return fmt.Errorf("send port-forward data of %s/%s: %w", start.GetNamespace(), start.GetPod(), err)
+		}
+	}
+}
+
+// relayUp passes the caller's exec or port-forward messages to the agent until the
 // caller's stream ends (the half-close is passed on) or fails (cancel
 // ends the agent's call); an agent that ended its side makes Send fail and
 // the relay stop.
-func relayUp(stream corralpb.Cluster_ExecServer, up grpc.BidiStreamingClient[corralpb.ExecInput, corralpb.ExecOutput], cancel context.CancelFunc) {
+func relayUp[In, Out any](stream grpc.BidiStreamingServer[In, Out], up grpc.BidiStreamingClient[In, Out], cancel context.CancelFunc) {
 	for {
 		in, err := stream.Recv()
 		if err != nil {

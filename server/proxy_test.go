@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -85,6 +86,16 @@ func (h *hostContainers) DefaultContainer(ns, pod string) (string, error) {
 		return "", fmt.Errorf("a container name must be specified for pod %s, choose one of: [%s]", pod, strings.Join(ctrs, " "))
 	}
 	return ctrs[0], nil
+}
+
+// DialPod dials the port on this host's loopback: the pods of
+// hostContainers share the host's network namespace.
+func (h *hostContainers) DialPod(ctx context.Context, ns, pod string, port int) (net.Conn, error) {
+	if _, err := h.containers(ns, pod); err != nil {
+		return nil, err
+	}
+	var d net.Dialer
+	return d.DialContext(ctx, "tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
 }
 
 func contains(list []string, s string) bool {

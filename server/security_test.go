@@ -269,6 +269,16 @@ func testViewUser(t *testing.T, s *secured) {
 		_, err = snap.Recv()
 	}
 	wantCode(t, err, codes.PermissionDenied, readOnly, "Snapshot needs the admin role")
+	exec, err := view.Exec(ctx(t))
+	if err == nil {
+		_, err = exec.Recv()
+	}
+	wantCode(t, err, codes.PermissionDenied, readOnly, "Exec needs the admin role")
+	fwd, err := view.PortForward(ctx(t))
+	if err == nil {
+		_, err = fwd.Recv()
+	}
+	wantCode(t, err, codes.PermissionDenied, readOnly, "PortForward needs the admin role")
 	if _, err := s.admin.Get(ctx(t), &corralpb.GetRequest{Kind: "ConfigMap", Name: "viewer-was-here"}); status.Code(err) != codes.NotFound {
 		t.Fatalf("the viewer's config map: %v, want NotFound", err)
 	}

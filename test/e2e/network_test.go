@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -8,6 +9,7 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -66,6 +68,56 @@ func podAddrs(t *testing.T, conf string, selector ...string) []podAddr {
 
 // httpFrom GETs url from inside the network namespace at nsPath ("" for
 // the test's own) and reports whether it answered 200.
+// portForward runs `corral port-forward target :remote` until the test
+// ends and returns the http:// URL of the local port it listens on.
+func portForward(t *testing.T, conf, target, remote string) string {
+	t.Helper()
+	cmd := exec.Command(framework.Binary(t), "--config", conf, "port-forward", target, ":"+remote)
+	var errOut framework.SyncBuffer
+	cmd.Stderr = &errOut
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait() // killed: its exit status says so
+		if t.Failed() {
+			t.Logf("port-forward stderr: %s", errOut.String())
+		}
+	})
+	lines := make(chan string)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	want := regexp.MustCompile(`^Forwarding from 127\.0\.0\.1:(\d+) -> ` + remote + `$`)
+	timeout := time.After(30 * time.Second)
+	for {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatalf("port-forward %s ended before it listened; stderr: %s", target, errOut.String())
+			}
+			if m := want.FindStringSubmatch(l); m != nil {
+				go func() {
+					for range lines { // "Handling connection for ..."
+					}
+				}()
+				return "http://127.0.0.1:" + m[1] + "/"
+			}
+		case <-timeout:
+			t.Fatalf("port-forward %s did not listen within 30 s; stderr: %s", target, errOut.String())
+		}
+	}
+}
+
 func httpFrom(nsPath, url string) bool {
 	tr := &http.Transport{DisableKeepAlives: true}
 	if nsPath != "" {
@@ -236,6 +288,13 @@ func TestPodNetworkOnLab(t *testing.T) {
 				framework.WaitFor(t, n+" reaches "+url, 20*time.Second, func() bool { return httpFrom(nsOf[n], url) })
 			}
 		}
+	})
+	t.Run("port-forward into a pod's network namespace", func(t *testing.T) {
+		// From this host, through the server and worker-1's agent, to
+		// 127.0.0.1:80 inside the pod: a port only the pod itself sees.
+		p := byNode["worker-1"]
+		url := portForward(t, conf, "pod/"+p.Name, "80")
+		framework.WaitFor(t, "a page through "+url, 20*time.Second, func() bool { return httpFrom("", url) })
 	})
 	t.Run("pod to pod across nodes", func(t *testing.T) {
 		from, to := byNode["worker-1"], byNode["worker-2"]
