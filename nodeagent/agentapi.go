@@ -341,7 +341,13 @@ func (a *agentAPI) PortForward(stream corralpb.AgentAPI_PortForwardServer) error
 		conn.Close() // unblocks the reads and writes below
 	}()
 	upDone := make(chan error, 1)
-	go func() { upDone <- forwardUp(stream, conn) }()
+	go func() {
+		err := forwardUp(stream, conn)
+		if err != nil {
+			conn.Close() // ends the read below too
+		}
+		upDone <- err
+	}()
 	buf := make([]byte, logChunkSize)
 	for {
 		n, rerr := conn.Read(buf)
@@ -352,6 +358,13 @@ func (a *agentAPI) PortForward(stream corralpb.AgentAPI_PortForwardServer) error
 		}
 		if rerr != nil {
 			if !errors.Is(rerr, io.EOF) {
+				select {
+				case err := <-upDone:
+					if err != nil {
+						return err // the write to the pod failed first
+					}
+				default:
+				}
 				if ctx.Err() != nil {
 					return status.FromContextError(ctx.Err()).Err()
 				}
