@@ -107,14 +107,8 @@ func (o *applyOptions) apply(ctx context.Context, mode string) error {
 	if err != nil {
 		return err
 	}
-	objs, err := o.g.decodeFiles(o.files, o.recursive)
+	objs, err := o.g.readManifests(o.files, o.recursive, "apply")
 	if err != nil {
-		return err
-	}
-	if len(objs) == 0 {
-		return errors.New("no objects passed to apply")
-	}
-	if err := o.g.prepareObjects(objs); err != nil {
 		return err
 	}
 	results, err := o.send(ctx, objs, mode)
@@ -136,6 +130,23 @@ func (o *applyOptions) apply(ctx context.Context, mode string) error {
 		o.g.printf("%s %s%s\n", api.Ref(out[i]), r.GetAction(), dryRunSuffix(mode))
 	}
 	return nil
+}
+
+// readManifests decodes the -f files and prepares their objects for verb
+// (apply, create, diff, replace); no object at all is an error, as in
+// kubectl ("no objects passed to apply").
+func (g *globals) readManifests(files []string, recursive bool, verb string) ([]*corralpb.Object, error) {
+	objs, err := g.decodeFiles(files, recursive)
+	if err != nil {
+		return nil, err
+	}
+	if len(objs) == 0 {
+		return nil, fmt.Errorf("no objects passed to %s", verb)
+	}
+	if err := g.prepareObjects(objs); err != nil {
+		return nil, err
+	}
+	return objs, nil
 }
 
 // prepareObjects sets namespaces, defaults and validates every object (of

@@ -107,6 +107,14 @@ func TestApplyRefusesInvalidBeforeSending(t *testing.T) {
 	if code != 1 || errOut != "error: must specify one of -f and -k\n" {
 		t.Fatalf("no -f: exit %d, %q", code, errOut)
 	}
+	// A file with no object in it, for every verb that reads manifests.
+	empty := writeFile(t, "empty.yml", "# nothing yet\n---\n")
+	for _, verb := range []string{"apply", "create", "diff", "replace"} {
+		_, errOut, code := h.run(verb, "-f", empty)
+		if code == 0 || errOut != "error: no objects passed to "+verb+"\n" {
+			t.Errorf("%s of an empty file: exit %d, %q", verb, code, errOut)
+		}
+	}
 }
 
 func TestGetOutputs(t *testing.T) {

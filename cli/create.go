@@ -51,11 +51,8 @@ func (o *createOptions) fromFiles(ctx context.Context, mode string) error {
 	if len(o.files) == 0 {
 		return errors.New("must specify one of -f and -k")
 	}
-	objs, err := o.g.decodeFiles(o.files, o.recursive)
+	objs, err := o.g.readManifests(o.files, o.recursive, "create")
 	if err != nil {
-		return err
-	}
-	if err := o.g.prepareObjects(objs); err != nil {
 		return err
 	}
 	failed := false

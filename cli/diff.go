@@ -77,14 +77,8 @@ func (o *diffOptions) diff(ctx context.Context) (int, error) {
 	if len(o.files) == 0 {
 		return 0, errors.New("must specify one of -f and -k")
 	}
-	objs, err := o.g.decodeFiles(o.files, o.recursive)
+	objs, err := o.g.readManifests(o.files, o.recursive, "diff")
 	if err != nil {
-		return 0, err
-	}
-	if len(objs) == 0 {
-		return 0, errors.New("no objects passed to diff")
-	}
-	if err := o.g.prepareObjects(objs); err != nil {
 		return 0, err
 	}
 	live, err := os.MkdirTemp("", "LIVE-")

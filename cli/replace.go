@@ -71,14 +71,8 @@ func (o *replaceOptions) run(ctx context.Context, mode string) error {
 	if err != nil {
 		return err
 	}
-	objs, err := o.g.decodeFiles(o.files, o.recursive)
+	objs, err := o.g.readManifests(o.files, o.recursive, "replace")
 	if err != nil {
-		return err
-	}
-	if len(objs) == 0 {
-		return errors.New("no objects passed to replace")
-	}
-	if err := o.g.prepareObjects(objs); err != nil {
 		return err
 	}
 	failed := false
