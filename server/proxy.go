@@ -72,80 +72,60 @@ func (s *clusterService) Logs(req *corralpb.LogsRequest, stream corralpb.Cluster
 // Exec runs a command in a container through the agent of the pod's node.
 // The first message must be start; the rest are relayed as they come.
 func (s *clusterService) Exec(stream corralpb.Cluster_ExecServer) error {
-	ctx, cancel := context.WithCancel(stream.Context())
-	defer cancel()
-	first, err := stream.Recv()
+	first, err := recvFirst(stream, "exec")
 	if err != nil {
-		if errors.Is(err, io.EOF) {
-			return invalidf("exec: the stream ended before its start message")
-		}
 		return err
 	}
-	start := first.GetStart()
-	if start == nil {
+	if first.GetStart() == nil {
 		return invalidf("exec: the first message must be start")
 	}
-	if start.GetNamespace() == "" {
+	if first.GetStart().GetNamespace() == "" {
 		first = proto.Clone(first).(*corralpb.ExecInput)
 		first.GetStart().Namespace = "default"
-		start = first.GetStart()
 	}
-	target, err := s.agentFor(ctx, start.GetNamespace(), start.GetPod())
-	if err != nil {
-		return err
-	}
-	conn, err := s.agents.get(target.node, target.addr)
-	if err != nil {
-		return target.unreachable(err)
-	}
-	up, err := corralpb.NewAgentAPIClient(conn).Exec(ctx)
-	if err != nil {
-		return target.upstream(conn, err)
-	}
-	if err := up.Send(first); err != nil && !errors.Is(err, io.EOF) {
-		return target.upstream(conn, err)
-	}
-	go relayUp(stream, up, cancel)
-	for {
-		out, err := up.Recv()
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		if err != nil {
-			return target.upstream(conn, err)
-		}
-		if err := stream.Send(out); err != nil {
-			return fmt.Errorf("send exec output of %s/%s: %w", start.GetNamespace(), start.GetPod(), err)
-		}
-	}
+	start := first.GetStart()
+	return relayToAgent(s, stream, first, start.GetNamespace(), start.GetPod(), "exec output", corralpb.AgentAPIClient.Exec)
 }
 
 // PortForward carries one TCP connection to a port of a pod through the
 // agent of the pod's node. The first frame must be start; the rest are
 // relayed as they come, both ways.
 func (s *clusterService) PortForward(stream corralpb.Cluster_PortForwardServer) error {
-	ctx, cancel := context.WithCancel(stream.Context())
-	defer cancel()
-	first, err := stream.Recv()
+	first, err := recvFirst(stream, "port-forward")
 	if err != nil {
-		if errors.Is(err, io.EOF) {
-			return invalidf("port-forward: the stream ended before its start message")
-		}
 		return err
 	}
-	start := first.GetStart()
-	if start == nil {
+	if first.GetStart() == nil {
 		return invalidf("port-forward: the first message must be start")
 	}
-	if p := start.GetPort(); p < 1 || p > 65535 {
+	if p := first.GetStart().GetPort(); p < 1 || p > 65535 {
 		return invalidf("port-forward: port: Invalid value: %d: must be between 1 and 65535, inclusive", p)
 	}
-	if start.GetNamespace() == "" {
+	if first.GetStart().GetNamespace() == "" {
 		first = proto.Clone(first).(*corralpb.PortForwardFrame)
 		first.GetStart().Namespace = "default"
-		start = first.GetStart()
 	}
-	target, err := s.agentFor(ctx, start.GetNamespace(), start.GetPod())
+	start := first.GetStart()
+	return relayToAgent(s, stream, first, start.GetNamespace(), start.GetPod(), "port-forward data", corralpb.AgentAPIClient.PortForward)
+}
+
+// recvFirst reads the first message of a call what, which must come.
+func recvFirst[In, Out any](stream grpc.BidiStreamingServer[In, Out], what string) (*In, error) {
+	first, err := stream.Recv()
+	if errors.Is(err, io.EOF) {
+		return nil, invalidf("%s: the stream ended before its start message", what)
+	}
+	return first, err
+}
+
+// relayToAgent opens the same call (open) on the agent of the node of pod
+// ns/name, sends it first, and relays the rest both ways until the agent
+// ends its side; what names the agent's messages in errors.
+func relayToAgent[In, Out any](s *clusterService, stream grpc.BidiStreamingServer[In, Out], first *In, ns, name, what string,
+	open func(corralpb.AgentAPIClient, context.Context, ...grpc.CallOption) (grpc.BidiStreamingClient[In, Out], error)) error {
+	ctx, cancel := context.WithCancel(stream.Context())
+	defer cancel()
+	target, err := s.agentFor(ctx, ns, name)
 	if err != nil {
 		return err
 	}
@@ -153,7 +133,7 @@ func (s *clusterService) PortForward(stream corralpb.Cluster_PortForwardServer) 
 	if err != nil {
 		return target.unreachable(err)
 	}
-	up, err := corralpb.NewAgentAPIClient(conn).PortForward(ctx)
+	up, err := open(corralpb.NewAgentAPIClient(conn), ctx)
 	if err != nil {
 		return target.upstream(conn, err)
 	}
@@ -170,7 +150,7 @@ func (s *clusterService) PortForward(stream corralpb.Cluster_PortForwardServer) 
 			return target.upstream(conn, err)
 		}
 		if err := stream.Send(out); err != nil {
-			return fmt.Errorf("send port-forward data of %s/%s: %w", start.GetNamespace(), start.GetPod(), err)
+			return fmt.Errorf("send %s of %s/%s: %w", what, ns, name, err)
 		}
 	}
 }
