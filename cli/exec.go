@@ -124,15 +124,6 @@ func (o *execOptions) run(ctx context.Context, start *corralpb.ExecStart) error 
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	st, err := c.Exec(ctx)
-	if err != nil {
-		return fmt.Errorf("exec in pod %s: %w", start.GetPod(), err)
-	}
-	if err := st.Send(&corralpb.ExecInput{Msg: &corralpb.ExecInput_Start{Start: start}}); err != nil && !errors.Is(err, io.EOF) {
-		return fmt.Errorf("exec in pod %s: %w", start.GetPod(), err)
-	}
 	restore := func() {}
 	if start.GetTty() {
 		f := o.g.in.(*os.File) // start set Tty only for a terminal
@@ -140,16 +131,10 @@ func (o *execOptions) run(ctx context.Context, start *corralpb.ExecStart) error 
 			return err
 		}
 	}
-	defer restore()
-	if start.GetStdin() {
-		go sendStdin(st, o.g.in)
-	} else if err := st.CloseSend(); err != nil {
-		return fmt.Errorf("exec in pod %s: %w", start.GetPod(), err)
-	}
-	code, err := o.receive(st)
+	code, err := execStream(ctx, c, start, o.g.in, o.g.out, o.g.errOut)
 	restore()
 	if err != nil {
-		return fmt.Errorf("exec in pod %s: %w", start.GetPod(), asBadRequest(err))
+		return err
 	}
 	if code == 0 {
 		return nil
@@ -160,9 +145,34 @@ func (o *execOptions) run(ctx context.Context, start *corralpb.ExecStart) error 
 	return &reportedError{err: ec}
 }
 
-// receive writes the remote output to the CLI's streams and returns the
-// exit code, the last message.
-func (o *execOptions) receive(st grpc.BidiStreamingClient[corralpb.ExecInput, corralpb.ExecOutput]) (int, error) {
+// execStream runs start's command in its container: in (with start.stdin)
+// goes up, the output comes down to out and errOut, and the remote exit
+// code, the last message, is returned.
+func execStream(ctx context.Context, c corralpb.ClusterClient, start *corralpb.ExecStart, in io.Reader, out, errOut io.Writer) (int, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	st, err := c.Exec(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("exec in pod %s: %w", start.GetPod(), err)
+	}
+	if err := st.Send(&corralpb.ExecInput{Msg: &corralpb.ExecInput_Start{Start: start}}); err != nil && !errors.Is(err, io.EOF) {
+		return 0, fmt.Errorf("exec in pod %s: %w", start.GetPod(), err)
+	}
+	if start.GetStdin() {
+		go sendStdin(st, in)
+	} else if err := st.CloseSend(); err != nil {
+		return 0, fmt.Errorf("exec in pod %s: %w", start.GetPod(), err)
+	}
+	code, err := receive(st, out, errOut)
+	if err != nil {
+		return 0, fmt.Errorf("exec in pod %s: %w", start.GetPod(), asBadRequest(err))
+	}
+	return code, nil
+}
+
+// receive writes the remote output to out and errOut and returns the exit
+// code, the last message.
+func receive(st grpc.BidiStreamingClient[corralpb.ExecInput, corralpb.ExecOutput], out, errOut io.Writer) (int, error) {
 	code, exited := 0, false
 	for {
 		m, err := st.Recv()
@@ -177,9 +187,9 @@ func (o *execOptions) receive(st grpc.BidiStreamingClient[corralpb.ExecInput, co
 		}
 		switch m := m.GetMsg().(type) {
 		case *corralpb.ExecOutput_Stdout:
-			_, err = o.g.out.Write(m.Stdout)
+			_, err = out.Write(m.Stdout)
 		case *corralpb.ExecOutput_Stderr:
-			_, err = o.g.errOut.Write(m.Stderr)
+			_, err = errOut.Write(m.Stderr)
 		case *corralpb.ExecOutput_ExitCode:
 			code, exited = int(m.ExitCode), true
 		}
