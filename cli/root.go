@@ -115,6 +115,7 @@ func (g *globals) commands() []*cobra.Command {
 		newCompletionCommand(g),
 		newCordonCommand(g, true),
 		newCordonCommand(g, false),
+		newCpCommand(g),
 		newCreateCommand(g),
 		newDeleteCommand(g),
 		newDrainCommand(g),
