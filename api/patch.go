@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	jsonpatch "github.com/evanphx/json-patch/v5"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 	"sigs.k8s.io/yaml"
 
 	corralpb "github.com/corral-dev/corral/proto"
@@ -56,7 +57,7 @@ func Patch(o *corralpb.Object, patchType string, patch []byte) (*corralpb.Object
 			return nil, err
 		}
 		var merged any
-		if merged, err = strategicMerge(doc, p, ""); err == nil {
+		if merged, err = strategicMerge(doc, p, nil); err == nil {
 			patched, err = json.Marshal(merged)
 		}
 	default:
@@ -130,7 +131,7 @@ var errDeleteMap = errors.New("$patch: delete")
 // and scalars are replaced. The directives $patch (replace, delete,
 // merge), $retainKeys, $deleteFromPrimitiveList/FIELD and
 // $setElementOrder/FIELD are honoured. at is the path, for errors.
-func strategicMerge(doc, patch map[string]any, at string) (map[string]any, error) {
+func strategicMerge(doc, patch map[string]any, at *field.Path) (map[string]any, error) {
 	if doc == nil {
 		doc = map[string]any{}
 	}
@@ -150,7 +151,7 @@ func strategicMerge(doc, patch map[string]any, at string) (map[string]any, error
 		return nil, fmt.Errorf("%s: unknown $patch directive %v", pathOr(at), d)
 	}
 	for k, pv := range patch {
-		field := join(at, k)
+		fp := at.Child(k)
 		switch {
 		case k == directivePatch || k == directiveRetainKeys || strings.HasPrefix(k, prefixSetElementOrder):
 			continue // $setElementOrder only orders the list: the order here is the patch's
@@ -158,7 +159,7 @@ func strategicMerge(doc, patch map[string]any, at string) (map[string]any, error
 			name := strings.TrimPrefix(k, prefixDeleteFromList)
 			drop, ok := pv.([]any)
 			if !ok {
-				return nil, fmt.Errorf("%s: must be a list", field)
+				return nil, fmt.Errorf("%s: must be a list", fp)
 			}
 			if cur, ok := doc[name].([]any); ok {
 				doc[name] = without(cur, drop)
@@ -171,7 +172,7 @@ func strategicMerge(doc, patch map[string]any, at string) (map[string]any, error
 		switch p := pv.(type) {
 		case map[string]any:
 			cur, _ := doc[k].(map[string]any)
-			merged, err := strategicMerge(cur, p, field)
+			merged, err := strategicMerge(cur, p, fp)
 			switch {
 			case errors.Is(err, errDeleteMap):
 				delete(doc, k)
@@ -182,7 +183,7 @@ func strategicMerge(doc, patch map[string]any, at string) (map[string]any, error
 			}
 		case []any:
 			cur, _ := doc[k].([]any)
-			merged, err := mergeList(k, cur, p, field)
+			merged, err := mergeList(k, cur, p, fp)
 			if err != nil {
 				return nil, err
 			}
@@ -211,7 +212,7 @@ func strategicMerge(doc, patch map[string]any, at string) (map[string]any, error
 }
 
 // mergeList merges the patch's list for field name into cur.
-func mergeList(name string, cur, patch []any, at string) ([]any, error) {
+func mergeList(name string, cur, patch []any, at *field.Path) ([]any, error) {
 	for _, e := range patch {
 		if m, ok := e.(map[string]any); ok && m[directivePatch] == "replace" {
 			// {"$patch": "replace"} in a list: the rest of it replaces the list.
@@ -241,11 +242,11 @@ func mergeList(name string, cur, patch []any, at string) ([]any, error) {
 	for i, e := range patch {
 		pm, ok := e.(map[string]any)
 		if !ok {
-			return nil, fmt.Errorf("%s[%d]: must be an object", at, i)
+			return nil, fmt.Errorf("%s: must be an object", at.Index(i))
 		}
 		id, ok := pm[key]
 		if !ok {
-			return nil, fmt.Errorf("%s[%d]: %s: Required value: the key %s merges %s by", at, i, key, key, name)
+			return nil, fmt.Errorf("%s: %s: Required value: the key %s merges %s by", at.Index(i), key, key, name)
 		}
 		j := indexByKey(out, key, id)
 		if pm[directivePatch] == "delete" {
@@ -258,7 +259,7 @@ func mergeList(name string, cur, patch []any, at string) ([]any, error) {
 		if j >= 0 {
 			base, _ = out[j].(map[string]any)
 		}
-		merged, err := strategicMerge(base, pm, fmt.Sprintf("%s[%d]", at, i))
+		merged, err := strategicMerge(base, pm, at.Index(i))
 		if err != nil && !errors.Is(err, errDeleteMap) {
 			return nil, err
 		}
@@ -313,16 +314,10 @@ func without(list, drop []any) []any {
 	return out
 }
 
-func join(at, k string) string {
-	if at == "" {
-		return k
-	}
-	return at + "." + k
-}
-
-func pathOr(at string) string {
-	if at == "" {
+// pathOr names at in an error: the patch itself at its root.
+func pathOr(at *field.Path) string {
+	if at == nil {
 		return "the patch"
 	}
-	return at
+	return at.String()
 }
