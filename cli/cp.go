@@ -51,6 +51,15 @@ type podPath struct {
 	namespace, pod, path string
 }
 
+// split is the directory tar runs in (-C) and the name it copies there.
+func (p podPath) split() (dir, base string) {
+	dir, base = path.Split(path.Clean(p.path))
+	if dir == "" {
+		dir = "."
+	}
+	return dir, base
+}
+
 // parsePodPath reads [NAMESPACE/]POD:PATH; ok is false for a local path.
 func parsePodPath(s, defaultNS string) (podPath, bool) {
 	i := strings.Index(s, ":")
@@ -111,10 +120,7 @@ func (o *cpOptions) tar(ctx context.Context, c corralpb.ClusterClient, p podPath
 
 // fromPod copies the pod's path to the local path dst.
 func (o *cpOptions) fromPod(ctx context.Context, c corralpb.ClusterClient, src podPath, dst string) error {
-	dir, base := path.Split(path.Clean(src.path))
-	if dir == "" {
-		dir = "."
-	}
+	dir, base := src.split()
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
 	go func() {
@@ -199,10 +205,7 @@ func (o *cpOptions) toPod(ctx context.Context, c corralpb.ClusterClient, src str
 	if err != nil {
 		return err
 	}
-	dir, base := path.Split(path.Clean(dst.path))
-	if dir == "" {
-		dir = "."
-	}
+	dir, base := dst.split()
 	pr, pw := io.Pipe()
 	go func() { pw.CloseWithError(writeTar(pw, src, base, st, o.g.warnf)) }()
 	err = o.tar(ctx, c, dst, pr, io.Discard, "xmf", "-", "-C", dir)
